@@ -1,0 +1,141 @@
+// Package portstest holds the conformance suites of the ports: one exported
+// function per port, which an implementation's own test calls with a
+// constructor and honest capability flags, in the manner of
+// testing/fstest.TestFS and Go CDK's drivertest.
+//
+//	func TestConformance(t *testing.T) {
+//		portstest.TestCache(t, func(t *testing.T) portstest.CacheSetup {
+//			c := mycache.New()
+//			t.Cleanup(func() { c.Close(context.Background()) })
+//			return portstest.CacheSetup{Cache: c, Connector: c}
+//		})
+//	}
+//
+// Every case runs as a subtest on a fresh implementation from the
+// constructor; cases that need a capability the implementation does not
+// claim are skipped with the flag's name. The suites are what the fakes in
+// package fakes and every adapter of portkit pass, against real backends.
+package portstest
+
+import (
+	"context"
+	"time"
+
+	"github.com/portkit/portkit/ports"
+)
+
+// CacheSetup is what TestCache's constructor returns: a fresh cache whose
+// keys do not collide with other subtests' (a shared server is fine; the
+// suite prefixes every key with a unique string).
+type CacheSetup struct {
+	Cache     ports.Cache
+	Connector ports.Connector
+	// Advance moves the clock the cache's TTLs follow by d. A fake passes
+	// its settable clock; nil means real time (the suite sleeps).
+	Advance func(d time.Duration)
+}
+
+// Item is the SQLStore model the SQL suite stores. Its gorm tags give the
+// primary key and a unique index.
+type Item struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement"`
+	SKU       string    `gorm:"size:64;uniqueIndex"`
+	Name      string    `gorm:"size:128"`
+	Qty       int       `gorm:"not null;default:0"`
+	Price     float64   `gorm:"not null;default:0"`
+	Active    bool      `gorm:"not null;default:false"`
+	Note      *string   `gorm:"size:255"`
+	CreatedAt time.Time `gorm:"precision:3"`
+}
+
+// SQLCaps are the capabilities an SQLStore implementation claims.
+type SQLCaps struct {
+	// Transactions: Tx is set and WithinTx commits, rolls back and nests
+	// with savepoints.
+	Transactions bool
+	// UniqueIndexes: a `gorm:"uniqueIndex"` column rejects duplicates with
+	// ErrConflict.
+	UniqueIndexes bool
+}
+
+// SQLSetup is what TestSQLStore's constructor returns: an empty store of
+// Items (a table of its own, so subtests can run in parallel).
+type SQLSetup struct {
+	Store     ports.SQLStore[Item]
+	Tx        ports.Transactor // nil unless Caps.Transactions
+	Connector ports.Connector
+	Caps      SQLCaps
+}
+
+// Author is a nested struct of Doc, queried with dotted paths
+// ("Author.Name").
+type Author struct {
+	Name    string `bson:"name"`
+	Country string `bson:"country"`
+}
+
+// Doc is the DocStore model the document suite stores.
+type Doc struct {
+	ports.Document `bson:",inline"`
+	Title          string     `bson:"title"`
+	Rank           int        `bson:"rank"`
+	Score          float64    `bson:"score"`
+	Published      bool       `bson:"published"`
+	Tags           []string   `bson:"tags"`
+	Author         Author     `bson:"author"`
+	Due            *time.Time `bson:"due,omitempty"`
+}
+
+// DocCaps are the capabilities a DocStore implementation claims.
+type DocCaps struct {
+	// Transactions: Tx is set and WithinTx commits and rolls back.
+	Transactions bool
+}
+
+// DocSetup is what TestDocStore's constructor returns: an empty store of
+// Docs (a collection of its own).
+type DocSetup struct {
+	Store     ports.DocStore[Doc]
+	Tx        ports.Transactor // nil unless Caps.Transactions
+	Connector ports.Connector
+	Caps      DocCaps
+}
+
+// SubscriptionSpec describes a subscription for PubSubSetup.Provision.
+type SubscriptionSpec struct {
+	Name string
+	// Ordering delivers messages with the same ordering key in order.
+	Ordering bool
+	// AckDeadline is how long a delivered, unacknowledged message waits
+	// before redelivery; 0 leaves the implementation's default (at least
+	// 10s on Google Pub/Sub).
+	AckDeadline time.Duration
+}
+
+// PubSubCaps are the capabilities a Publisher + Subscriber claims.
+type PubSubCaps struct {
+	// Ordering: messages with an ordering key reach an ordering
+	// subscription in publish order.
+	Ordering bool
+	// DeliveryAttempt: Message.DeliveryAttempt counts redeliveries.
+	DeliveryAttempt bool
+}
+
+// PubSubSetup is what TestPubSub's constructor returns.
+type PubSubSetup struct {
+	Publisher  ports.Publisher
+	Subscriber ports.Subscriber
+	Connector  ports.Connector
+	// Provision creates topic and the given subscriptions to it; the suite
+	// calls it with names unique to the subtest.
+	Provision func(ctx context.Context, topic string, subs ...SubscriptionSpec) error
+	Caps      PubSubCaps
+}
+
+// ConnectorSetup is what TestConnector's constructor returns: a fresh,
+// open connector whose backend is up.
+type ConnectorSetup struct {
+	Connector ports.Connector
+	// Name is the Name() the connector must report.
+	Name string
+}
