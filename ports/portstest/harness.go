@@ -99,6 +99,11 @@ type DocSetup struct {
 	Tx        ports.Transactor // nil unless Caps.Transactions
 	Connector ports.Connector
 	Caps      DocCaps
+	// Advance, when set, moves the clock the store stamps CreatedAt and
+	// UpdatedAt with by d (a fake passes its settable clock); nil means
+	// real time (the suite sleeps a few milliseconds where it needs time to
+	// pass).
+	Advance func(d time.Duration)
 }
 
 // SubscriptionSpec describes a subscription for PubSubSetup.Provision.

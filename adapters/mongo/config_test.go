@@ -1,0 +1,175 @@
+package mongo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portkit/portkit/ports"
+)
+
+const secret = "s3cr3t-Pa55"
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Parallel()
+	cfg, err := configFromEnv(map[string]string{
+		"MONGODB_URI":           "mongodb://ann:" + secret + "@db1:27017,db2:27017/app?replicaSet=rs0",
+		"MONGODB_DATABASE":      "",
+		"MONGODB_CHECK_TIMEOUT": "2s",
+	})
+	if err != nil {
+		t.Fatalf("configFromEnv: %v", err)
+	}
+	if cfg.database() != "app" {
+		t.Errorf("database = %q, want app (from the URI path)", cfg.database())
+	}
+	if cfg.CheckTimeout != 2*time.Second || cfg.ConnectTimeout != DefaultConnectTimeout || cfg.ServerSelectionTimeout != DefaultServerSelectionTimeout {
+		t.Errorf("timeouts = %v %v %v, want 2s and the defaults", cfg.CheckTimeout, cfg.ConnectTimeout, cfg.ServerSelectionTimeout)
+	}
+
+	cfg, err = configFromEnv(map[string]string{
+		"MONGODB_URI":      "mongodb+srv://cluster0.example.net/",
+		"MONGODB_DATABASE": "orders",
+	})
+	if err != nil || cfg.database() != "orders" {
+		t.Errorf("MONGODB_DATABASE with an SRV URI: %v, %q", err, cfg.database())
+	}
+}
+
+func TestConfigFromEnvErrors(t *testing.T) {
+	t.Parallel()
+	uri := "mongodb://ann:" + secret + "@db:27017/app"
+	for _, c := range []struct {
+		env  map[string]string
+		want string // the variable the error must name
+	}{
+		{map[string]string{}, "MONGODB_URI"},
+		{map[string]string{"MONGODB_URI": ""}, "MONGODB_URI"},
+		{map[string]string{"MONGODB_URI": "postgres://ann:" + secret + "@db/app"}, "MONGODB_URI"},
+		{map[string]string{"MONGODB_URI": "mongodb://ann:" + secret + "@/app"}, "MONGODB_URI"},
+		{map[string]string{"MONGODB_URI": "mongodb://ann:" + secret + "@db/a%zzb"}, "MONGODB_URI"},
+		{map[string]string{"MONGODB_URI": "mongodb://ann:" + secret + "@db:27017/"}, "MONGODB_DATABASE"},
+		{map[string]string{"MONGODB_URI": uri, "MONGODB_CONNECT_TIMEOUT": "soon"}, "MONGODB_CONNECT_TIMEOUT"},
+		{map[string]string{"MONGODB_URI": uri, "MONGODB_SERVER_SELECTION_TIMEOUT": "5"}, "MONGODB_SERVER_SELECTION_TIMEOUT"},
+		{map[string]string{"MONGODB_URI": uri, "MONGODB_CHECK_TIMEOUT": "-1s"}, "MONGODB_CHECK_TIMEOUT"},
+	} {
+		_, err := configFromEnv(c.env)
+		if !errors.Is(err, ports.ErrInvalid) {
+			t.Errorf("%v: err %v, want ErrInvalid", c.env, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %q does not name %s", c.env, err, c.want)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%v: error %q shows the password", c.env, err)
+		}
+	}
+}
+
+func TestConfigRedacts(t *testing.T) {
+	t.Parallel()
+	cfg := Config{
+		URI:      "mongodb://ann:" + secret + "@db:27017/app?tls=true&tlsCertificateKeyFilePassword=" + secret + "x",
+		Database: "app",
+	}
+	outs := map[string]string{}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%d", "%x", "%T"} {
+		outs[verb] = fmt.Sprintf(verb, cfg)
+		outs[verb+" of a pointer"] = fmt.Sprintf(verb, &cfg)
+	}
+	outs["nested %+v"] = fmt.Sprintf("%+v", struct{ C Config }{cfg})
+	outs["String"] = cfg.String()
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "config", cfg)
+	outs["slog JSON"] = buf.String()
+	buf.Reset()
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "config", &cfg)
+	outs["slog text of a pointer"] = buf.String()
+	for what, out := range outs {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s shows a secret: %s", what, out)
+		}
+	}
+	if !strings.Contains(outs["%v"], "ann:xxxxx@db:27017/app") {
+		t.Errorf("%%v = %s, want the URI with the password redacted", outs["%v"])
+	}
+	if !strings.Contains(outs["slog JSON"], `"uri":"mongodb://ann:xxxxx@db:27017/app?tls=true&tlsCertificateKeyFilePassword=xxxxx"`) {
+		t.Errorf("slog JSON = %s, want the redacted URI", outs["slog JSON"])
+	}
+}
+
+func TestRedactURI(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                               "",
+		"mongodb://db:27017/app":         "mongodb://db:27017/app",
+		"mongodb://ann:pw@db/app":        "mongodb://ann:xxxxx@db/app",
+		"mongodb://ann@db/app":           "mongodb://ann@db/app",
+		"mongodb://ann:p%40w@h1,h2/?w=1": "mongodb://ann:xxxxx@h1,h2/?w=1",
+		"mongodb://ann:p@w@db/app":       "mongodb://ann:xxxxx@db/app",
+		"mongodb+srv://a:b@c.example/d?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:tok": "mongodb+srv://a:xxxxx@c.example/d?authMechanism=MONGODB-AWS&authMechanismProperties=xxxxx",
+		"not a uri with pw": "xxxxx",
+		"mongodb://ann:pw@": "mongodb://ann:xxxxx@",
+	} {
+		if got := RedactURI(in); got != want {
+			t.Errorf("RedactURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzRedactURI checks that RedactURI's output does not depend on the
+// password: a URI and the same URI with another password redact alike.
+func FuzzRedactURI(f *testing.F) {
+	for _, s := range []string{"mongodb://u:pw@h/db", "mongodb+srv://u:p@w@h/?a=b", "mongodb://u:pw@h/db?tlsCertificateKeyFilePassword=pw2", "mongodb://:pw@h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		got := RedactURI(uri)
+		i := strings.Index(uri, "://")
+		if i < 0 {
+			if got != "" && got != "xxxxx" {
+				t.Fatalf("RedactURI(%q) = %q for a non-URI", uri, got)
+			}
+			return
+		}
+		start := i + 3
+		authority := uri[start:]
+		if j := strings.IndexAny(authority, "/?"); j >= 0 {
+			authority = authority[:j]
+		}
+		at := strings.LastIndex(authority, "@")
+		if at < 0 {
+			return
+		}
+		colon := strings.Index(authority[:at], ":")
+		if colon < 0 {
+			return
+		}
+		other := uri[:start+colon+1] + "OTHER" + uri[start+at:]
+		if got2 := RedactURI(other); got != got2 {
+			t.Fatalf("RedactURI depends on the password: %q -> %q, %q -> %q", uri, got, other, got2)
+		}
+	})
+}
+
+func TestScrub(t *testing.T) {
+	t.Parallel()
+	uri := "mongodb://ann:p%40ss-" + secret + "@db/app"
+	cause := errors.New("auth failed for p@ss-" + secret)
+	err := scrub(cause, uri)
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("scrub kept the password: %v", err)
+	}
+	if !errors.Is(err, cause) {
+		t.Error("scrub lost the cause for errors.Is")
+	}
+	plain := errors.New("connection refused")
+	if scrub(plain, uri) != plain {
+		t.Error("scrub wrapped an error without a secret")
+	}
+}

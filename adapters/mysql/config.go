@@ -1,0 +1,627 @@
+package mysql
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	mysqldrv "github.com/go-sql-driver/mysql"
+)
+
+// Defaults applied by Open to a zero field of Config.
+const (
+	// DefaultConnectTimeout bounds Open: dialing, authenticating and the
+	// first ping.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultSlowThreshold is the duration over which a statement is
+	// logged as slow, at slog.LevelWarn.
+	DefaultSlowThreshold = 200 * time.Millisecond
+	// DefaultMaxIdleConns is the number of idle connections kept per pool.
+	DefaultMaxIdleConns = 10
+	// DefaultPort is the port used with MYSQL_HOST when MYSQL_PORT is unset.
+	DefaultPort = 3306
+	// defaultCollation is the connection collation unless the DSN names a
+	// charset or collation: utf8mb4, whatever the driver's default.
+	defaultCollation = "utf8mb4_general_ci"
+	// redacted replaces secrets in every rendering of a Config.
+	redacted = "xxxxx"
+)
+
+// Config configures Open. ConfigFromEnv fills it from the environment; it
+// can as well be built by hand. The connection comes from DSN, else URL,
+// else Host, Port, User, Password and Database. A zero duration or count
+// means the documented default.
+//
+// Config never shows its password: String, GoString, Format (%v, %+v, %#v,
+// %s) and LogValue (slog) render it with the password replaced by "xxxxx".
+type Config struct {
+	// DSN is a go-sql-driver DSN, "user:pass@tcp(host:3306)/db?params".
+	DSN string `env:"MYSQL_DSN"`
+	// URL is "mysql://user:pass@host:3306/db?params"; used when DSN is
+	// empty. The query string holds go-sql-driver parameters.
+	URL string `env:"MYSQL_URL"`
+
+	// Host, Port, User, Password and Database are used when DSN and URL are
+	// empty. Port defaults to 3306.
+	Host     string `env:"MYSQL_HOST"`
+	Port     int    `env:"MYSQL_PORT"`
+	User     string `env:"MYSQL_USER"`
+	Password string `env:"MYSQL_PASSWORD"`
+	Database string `env:"MYSQL_DATABASE"`
+
+	// TLS is "" (keep what the DSN says), "false", "true" (verify the
+	// server), "skip-verify" or "preferred" (TLS when the server offers
+	// it). TLSCAFile, TLSCertFile + TLSKeyFile and TLSServerName refine
+	// "true" and "skip-verify"; a CA or client certificate with TLS unset
+	// implies "true".
+	TLS           string `env:"MYSQL_TLS"`
+	TLSCAFile     string `env:"MYSQL_TLS_CA"`
+	TLSCertFile   string `env:"MYSQL_TLS_CERT"`
+	TLSKeyFile    string `env:"MYSQL_TLS_KEY"`
+	TLSServerName string `env:"MYSQL_TLS_SERVER_NAME"`
+	// TLSConfig, when set in code, is used as it is and overrides the
+	// other TLS fields.
+	TLSConfig *tls.Config `env:"-"`
+
+	// MaxOpenConns caps open connections per pool (0: no cap).
+	MaxOpenConns int `env:"MYSQL_MAX_OPEN_CONNS"`
+	// MaxIdleConns is the idle connections kept per pool (0: 10; negative:
+	// none).
+	MaxIdleConns int `env:"MYSQL_MAX_IDLE_CONNS"`
+	// ConnMaxLifetime closes connections older than this (0: never).
+	ConnMaxLifetime time.Duration `env:"MYSQL_CONN_MAX_LIFETIME"`
+	// ConnMaxIdleTime closes connections idle longer than this (0: never).
+	ConnMaxIdleTime time.Duration `env:"MYSQL_CONN_MAX_IDLE_TIME"`
+
+	// ReplicaDSNs are read replicas, each a DSN or a mysql:// URL,
+	// separated by commas in MYSQL_REPLICA_DSNS. Reads outside a
+	// transaction go to a random replica; writes and transactions go to
+	// the primary. The TLS and pool settings apply to them too.
+	ReplicaDSNs []string `env:"MYSQL_REPLICA_DSNS" envSeparator:","`
+
+	// ConnectTimeout bounds Open (0: 5s).
+	ConnectTimeout time.Duration `env:"MYSQL_CONNECT_TIMEOUT"`
+	// CheckTimeout bounds Check (0: ports.DefaultCheckTimeout, 5s).
+	CheckTimeout time.Duration `env:"MYSQL_CHECK_TIMEOUT"`
+	// SlowThreshold is the duration over which a statement is logged at
+	// slog.LevelWarn (0: 200ms; negative: never).
+	SlowThreshold time.Duration `env:"MYSQL_SLOW_THRESHOLD"`
+	// LogParams puts statement parameters in log lines. Off by default:
+	// parameters may hold personal data.
+	LogParams bool `env:"MYSQL_LOG_PARAMS"`
+	// DisablePreparedStmt turns off gorm's statement cache. Prepared
+	// statements are on by default: a cached statement costs one round
+	// trip where an unprepared one costs two.
+	DisablePreparedStmt bool `env:"MYSQL_DISABLE_PREPARED_STMT"`
+}
+
+// ConfigFromEnv reads Config from the environment variables named in the
+// package documentation. An unparsable value, a malformed MYSQL_DSN,
+// MYSQL_URL or replica, or none of MYSQL_DSN, MYSQL_URL and MYSQL_HOST set
+// is an error naming the variable; it never contains a password.
+func ConfigFromEnv() (Config, error) {
+	return configFrom(env.Options{})
+}
+
+// configFrom is ConfigFromEnv with env options (tests pass Environment).
+func configFrom(opts env.Options) (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		return Config{}, envError(err)
+	}
+	if c.DSN == "" && c.URL == "" && c.Host == "" {
+		return Config{}, fmt.Errorf("mysql: config: none of MYSQL_DSN, MYSQL_URL or MYSQL_HOST is set")
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// envError rewrites env's errors, which name struct fields, to name the
+// variables; the cause is kept except for secret fields.
+func envError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("mysql: config: %w", err)
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			name := varName(pe.Name)
+			if secretField(pe.Name) {
+				msgs = append(msgs, name+": invalid value")
+			} else {
+				msgs = append(msgs, name+": "+pe.Err.Error())
+			}
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return fmt.Errorf("mysql: config: %s", strings.Join(msgs, "; "))
+}
+
+// varName returns the environment variable of Config's field, or the field
+// name when it has none.
+func varName(field string) string {
+	if f, ok := reflect.TypeFor[Config]().FieldByName(field); ok {
+		if tag, _, _ := strings.Cut(f.Tag.Get("env"), ","); tag != "" && tag != "-" {
+			return tag
+		}
+	}
+	return field
+}
+
+func secretField(field string) bool {
+	switch field {
+	case "DSN", "URL", "Password", "ReplicaDSNs":
+		return true
+	}
+	return false
+}
+
+// Validate checks c without connecting: the DSN, URL or parts, the
+// replicas, the TLS settings (reading the certificate files) and the
+// ranges of numbers and durations. Its errors name the variable and never
+// contain a password.
+func (c Config) Validate() error {
+	if _, err := c.primaryConfig(); err != nil {
+		return err
+	}
+	if _, err := c.replicaConfigs(); err != nil {
+		return err
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("mysql: config: MYSQL_PORT: %d is not a port", c.Port)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"ConnMaxLifetime", c.ConnMaxLifetime},
+		{"ConnMaxIdleTime", c.ConnMaxIdleTime},
+		{"ConnectTimeout", c.ConnectTimeout},
+		{"CheckTimeout", c.CheckTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("mysql: config: %s: negative duration %v", varName(d.field), d.v)
+		}
+	}
+	if c.MaxOpenConns < 0 {
+		return fmt.Errorf("mysql: config: MYSQL_MAX_OPEN_CONNS: negative value %d", c.MaxOpenConns)
+	}
+	return nil
+}
+
+// primaryConfig returns the driver configuration of the primary.
+func (c Config) primaryConfig() (*mysqldrv.Config, error) {
+	var (
+		dc  *mysqldrv.Config
+		exp map[string]bool
+		err error
+	)
+	switch {
+	case c.DSN != "":
+		dc, exp, err = parseDSN("MYSQL_DSN", c.DSN)
+	case c.URL != "":
+		dc, exp, err = parseURL("MYSQL_URL", c.URL)
+	default:
+		dc, exp, err = c.partsConfig()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.applyTLS(dc); err != nil {
+		return nil, err
+	}
+	c.applyDefaults(dc, exp)
+	return dc, nil
+}
+
+// replicaConfigs returns the driver configurations of the replicas.
+func (c Config) replicaConfigs() ([]*mysqldrv.Config, error) {
+	out := make([]*mysqldrv.Config, 0, len(c.ReplicaDSNs))
+	for i, raw := range c.ReplicaDSNs {
+		raw = strings.TrimSpace(raw)
+		name := fmt.Sprintf("MYSQL_REPLICA_DSNS[%d]", i)
+		var (
+			dc  *mysqldrv.Config
+			exp map[string]bool
+			err error
+		)
+		if raw == "" {
+			return nil, fmt.Errorf("mysql: config: %s: empty", name)
+		}
+		if isURL(raw) {
+			dc, exp, err = parseURL(name, raw)
+		} else {
+			dc, exp, err = parseDSN(name, raw)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := c.applyTLS(dc); err != nil {
+			return nil, err
+		}
+		c.applyDefaults(dc, exp)
+		out = append(out, dc)
+	}
+	return out, nil
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "mysql://") || strings.HasPrefix(s, "mariadb://")
+}
+
+// parseDSN parses a go-sql-driver DSN and reports which parameters it sets
+// explicitly. Errors name the variable and are scrubbed of the password.
+func parseDSN(name, dsn string) (*mysqldrv.Config, map[string]bool, error) {
+	dc, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mysql: config: %s: malformed DSN (want user:pass@tcp(host:port)/db?params): %s",
+			name, scrub(err.Error(), dsnPassword(dsn)))
+	}
+	return dc, explicitParams(dsnQuery(dsn)), nil
+}
+
+// dsnPassword returns what go-sql-driver would take as the password of
+// dsn: between the first ':' and the last '@' before the last '/'.
+func dsnPassword(dsn string) string {
+	if i := strings.LastIndexByte(dsn, '/'); i >= 0 {
+		dsn = dsn[:i]
+	}
+	at := strings.LastIndexByte(dsn, '@')
+	if at < 0 {
+		// No '@': the whole text might be credentials.
+		return dsn
+	}
+	if _, pass, ok := strings.Cut(dsn[:at], ":"); ok {
+		return pass
+	}
+	return ""
+}
+
+// dsnQuery returns the parameter part of a DSN (after the '?' that follows
+// the last '/').
+func dsnQuery(dsn string) string {
+	i := strings.LastIndexByte(dsn, '/')
+	if i < 0 {
+		return ""
+	}
+	_, q, _ := strings.Cut(dsn[i:], "?")
+	return q
+}
+
+func explicitParams(rawQuery string) map[string]bool {
+	exp := map[string]bool{}
+	for _, kv := range strings.Split(rawQuery, "&") {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "" {
+			exp[k] = true
+		}
+	}
+	return exp
+}
+
+// scrub replaces every occurrence of each non-empty secret in msg.
+func scrub(msg string, secrets ...string) string {
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, redacted)
+		}
+	}
+	return msg
+}
+
+// parseURL converts mysql://user:pass@host:port/db?params to a driver
+// configuration. Errors name the variable and never echo the URL.
+func parseURL(name, raw string) (*mysqldrv.Config, map[string]bool, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error quotes the whole URL, password included: say only what
+		// kind of problem it is.
+		var ue *url.Error
+		reason := "cannot parse"
+		if errors.As(err, &ue) {
+			reason = scrub(ue.Err.Error(), urlPassword(raw))
+		}
+		return nil, nil, fmt.Errorf("mysql: config: %s: malformed URL (want mysql://user:pass@host:port/db?params): %s", name, reason)
+	}
+	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
+		return nil, nil, fmt.Errorf("mysql: config: %s: scheme %q, want mysql://", name, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, nil, fmt.Errorf("mysql: config: %s: no host", name)
+	}
+	dc := mysqldrv.NewConfig()
+	dc.Net = "tcp"
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = strconv.Itoa(DefaultPort)
+	}
+	dc.Addr = net.JoinHostPort(host, port)
+	if u.User != nil {
+		dc.User = u.User.Username()
+		dc.Passwd, _ = u.User.Password()
+	}
+	dc.DBName = strings.TrimPrefix(u.Path, "/")
+	// Let the driver parse the parameters, exactly as in a DSN.
+	if u.RawQuery != "" {
+		withParams, err := mysqldrv.ParseDSN("/?" + u.RawQuery)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mysql: config: %s: bad parameter: %s", name, scrub(err.Error(), dc.Passwd))
+		}
+		withParams.User, withParams.Passwd, withParams.Net, withParams.Addr, withParams.DBName =
+			dc.User, dc.Passwd, dc.Net, dc.Addr, dc.DBName
+		if withParams.TLS != nil && !withParams.TLS.InsecureSkipVerify {
+			// The driver named the server after its default address.
+			withParams.TLS.ServerName = host
+		}
+		dc = withParams
+	}
+	return dc, explicitParams(u.RawQuery), nil
+}
+
+// urlPassword extracts the password text of a URL that url.Parse rejected.
+func urlPassword(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return ""
+	}
+	_, pass, _ := strings.Cut(rest[:at], ":")
+	return pass
+}
+
+// partsConfig builds the driver configuration from Host, Port, User,
+// Password and Database.
+func (c Config) partsConfig() (*mysqldrv.Config, map[string]bool, error) {
+	if c.Host == "" {
+		return nil, nil, fmt.Errorf("mysql: config: none of MYSQL_DSN, MYSQL_URL or MYSQL_HOST is set")
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return nil, nil, fmt.Errorf("mysql: config: MYSQL_PORT: %d is not a port", c.Port)
+	}
+	port := c.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	dc := mysqldrv.NewConfig()
+	dc.Net = "tcp"
+	dc.Addr = net.JoinHostPort(c.Host, strconv.Itoa(port))
+	dc.User = c.User
+	dc.Passwd = c.Password
+	dc.DBName = c.Database
+	return dc, map[string]bool{}, nil
+}
+
+// applyTLS sets the driver's TLS from the TLS fields.
+func (c Config) applyTLS(dc *mysqldrv.Config) error {
+	if c.TLSConfig != nil {
+		dc.TLS = c.TLSConfig.Clone()
+		return nil
+	}
+	mode := strings.ToLower(c.TLS)
+	if mode == "" && (c.TLSCAFile != "" || c.TLSCertFile != "" || c.TLSKeyFile != "") {
+		mode = "true"
+	}
+	switch mode {
+	case "":
+		return nil
+	case "false", "off", "0":
+		dc.TLS, dc.TLSConfig, dc.AllowFallbackToPlaintext = nil, "false", false
+		return nil
+	case "preferred":
+		dc.TLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // "preferred" is opportunistic TLS by definition
+		dc.TLSConfig = "preferred"
+		dc.AllowFallbackToPlaintext = true
+		return nil
+	case "true", "on", "1", "skip-verify":
+	default:
+		return fmt.Errorf("mysql: config: MYSQL_TLS: %q is not one of false, true, skip-verify, preferred", c.TLS)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLSServerName}
+	if mode == "skip-verify" {
+		tc.InsecureSkipVerify = true
+	}
+	if tc.ServerName == "" && !tc.InsecureSkipVerify {
+		if host, _, err := net.SplitHostPort(dc.Addr); err == nil {
+			tc.ServerName = host
+		}
+	}
+	if c.TLSCAFile != "" {
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err != nil {
+			return fmt.Errorf("mysql: config: MYSQL_TLS_CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("mysql: config: MYSQL_TLS_CA: no PEM certificate in %s", c.TLSCAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("mysql: config: MYSQL_TLS_CERT and MYSQL_TLS_KEY go together")
+	}
+	if c.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("mysql: config: MYSQL_TLS_CERT/MYSQL_TLS_KEY: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	dc.TLS = tc
+	dc.AllowFallbackToPlaintext = false
+	return nil
+}
+
+// applyDefaults sets what every connection of the adapter relies on:
+// parseTime (unless set explicitly), a utf8mb4 collation (unless a charset
+// or collation is given), clientFoundRows (always: Update reports
+// ErrNotFound from the affected-row count, which must count matched rows,
+// not changed ones) and the dial timeout.
+func (c Config) applyDefaults(dc *mysqldrv.Config, explicit map[string]bool) {
+	if !explicit["parseTime"] {
+		dc.ParseTime = true
+	}
+	if !explicit["charset"] && !explicit["collation"] {
+		dc.Collation = defaultCollation
+	}
+	dc.ClientFoundRows = true
+	if dc.Timeout == 0 {
+		dc.Timeout = c.connectTimeout()
+	}
+}
+
+func (c Config) connectTimeout() time.Duration {
+	if c.ConnectTimeout > 0 {
+		return c.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+// redactedDSN renders a DSN or URL with its password replaced.
+func redactedDSN(s string) string {
+	if s == "" {
+		return ""
+	}
+	if isURL(s) {
+		if u, err := url.Parse(s); err == nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), redacted)
+			}
+			return u.String()
+		}
+		return redacted
+	}
+	dc, err := mysqldrv.ParseDSN(s)
+	if err != nil {
+		return redacted
+	}
+	if dc.Passwd != "" {
+		dc.Passwd = redacted
+	}
+	return dc.FormatDSN()
+}
+
+// String renders c with every password replaced by "xxxxx".
+func (c Config) String() string {
+	var b strings.Builder
+	b.WriteString("mysql.Config{")
+	sep := func() {
+		if b.Len() > len("mysql.Config{") {
+			b.WriteString(", ")
+		}
+	}
+	add := func(k, v string) {
+		if v != "" {
+			sep()
+			b.WriteString(k)
+			b.WriteString(": ")
+			b.WriteString(v)
+		}
+	}
+	add("DSN", redactedDSN(c.DSN))
+	add("URL", redactedDSN(c.URL))
+	add("Host", c.Host)
+	if c.Port != 0 {
+		add("Port", strconv.Itoa(c.Port))
+	}
+	add("User", c.User)
+	if c.Password != "" {
+		add("Password", redacted)
+	}
+	add("Database", c.Database)
+	add("TLS", c.TLS)
+	add("TLSCAFile", c.TLSCAFile)
+	add("TLSCertFile", c.TLSCertFile)
+	add("TLSKeyFile", c.TLSKeyFile)
+	add("TLSServerName", c.TLSServerName)
+	if c.TLSConfig != nil {
+		add("TLSConfig", "set")
+	}
+	if len(c.ReplicaDSNs) > 0 {
+		rs := make([]string, len(c.ReplicaDSNs))
+		for i, r := range c.ReplicaDSNs {
+			rs[i] = redactedDSN(strings.TrimSpace(r))
+		}
+		add("ReplicaDSNs", "["+strings.Join(rs, " ")+"]")
+	}
+	for _, kv := range []struct {
+		k string
+		v any
+		z bool
+	}{
+		{"MaxOpenConns", c.MaxOpenConns, c.MaxOpenConns == 0},
+		{"MaxIdleConns", c.MaxIdleConns, c.MaxIdleConns == 0},
+		{"ConnMaxLifetime", c.ConnMaxLifetime, c.ConnMaxLifetime == 0},
+		{"ConnMaxIdleTime", c.ConnMaxIdleTime, c.ConnMaxIdleTime == 0},
+		{"ConnectTimeout", c.ConnectTimeout, c.ConnectTimeout == 0},
+		{"CheckTimeout", c.CheckTimeout, c.CheckTimeout == 0},
+		{"SlowThreshold", c.SlowThreshold, c.SlowThreshold == 0},
+		{"LogParams", c.LogParams, !c.LogParams},
+		{"DisablePreparedStmt", c.DisablePreparedStmt, !c.DisablePreparedStmt},
+	} {
+		if !kv.z {
+			add(kv.k, fmt.Sprint(kv.v))
+		}
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// GoString is String: %#v shows no password either.
+func (c Config) GoString() string { return c.String() }
+
+// Format writes String for every verb, so that no formatting verb
+// (%v, %+v, %#v, %s, %q, ...) reaches the password.
+func (c Config) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", c.String())
+		return
+	}
+	_, _ = f.Write([]byte(c.String()))
+}
+
+// LogValue renders c for log/slog, password redacted.
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{}
+	addStr := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	addStr("dsn", redactedDSN(c.DSN))
+	addStr("url", redactedDSN(c.URL))
+	addStr("host", c.Host)
+	if c.Port != 0 {
+		attrs = append(attrs, slog.Int("port", c.Port))
+	}
+	addStr("user", c.User)
+	if c.Password != "" {
+		addStr("password", redacted)
+	}
+	addStr("database", c.Database)
+	addStr("tls", c.TLS)
+	if n := len(c.ReplicaDSNs); n > 0 {
+		attrs = append(attrs, slog.Int("replicas", n))
+	}
+	return slog.GroupValue(attrs...)
+}

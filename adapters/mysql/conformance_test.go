@@ -1,0 +1,44 @@
+package mysql
+
+import (
+	"testing"
+
+	"github.com/portkit/portkit/ports/portstest"
+)
+
+func TestConformanceSQLStore(t *testing.T) {
+	testDSN(t)
+	portstest.TestSQLStore(t, func(t *testing.T) portstest.SQLSetup {
+		db := openTest(t, Config{})
+		s := newItemStore(t, db)
+		return portstest.SQLSetup{
+			Store:     s,
+			Tx:        db,
+			Connector: db,
+			Caps:      portstest.SQLCaps{Transactions: true, UniqueIndexes: true},
+		}
+	})
+}
+
+// The same suite with Get through gorm's callbacks instead of its
+// prepared plan, and without the statement cache.
+func TestConformanceSQLStoreGormPaths(t *testing.T) {
+	testDSN(t)
+	portstest.TestSQLStore(t, func(t *testing.T) portstest.SQLSetup {
+		db := openTest(t, Config{DisablePreparedStmt: true})
+		s := newItemStore(t, db, WithQueryCallbacks())
+		return portstest.SQLSetup{
+			Store:     s,
+			Tx:        db,
+			Connector: db,
+			Caps:      portstest.SQLCaps{Transactions: true, UniqueIndexes: true},
+		}
+	})
+}
+
+func TestConformanceConnector(t *testing.T) {
+	testDSN(t)
+	portstest.TestConnector(t, func(t *testing.T) portstest.ConnectorSetup {
+		return portstest.ConnectorSetup{Connector: openTest(t, Config{}), Name: "mysql"}
+	})
+}

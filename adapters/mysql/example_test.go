@@ -1,0 +1,143 @@
+package mysql_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/ports"
+)
+
+// Order is a model: a plain struct with gorm tags, no portkit import.
+type Order struct {
+	ID        int64  `gorm:"primaryKey"`
+	Number    string `gorm:"size:32;uniqueIndex"`
+	Status    string `gorm:"size:16;index"`
+	Total     int64
+	CreatedAt time.Time
+}
+
+// A Config never shows its password, whichever way it is printed.
+func ExampleConfig() {
+	cfg := mysql.Config{DSN: "shop:s3cret@tcp(db.internal:3306)/shop", MaxOpenConns: 20}
+	fmt.Println(cfg)
+	fmt.Printf("%+v\n", cfg)
+	// Output:
+	// mysql.Config{DSN: shop:xxxxx@tcp(db.internal:3306)/shop, MaxOpenConns: 20}
+	// mysql.Config{DSN: shop:xxxxx@tcp(db.internal:3306)/shop, MaxOpenConns: 20}
+}
+
+// Open a database from the environment (MYSQL_DSN, or MYSQL_URL, or
+// MYSQL_HOST and the other parts), use a store, close at shutdown.
+func ExampleOpen() {
+	ctx := context.Background()
+	cfg, err := mysql.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err) // names the variable, never the password
+	}
+	db, err := mysql.Open(ctx, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(context.Background())
+
+	var orders ports.SQLStore[Order]
+	s, err := mysql.NewStore[Order](db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		log.Fatal(err)
+	}
+	orders = s
+
+	o := &Order{Number: "A-1001", Status: "open", Total: 4200}
+	if err := orders.Create(ctx, o); errors.Is(err, ports.ErrConflict) {
+		fmt.Println("order number taken")
+	}
+	open, err := orders.Find(ctx, ports.Where("Status", ports.Eq, "open").OrderBy("-CreatedAt").Limit(20))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(open), "open orders")
+}
+
+// Several store calls in one transaction: the transaction travels in the
+// context. Returning an error (or panicking) rolls everything back.
+func ExampleDB_WithinTx() {
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{DSN: "root@tcp(127.0.0.1:3306)/test"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(ctx)
+	orders, err := mysql.NewStore[Order](db)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	err = db.WithinTx(ctx, func(ctx context.Context) error {
+		o, err := orders.Get(ctx, int64(1001))
+		if err != nil {
+			return err // ErrNotFound: nothing was changed
+		}
+		o.Status = "paid"
+		if err := orders.Update(ctx, o); err != nil {
+			return err
+		}
+		return orders.Create(ctx, &Order{Number: "R-1001", Status: "receipt", Total: o.Total})
+	})
+	if err != nil {
+		log.Print(err)
+	}
+}
+
+// With replicas, reads outside a transaction go to a replica;
+// ReadFromPrimary reads one's own writes.
+func ExampleReadFromPrimary() {
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{
+		DSN:         "app:pw@tcp(primary:3306)/shop",
+		ReplicaDSNs: []string{"app:pw@tcp(replica-1:3306)/shop", "app:pw@tcp(replica-2:3306)/shop"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(ctx)
+	orders, err := mysql.NewStore[Order](db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	o := &Order{Number: "A-1002", Status: "open"}
+	if err := orders.Create(ctx, o); err != nil { // primary
+		log.Fatal(err)
+	}
+	fresh, err := orders.Get(mysql.ReadFromPrimary(ctx), o.ID) // primary: sees the row at once
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := orders.Count(ctx, ports.Where("Status", ports.Eq, "open")) // a replica
+	fmt.Println(fresh.Number, n, err)
+}
+
+// A store on a table of one's choosing, with smaller insert batches.
+func ExampleNewStore() {
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{Host: "127.0.0.1", User: "root", Database: "test"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(ctx)
+	archive, err := mysql.NewStore[Order](db, mysql.WithTable("orders_2024"), mysql.WithBatchSize(500))
+	if err != nil {
+		log.Fatal(err)
+	}
+	batch := []*Order{{Number: "X-1"}, {Number: "X-2"}}
+	if err := archive.CreateMany(ctx, batch); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(batch[0].ID != 0, batch[1].ID != 0)
+}

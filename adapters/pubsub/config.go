@@ -1,0 +1,312 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/caarlos0/env/v11"
+
+	"github.com/portkit/portkit/ports"
+)
+
+// Environment variables read by [ConfigFromEnv].
+const (
+	EnvProjectID             = "PUBSUB_PROJECT_ID"
+	EnvGoogleCloudProject    = "GOOGLE_CLOUD_PROJECT"
+	EnvEmulatorHost          = "PUBSUB_EMULATOR_HOST"
+	EnvCheckTimeout          = "PUBSUB_CHECK_TIMEOUT"
+	EnvPublishBatchCount     = "PUBSUB_PUBLISH_BATCH_COUNT"
+	EnvPublishBatchBytes     = "PUBSUB_PUBLISH_BATCH_BYTES"
+	EnvPublishBatchDelay     = "PUBSUB_PUBLISH_BATCH_DELAY"
+	EnvPublishTimeout        = "PUBSUB_PUBLISH_TIMEOUT"
+	EnvReceiveStreams        = "PUBSUB_RECEIVE_STREAMS"
+	EnvReceiveGoroutines     = "PUBSUB_RECEIVE_GOROUTINES"
+	EnvReceiveMaxOutstanding = "PUBSUB_RECEIVE_MAX_OUTSTANDING"
+	EnvShutdownTimeout       = "PUBSUB_SHUTDOWN_TIMEOUT"
+	EnvUnavailableTimeout    = "PUBSUB_UNAVAILABLE_TIMEOUT"
+)
+
+// Defaults applied by [Open] to the zero fields of a [Config].
+const (
+	DefaultPublishBatchCount     = 100
+	DefaultPublishBatchBytes     = 1_000_000
+	DefaultPublishBatchDelay     = 10 * time.Millisecond
+	DefaultPublishTimeout        = 15 * time.Second
+	DefaultReceiveStreams        = 4
+	DefaultReceiveMaxOutstanding = 1000
+	DefaultShutdownTimeout       = 10 * time.Second
+	DefaultUnavailableTimeout    = 30 * time.Second
+)
+
+// MaxRequestBytes is the size limit of one publish request (10 MB). A
+// message whose encoding (data, attributes, ordering key) does not fit in
+// a request of its own, next to the topic name, is ErrInvalid.
+const MaxRequestBytes = int(pubsub.MaxPublishRequestBytes)
+
+// Config configures [Open]. Its zero value is usable with Application
+// Default Credentials that name a project; every zero field takes the
+// default documented on it.
+//
+// Config holds no secret: credentials come from Application Default
+// Credentials (GOOGLE_APPLICATION_CREDENTIALS, the gcloud login, or the
+// metadata server) or from client options given to Open, never from
+// Config, so printing or logging a Config is safe.
+type Config struct {
+	// ProjectID is the Google Cloud project of topics and subscriptions
+	// given by ID. Variable PUBSUB_PROJECT_ID, falling back to
+	// GOOGLE_CLOUD_PROJECT. When empty, Open detects the project from the
+	// credentials (impossible with the emulator, where it is required).
+	ProjectID string `env:"PUBSUB_PROJECT_ID"`
+
+	// EmulatorHost is the host:port of a Pub/Sub emulator (Google's, or
+	// pstest). When set, the client dials it without TLS and without
+	// credentials. Variable PUBSUB_EMULATOR_HOST.
+	EmulatorHost string `env:"PUBSUB_EMULATOR_HOST"`
+
+	// CheckTimeout bounds Check, Open's own check and the admin call with
+	// which Subscribe verifies the subscription before streaming
+	// (default ports.DefaultCheckTimeout, 5s). Variable
+	// PUBSUB_CHECK_TIMEOUT.
+	CheckTimeout time.Duration `env:"PUBSUB_CHECK_TIMEOUT"`
+
+	// Publish configures batching and the publish timeout.
+	Publish PublishConfig
+
+	// Receive configures Subscribe.
+	Receive ReceiveConfig
+}
+
+// PublishConfig configures publishing: the client gathers messages to one
+// topic into a request until one of the three thresholds is reached.
+type PublishConfig struct {
+	// BatchCount sends a request when it holds this many messages
+	// (default 100, at most 1000). Variable PUBSUB_PUBLISH_BATCH_COUNT.
+	BatchCount int `env:"PUBSUB_PUBLISH_BATCH_COUNT"`
+
+	// BatchBytes sends a request when its messages reach this many bytes
+	// (default 1,000,000, at most 10,000,000). Variable
+	// PUBSUB_PUBLISH_BATCH_BYTES.
+	BatchBytes int `env:"PUBSUB_PUBLISH_BATCH_BYTES"`
+
+	// BatchDelay sends a non-empty request after this long (default
+	// 10ms). Variable PUBSUB_PUBLISH_BATCH_DELAY.
+	BatchDelay time.Duration `env:"PUBSUB_PUBLISH_BATCH_DELAY"`
+
+	// Timeout bounds the sending of one request, retries included
+	// (default 15s; the client's own default is 60s). A message not
+	// confirmed in that time fails with ErrUnavailable. Variable
+	// PUBSUB_PUBLISH_TIMEOUT.
+	Timeout time.Duration `env:"PUBSUB_PUBLISH_TIMEOUT"`
+}
+
+// ReceiveConfig configures Subscribe.
+type ReceiveConfig struct {
+	// Streams is the number of StreamingPull streams each Subscribe call
+	// opens (default 4; the client's own default is 1). Variable
+	// PUBSUB_RECEIVE_STREAMS.
+	Streams int `env:"PUBSUB_RECEIVE_STREAMS"`
+
+	// Goroutines caps how many handler calls of one Subscribe run at
+	// once; 0 (the default) leaves only MaxOutstanding as the cap.
+	// Variable PUBSUB_RECEIVE_GOROUTINES.
+	Goroutines int `env:"PUBSUB_RECEIVE_GOROUTINES"`
+
+	// MaxOutstanding is the number of received messages not yet acked or
+	// nacked that one Subscribe holds at most (default 1000). Variable
+	// PUBSUB_RECEIVE_MAX_OUTSTANDING.
+	MaxOutstanding int `env:"PUBSUB_RECEIVE_MAX_OUTSTANDING"`
+
+	// ShutdownTimeout is how long Subscribe waits, once its context ends,
+	// for running handlers to return (default 10s). A handler still
+	// running then is abandoned (its message is redelivered) and
+	// Subscribe returns. Variable PUBSUB_SHUTDOWN_TIMEOUT.
+	ShutdownTimeout time.Duration `env:"PUBSUB_SHUTDOWN_TIMEOUT"`
+
+	// UnavailableTimeout is how long a running Subscribe tolerates a
+	// service that does not answer before it returns ErrUnavailable
+	// (default 30s). The raw client would retry forever. Variable
+	// PUBSUB_UNAVAILABLE_TIMEOUT.
+	UnavailableTimeout time.Duration `env:"PUBSUB_UNAVAILABLE_TIMEOUT"`
+}
+
+// ConfigFromEnv reads a Config from the variables listed in the package
+// documentation. Unset variables leave their field zero (the default). A
+// bad value is an error that names the variable and wraps
+// ports.ErrInvalid.
+func ConfigFromEnv() (Config, error) {
+	return configFromEnv(env.ToMap(os.Environ()))
+}
+
+// configFromEnv reads a Config from environ.
+func configFromEnv(environ map[string]string) (Config, error) {
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		return Config{}, configError(envError(err))
+	}
+	if cfg.ProjectID == "" {
+		cfg.ProjectID = environ[EnvGoogleCloudProject]
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// envError rewrites caarlos0/env's errors, which name the Go field, to name
+// the environment variable. None of the variables holds a secret, so the
+// bad value is quoted.
+func envError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	vars := envVars(reflect.TypeFor[Config]())
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			msgs = append(msgs, e.Error())
+			continue
+		}
+		name := pe.Name
+		if v, ok := vars[pe.Name]; ok {
+			name = v
+		}
+		want := "an integer"
+		if pe.Type == reflect.TypeFor[time.Duration]() {
+			want = "a duration such as 500ms or 10s"
+		}
+		msgs = append(msgs, fmt.Sprintf("%s: invalid value (want %s): %v", name, want, pe.Err))
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// envVars maps the Go field names of t and its nested structs to their env
+// tags. Field names are unique across Config's structs (a test checks it).
+func envVars(t reflect.Type) map[string]string {
+	m := map[string]string{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+			for k, v := range envVars(f.Type) {
+				m[k] = v
+			}
+			continue
+		}
+		if tag := f.Tag.Get("env"); tag != "" {
+			m[f.Name] = tag
+		}
+	}
+	return m
+}
+
+func configError(cause error) error {
+	return ports.NewError(backend, "config", ports.ErrInvalid, cause)
+}
+
+// Validate checks c: no negative count or duration, batch thresholds
+// within the service's request limits, and a project when an emulator is
+// used. The error names the variable at fault and wraps ports.ErrInvalid.
+func (c Config) Validate() error {
+	type dur struct {
+		name string
+		d    time.Duration
+	}
+	for _, d := range []dur{
+		{EnvCheckTimeout, c.CheckTimeout},
+		{EnvPublishBatchDelay, c.Publish.BatchDelay},
+		{EnvPublishTimeout, c.Publish.Timeout},
+		{EnvShutdownTimeout, c.Receive.ShutdownTimeout},
+		{EnvUnavailableTimeout, c.Receive.UnavailableTimeout},
+	} {
+		if d.d < 0 {
+			return configError(fmt.Errorf("%s: negative duration %s", d.name, d.d))
+		}
+	}
+	type count struct {
+		name string
+		n    int
+		max  int
+	}
+	for _, n := range []count{
+		{EnvPublishBatchCount, c.Publish.BatchCount, pubsub.MaxPublishRequestCount},
+		{EnvPublishBatchBytes, c.Publish.BatchBytes, pubsub.MaxPublishRequestBytes},
+		{EnvReceiveStreams, c.Receive.Streams, 0},
+		{EnvReceiveGoroutines, c.Receive.Goroutines, 0},
+		{EnvReceiveMaxOutstanding, c.Receive.MaxOutstanding, 0},
+	} {
+		if n.n < 0 {
+			return configError(fmt.Errorf("%s: negative value %d", n.name, n.n))
+		}
+		if n.max > 0 && n.n > n.max {
+			return configError(fmt.Errorf("%s: %d is over the service's limit of %d", n.name, n.n, n.max))
+		}
+	}
+	if c.EmulatorHost != "" && c.ProjectID == "" {
+		return configError(fmt.Errorf("%s is set but no project is: set %s (any name works with an emulator)", EnvEmulatorHost, EnvProjectID))
+	}
+	if strings.ContainsAny(c.ProjectID, "/ ") {
+		return configError(fmt.Errorf("%s: %q is not a project ID", EnvProjectID, c.ProjectID))
+	}
+	return nil
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defd(&c.CheckTimeout, ports.DefaultCheckTimeout)
+	def(&c.Publish.BatchCount, DefaultPublishBatchCount)
+	def(&c.Publish.BatchBytes, DefaultPublishBatchBytes)
+	defd(&c.Publish.BatchDelay, DefaultPublishBatchDelay)
+	defd(&c.Publish.Timeout, DefaultPublishTimeout)
+	def(&c.Receive.Streams, DefaultReceiveStreams)
+	def(&c.Receive.MaxOutstanding, DefaultReceiveMaxOutstanding)
+	defd(&c.Receive.ShutdownTimeout, DefaultShutdownTimeout)
+	defd(&c.Receive.UnavailableTimeout, DefaultUnavailableTimeout)
+	return c
+}
+
+// LogValue makes slog log c as a group of its effective settings (Config
+// holds no secret).
+func (c Config) LogValue() slog.Value {
+	d := c.withDefaults()
+	project := d.ProjectID
+	if project == "" {
+		project = "(detect from credentials)"
+	}
+	endpoint := "pubsub.googleapis.com (Application Default Credentials)"
+	if d.EmulatorHost != "" {
+		endpoint = d.EmulatorHost + " (emulator, no TLS, no credentials)"
+	}
+	return slog.GroupValue(
+		slog.String("project", project),
+		slog.String("endpoint", endpoint),
+		slog.Duration("check_timeout", d.CheckTimeout),
+		slog.Group("publish",
+			slog.Int("batch_count", d.Publish.BatchCount),
+			slog.Int("batch_bytes", d.Publish.BatchBytes),
+			slog.Duration("batch_delay", d.Publish.BatchDelay),
+			slog.Duration("timeout", d.Publish.Timeout)),
+		slog.Group("receive",
+			slog.Int("streams", d.Receive.Streams),
+			slog.Int("goroutines", d.Receive.Goroutines),
+			slog.Int("max_outstanding", d.Receive.MaxOutstanding),
+			slog.Duration("shutdown_timeout", d.Receive.ShutdownTimeout),
+			slog.Duration("unavailable_timeout", d.Receive.UnavailableTimeout)),
+	)
+}

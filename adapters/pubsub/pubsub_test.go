@@ -1,0 +1,463 @@
+package pubsub_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/portkit/portkit/adapters/pubsub"
+	"github.com/portkit/portkit/internal/testenv"
+	"github.com/portkit/portkit/ports"
+)
+
+// receiveN subscribes until n distinct messages have been handled (acked)
+// or the timeout passes, and returns every delivery in order of arrival.
+func receiveN(t *testing.T, ps *pubsub.PubSub, sub string, n int, timeout time.Duration) []ports.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		got  []ports.Message
+		seen = map[string]bool{}
+	)
+	err := ps.Subscribe(ctx, sub, func(_ context.Context, m ports.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, m)
+		seen[m.ID] = true
+		if len(seen) >= n {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < n {
+		t.Fatalf("received %d distinct messages of %d within %s", len(seen), n, timeout)
+	}
+	return got
+}
+
+func TestPublishSubscribeRoundTrip(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
+		ps := open(t, cfg)
+		topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+		ids, err := ps.Publish(t.Context(), topic,
+			ports.Message{Data: []byte("one"), Attributes: map[string]string{"k": "v"}},
+			ports.Message{Data: []byte("two")},
+			ports.Message{Attributes: map[string]string{"only": "attrs"}},
+		)
+		if err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		if len(ids) != 3 || ids[0] == "" || ids[1] == "" || ids[2] == "" || ids[0] == ids[1] {
+			t.Fatalf("ids = %q, want 3 distinct non-empty IDs", ids)
+		}
+		got := receiveN(t, ps, subs["a"], 3, 30*time.Second)
+		byID := map[string]ports.Message{}
+		for _, m := range got {
+			byID[m.ID] = m
+		}
+		if m := byID[ids[0]]; string(m.Data) != "one" || m.Attributes["k"] != "v" || m.PublishTime.IsZero() {
+			t.Errorf("message 0 = %+v", m)
+		}
+		if m := byID[ids[1]]; string(m.Data) != "two" {
+			t.Errorf("message 1 = %+v", m)
+		}
+		if m := byID[ids[2]]; len(m.Data) != 0 || m.Attributes["only"] != "attrs" {
+			t.Errorf("message 2 = %+v", m)
+		}
+	})
+}
+
+func TestPublishInvalidSendsNothing(t *testing.T) {
+	srv := pstest.NewServer()
+	defer srv.Close()
+	ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr})
+	topic, _ := provision(t, ps, nil)
+
+	big := make([]byte, pubsub.MaxRequestBytes)
+	for name, msgs := range map[string][]ports.Message{
+		"empty":         {{Data: []byte("ok")}, {}},
+		"empty attrs":   {{Attributes: map[string]string{}}},
+		"over 10MB":     {{Data: []byte("ok")}, {Data: big}},
+		"attrs over 10": {{Data: big[:pubsub.MaxRequestBytes-100], Attributes: map[string]string{"k": strings.Repeat("v", 200)}}},
+	} {
+		_, err := ps.Publish(t.Context(), topic, msgs...)
+		if !errors.Is(err, ports.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := ps.Publish(t.Context(), "", ports.Message{Data: []byte("x")}); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("empty topic: err = %v, want ErrInvalid", err)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("server holds %d messages, want 0: nothing may be sent when a message is invalid", n)
+	}
+	// A large message within the limit is sent (pstest's gRPC server
+	// takes at most 4 MB; the exact bound is tested in limits_test.go).
+	if _, err := ps.Publish(t.Context(), topic, ports.Message{Data: big[:3<<20]}); err != nil {
+		t.Errorf("message of 3 MB: %v", err)
+	}
+}
+
+func TestPublishUnknownTopic(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
+		ps := open(t, cfg)
+		ids, err := ps.Publish(t.Context(), testenv.UniqueName("missing"), ports.Message{Data: []byte("x")}, ports.Message{Data: []byte("y")})
+		if !errors.Is(err, ports.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		if len(ids) != 2 || ids[0] != "" || ids[1] != "" {
+			t.Errorf("ids = %q, want two empty IDs", ids)
+		}
+		var pe *pubsub.PublishError
+		if !errors.As(err, &pe) || len(pe.Failed) != 2 || pe.Total != 2 {
+			t.Errorf("errors.As PublishError: %+v", pe)
+		}
+		if status.Code(errors.Unwrap(errors.Unwrap(err))) != codes.NotFound && !strings.Contains(err.Error(), "NotFound") {
+			t.Errorf("the gRPC status is lost: %v", err)
+		}
+	})
+}
+
+// failMarked fails every Publish request whose first message has the
+// attribute fail=1.
+type failMarked struct{}
+
+func (failMarked) React(req any) (bool, any, error) {
+	r, ok := req.(*pubsubpb.PublishRequest)
+	if ok && len(r.Messages) > 0 && r.Messages[0].Attributes["fail"] == "1" {
+		return true, nil, status.Error(codes.InvalidArgument, "marked to fail")
+	}
+	return false, nil, nil
+}
+
+func TestPublishPartialFailure(t *testing.T) {
+	srv := pstest.NewServer(pstest.ServerReactorOption{FuncName: "Publish", Reactor: failMarked{}})
+	defer srv.Close()
+	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
+	cfg.Publish.BatchCount = 1 // one request per message
+	ps := open(t, cfg)
+	topic, _ := provision(t, ps, nil)
+
+	msgs := make([]ports.Message, 6)
+	for i := range msgs {
+		msgs[i] = ports.Message{Data: []byte(strconv.Itoa(i))}
+	}
+	msgs[1].Attributes = map[string]string{"fail": "1"}
+	msgs[4].Attributes = map[string]string{"fail": "1"}
+	ids, err := ps.Publish(t.Context(), topic, msgs...)
+	if !errors.Is(err, ports.ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid (the failures' kind)", err)
+	}
+	var pe *pubsub.PublishError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err %v has no PublishError", err)
+	}
+	if len(pe.Failed) != 2 || pe.Failed[0].Index != 1 || pe.Failed[1].Index != 4 {
+		t.Errorf("failed = %+v, want indexes 1 and 4", pe.Failed)
+	}
+	if !strings.Contains(err.Error(), "2 of 6 messages failed: [1 4]: ") {
+		t.Errorf("error %q does not name the failed messages", err)
+	}
+	for i, id := range ids {
+		if (i == 1 || i == 4) != (id == "") {
+			t.Errorf("ids[%d] = %q", i, id)
+		}
+	}
+}
+
+func TestPublishOrderingKeyResumesAfterFailure(t *testing.T) {
+	srv := pstest.NewServer(pstest.ServerReactorOption{FuncName: "Publish", Reactor: failMarked{}})
+	defer srv.Close()
+	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
+	cfg.Publish.BatchCount = 1
+	ps := open(t, cfg)
+	topic, _ := provision(t, ps, nil)
+
+	msgs := []ports.Message{
+		{Data: []byte("0"), OrderingKey: "k"},
+		{Data: []byte("1"), OrderingKey: "k", Attributes: map[string]string{"fail": "1"}},
+		{Data: []byte("2"), OrderingKey: "k"},
+		{Data: []byte("3"), OrderingKey: "other"},
+	}
+	ids, err := ps.Publish(t.Context(), topic, msgs...)
+	var pe *pubsub.PublishError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v, want a PublishError", err)
+	}
+	if !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("err = %v: kind must be the first real failure's (ErrInvalid), not the paused key's", err)
+	}
+	// Message 2 must not overtake message 1: it fails too.
+	if len(pe.Failed) != 2 || pe.Failed[0].Index != 1 || pe.Failed[1].Index != 2 {
+		t.Errorf("failed = %+v, want 1 and 2", pe.Failed)
+	}
+	if ids[0] == "" || ids[3] == "" {
+		t.Errorf("ids = %q: messages 0 and 3 were published", ids)
+	}
+	// The key was resumed: the caller can retry from message 1.
+	if _, err := ps.Publish(t.Context(), topic, ports.Message{Data: []byte("1 again"), OrderingKey: "k"}); err != nil {
+		t.Errorf("publish after the failure: %v (key not resumed)", err)
+	}
+}
+
+func TestSubscribeUnknownSubscription(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
+		ps := open(t, cfg)
+		err := ps.Subscribe(t.Context(), testenv.UniqueName("missing"), func(context.Context, ports.Message) error { return nil })
+		if !errors.Is(err, ports.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestSubscribeNackRedeliversAndPanicIsNack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
+		var logs logBuffer
+		ps := open(t, cfg, pubsub.WithLogger(slogTo(&logs)))
+		topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+		ids, err := ps.Publish(t.Context(), topic,
+			ports.Message{Data: []byte("secret-payload-err")},
+			ports.Message{Data: []byte("secret-payload-panic")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		var mu sync.Mutex
+		deliveries := map[string]int{}
+		err = ps.Subscribe(ctx, subs["a"], func(_ context.Context, m ports.Message) error {
+			mu.Lock()
+			deliveries[m.ID]++
+			n := deliveries[m.ID]
+			done := deliveries[ids[0]] >= 2 && deliveries[ids[1]] >= 2
+			mu.Unlock()
+			if done {
+				cancel()
+			}
+			if n == 1 && m.ID == ids[0] {
+				return errors.New("try again")
+			}
+			if n == 1 && m.ID == ids[1] {
+				panic("handler bug")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Subscribe: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if deliveries[ids[0]] < 2 || deliveries[ids[1]] < 2 {
+			t.Fatalf("deliveries = %v: a nacked (error or panic) message must be redelivered", deliveries)
+		}
+		out := logs.String()
+		if !strings.Contains(out, "handler panicked") || !strings.Contains(out, ids[1]) {
+			t.Errorf("no log line naming the panicking message:\n%s", out)
+		}
+		if strings.Contains(out, "secret-payload") {
+			t.Errorf("a log line shows a message payload:\n%s", out)
+		}
+	})
+}
+
+func TestSubscribeReturnsNilWhenContextEnds(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
+		ps := open(t, cfg)
+		_, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := ps.Subscribe(ctx, subs["a"], func(context.Context, ports.Message) error { return nil })
+		if err != nil {
+			t.Fatalf("Subscribe = %v, want nil when its context ends", err)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("Subscribe took %s to return after its context ended", d)
+		}
+	})
+}
+
+func TestHandlerFinishesAfterContextEnds(t *testing.T) {
+	srv := pstest.NewServer()
+	defer srv.Close()
+	ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr})
+	topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+	if _, err := ps.Publish(t.Context(), topic, ports.Message{Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var handlerErr error
+	finished := false
+	err := ps.Subscribe(ctx, subs["a"], func(hctx context.Context, m ports.Message) error {
+		cancel() // Subscribe's context ends while the handler runs
+		select {
+		case <-hctx.Done():
+			handlerErr = hctx.Err()
+		case <-time.After(200 * time.Millisecond):
+			finished = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !finished {
+		t.Errorf("the handler's context was cancelled (%v) as soon as Subscribe's ended: running handlers must be allowed to finish", handlerErr)
+	}
+}
+
+func TestCloseEndsSubscribeAndRejectsCalls(t *testing.T) {
+	srv := pstest.NewServer()
+	defer srv.Close()
+	ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr})
+	topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+
+	subErr := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		var once sync.Once
+		subErr <- ps.Subscribe(context.Background(), subs["a"], func(context.Context, ports.Message) error {
+			once.Do(func() { close(started) })
+			return nil
+		})
+	}()
+	if _, err := ps.Publish(t.Context(), topic, ports.Message{Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no message received")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := ps.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-subErr:
+		if !errors.Is(err, ports.ErrClosed) {
+			t.Errorf("Subscribe after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Subscribe still running after Close returned")
+	}
+
+	checks := map[string]error{
+		"Close":     ps.Close(ctx),
+		"Check":     ps.Check(ctx),
+		"Subscribe": ps.Subscribe(ctx, subs["a"], func(context.Context, ports.Message) error { return nil }),
+	}
+	_, checks["Publish"] = ps.Publish(ctx, topic, ports.Message{Data: []byte("x")})
+	checks["EnsureTopic"] = ps.EnsureTopic(ctx, topic)
+	for name, err := range checks {
+		if !errors.Is(err, ports.ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
+		ps := open(t, cfg)
+		if err := ps.Check(t.Context()); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		if ps.Name() != "pubsub" {
+			t.Errorf("Name = %q", ps.Name())
+		}
+	})
+}
+
+func TestEnsureSubscription(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
+		ps := open(t, cfg)
+		ctx := t.Context()
+		topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {AckDeadline: 20 * time.Second, Ordering: true}})
+		// Idempotent.
+		if err := ps.EnsureTopic(ctx, topic); err != nil {
+			t.Errorf("EnsureTopic again: %v", err)
+		}
+		if err := ps.EnsureSubscription(ctx, subs["a"], pubsub.SubscriptionConfig{Topic: topic}); err != nil {
+			t.Errorf("EnsureSubscription again: %v", err)
+		}
+		got, err := ps.Client().SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{
+			Subscription: "projects/" + testProject + "/subscriptions/" + subs["a"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.AckDeadlineSeconds != 20 || !got.EnableMessageOrdering {
+			t.Errorf("subscription = ack %ds ordering %t, want 20s and true", got.AckDeadlineSeconds, got.EnableMessageOrdering)
+		}
+		// Same name on another topic: conflict.
+		other, _ := provision(t, ps, nil)
+		if err := ps.EnsureSubscription(ctx, subs["a"], pubsub.SubscriptionConfig{Topic: other}); !errors.Is(err, ports.ErrConflict) {
+			t.Errorf("EnsureSubscription on another topic = %v, want ErrConflict", err)
+		}
+		if err := ps.EnsureSubscription(ctx, testenv.UniqueName("s"), pubsub.SubscriptionConfig{Topic: testenv.UniqueName("missing")}); !errors.Is(err, ports.ErrNotFound) {
+			t.Errorf("EnsureSubscription on a missing topic = %v, want ErrNotFound", err)
+		}
+		if err := ps.EnsureSubscription(ctx, "x", pubsub.SubscriptionConfig{Topic: topic, MaxDeliveryAttempts: 3, DeadLetterTopic: topic}); !errors.Is(err, ports.ErrInvalid) {
+			t.Errorf("3 delivery attempts = %v, want ErrInvalid", err)
+		}
+		// Dead-letter policy.
+		dl, _ := provision(t, ps, nil)
+		dlSub := testenv.UniqueName("s_dl")
+		if err := ps.EnsureSubscription(ctx, dlSub, pubsub.SubscriptionConfig{Topic: topic, DeadLetterTopic: dl, MaxDeliveryAttempts: 7}); err != nil {
+			t.Fatalf("EnsureSubscription with dead letter: %v", err)
+		}
+		got, err = ps.Client().SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{
+			Subscription: "projects/" + testProject + "/subscriptions/" + dlSub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := got.GetDeadLetterPolicy(); p.GetMaxDeliveryAttempts() != 7 || !strings.HasSuffix(p.GetDeadLetterTopic(), "/"+dl) {
+			t.Errorf("dead-letter policy = %v", p)
+		}
+		for _, name := range []string{subs["a"], dlSub} {
+			if err := ps.DeleteSubscription(ctx, name); err != nil {
+				t.Errorf("DeleteSubscription: %v", err)
+			}
+		}
+		if err := ps.DeleteSubscription(ctx, dlSub); !errors.Is(err, ports.ErrNotFound) {
+			t.Errorf("DeleteSubscription twice = %v, want ErrNotFound", err)
+		}
+		if err := ps.DeleteTopic(ctx, topic); err != nil {
+			t.Errorf("DeleteTopic: %v", err)
+		}
+	})
+}
+
+func TestOpenChecksUnlessLazy(t *testing.T) {
+	addr := deadServer(t)
+	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: addr, CheckTimeout: 200 * time.Millisecond}
+	start := time.Now()
+	_, err := pubsub.Open(t.Context(), cfg, pubsub.WithLogger(testLogger(t)))
+	if !errors.Is(err, ports.ErrUnavailable) {
+		t.Fatalf("Open on a dead server = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Open took %s with a 200ms check timeout", d)
+	}
+	_, err = pubsub.Open(t.Context(), pubsub.Config{EmulatorHost: addr})
+	if !errors.Is(err, ports.ErrInvalid) || !strings.Contains(err.Error(), "PUBSUB_PROJECT_ID") {
+		t.Errorf("Open with an emulator and no project = %v, want ErrInvalid naming PUBSUB_PROJECT_ID", err)
+	}
+}

@@ -1,0 +1,213 @@
+// Command orders is portkit's example hexagonal service: a small orders API
+// whose domain and application code import only package ports, wired here
+// to in-memory fakes or to real backends, one port at a time, from the
+// environment.
+//
+//	go run ./examples/orders            # every port on its in-memory fake
+//	MYSQL_DSN='root@tcp(127.0.0.1:3306)/test?parseTime=true' \
+//	REDIS_URL=redis://127.0.0.1:6379/0 go run ./examples/orders   # real SQL and cache, fake documents and pub/sub
+//
+// It prints the URL it listens on and a curl line to try. Flags:
+//
+//	-addr host:port   listen address (default $ADDR, else 127.0.0.1:8080; port 0 picks a free one)
+//
+// The variables that select real backends, and the service's own settings,
+// are listed in package wiring. SIGINT or SIGTERM shuts the service down
+// gracefully: the HTTP server drains (an order whose POST got its 201 is
+// committed and its event published), the order.created subscriber stops,
+// then the backends close in the reverse order they were opened, all within
+// SHUTDOWN_TIMEOUT.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/portkit/portkit/examples/orders/app"
+	"github.com/portkit/portkit/examples/orders/httpapi"
+	"github.com/portkit/portkit/examples/orders/wiring"
+	"github.com/portkit/portkit/ports"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, a second one kills the process at once
+		// instead of waiting for the graceful shutdown.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "orders:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run is the whole service: it parses args and environ (os.Environ's
+// "KEY=value" form), wires the ports, serves until ctx ends, then shuts
+// down within the configured bound. Logs and the start-up banner go to
+// stdout.
+func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	cfg, err := wiring.ConfigFromEnviron(environ)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("orders", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `address` (host:port); overrides $ADDR")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	p, err := wiring.Build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	// From here on every exit path closes the group.
+	closeGroup := func() error {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout/4+time.Second)
+		defer cancel()
+		return p.Group.Close(cctx)
+	}
+
+	svc, err := app.New(app.Config{
+		Orders: p.Orders, Lines: p.Lines, Tx: p.Tx, Audits: p.Audits, Views: p.Views,
+		Cache: p.Cache, Publisher: p.Publisher,
+		Topic: p.Names.Topic, KeyPrefix: p.Names.KeyPrefix, CacheTTL: cfg.CacheTTL,
+		Logger: log,
+	})
+	if err != nil {
+		return errors.Join(err, closeGroup())
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeGroup())
+	}
+	srv := &http.Server{
+		Handler:           httpapi.New(svc, httpapi.Options{Ready: p.Group.Handler(), Logger: log}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// The projector: consumes order.created into the read model until
+	// stopSub is called, restarting Subscribe after a failure.
+	subCtx, stopSub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSub()
+	subDone := make(chan struct{})
+	go func() {
+		defer close(subDone)
+		subscribe(subCtx, p.Subscriber, p.Names.Subscription, svc.HandleOrderCreated, log)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	url := "http://" + displayAddr(ln.Addr())
+	fmt.Fprintf(stdout, "listening on %s\n", url)
+	fmt.Fprintf(stdout, "try: curl -sS -X POST %s/orders -H 'Content-Type: application/json' -d '{\"customer\":\"ada\",\"lines\":[{\"sku\":\"book-1\",\"qty\":2,\"price_cents\":1250}]}'\n", url)
+	fmt.Fprintf(stdout, "then: curl -sS %s/orders/ID (the \"id\" it answers), %s/customers/ada/orders, %s/readyz\n", url, url, url)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("orders: shutting down", "cause", context.Cause(ctx))
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve: %w", err)
+		log.Error("orders: server failed; shutting down", "error", err)
+	}
+	return errors.Join(runErr, shutdown(ctx, cfg.ShutdownTimeout, srv, stopSub, subDone, p.Group.Close, log))
+}
+
+// shutdown drains the server (half of the budget), stops the subscriber (a
+// quarter) and closes the backends (the rest), so that the whole takes at
+// most budget.
+func shutdown(ctx context.Context, budget time.Duration, srv *http.Server, stopSub func(), subDone <-chan struct{},
+	closeGroup func(context.Context) error, log *slog.Logger) error {
+	start := time.Now()
+	base := context.WithoutCancel(ctx)
+	var errs []error
+
+	drainCtx, cancel := context.WithTimeout(base, budget/2)
+	if err := srv.Shutdown(drainCtx); err != nil {
+		// In-flight requests that did not finish are cut: their clients
+		// get no 201, and their transactions roll back.
+		errs = append(errs, fmt.Errorf("drain HTTP server: %w", err))
+		_ = srv.Close()
+	}
+	cancel()
+
+	stopSub()
+	subTimer := time.NewTimer(max(budget*3/4-time.Since(start), 0))
+	select {
+	case <-subDone:
+	case <-subTimer.C:
+		errs = append(errs, errors.New("stop subscriber: handlers still running at the deadline"))
+	}
+	subTimer.Stop()
+
+	closeCtx, cancel := context.WithTimeout(base, max(budget-time.Since(start), 0))
+	defer cancel()
+	if err := closeGroup(closeCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close backends: %w", err))
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		log.Error("orders: shutdown finished with errors", "error", err, "took", time.Since(start))
+	} else {
+		log.Info("orders: shutdown complete", "took", time.Since(start))
+	}
+	return err
+}
+
+// subscribe runs sub.Subscribe until ctx ends, restarting it with a capped
+// backoff when it fails (a broker restart, say).
+func subscribe(ctx context.Context, sub ports.Subscriber, name string, h ports.Handler, log *slog.Logger) {
+	backoff := 250 * time.Millisecond
+	for {
+		err := sub.Subscribe(ctx, name, h)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("orders: subscriber stopped; restarting", "subscription", name, "error", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// displayAddr turns a listener address into one a client can dial: an
+// unspecified host (":8080", "[::]:8080") becomes localhost.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

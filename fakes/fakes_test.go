@@ -1,0 +1,843 @@
+package fakes_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/ports"
+)
+
+// waitBound bounds waits for goroutines in these tests; they are promises
+// that something happens, not timing measurements.
+const waitBound = 10 * time.Second
+
+func TestCacheExpiryFollowsClock(t *testing.T) {
+	ctx := t.Context()
+	clock := fakes.NewManualClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := fakes.NewCache(fakes.WithClock(clock))
+	defer c.Close(ctx)
+
+	if err := c.Set(ctx, "k", []byte("v"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "n", []byte("1"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(9 * time.Second)
+	if _, err := c.Get(ctx, "k"); err != nil {
+		t.Fatalf("Get 1s before expiry: %v", err)
+	}
+	if n, err := c.Incr(ctx, "n", 1); err != nil || n != 2 {
+		t.Fatalf("Incr before expiry = %d, %v, want 2", n, err)
+	}
+	clock.Advance(time.Second)
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, ports.ErrNotFound) {
+		t.Fatalf("Get at the expiry instant: err %v, want ErrNotFound", err)
+	}
+	// Incr kept the TTL, so the counter expired too and restarts at 0.
+	if n, err := c.Incr(ctx, "n", 1); err != nil || n != 1 {
+		t.Fatalf("Incr after expiry = %d, %v, want 1", n, err)
+	}
+	// Moving the clock back does not resurrect a dropped entry but does
+	// make a live one younger.
+	if err := c.Set(ctx, "k2", []byte("v"), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(-time.Hour)
+	clock.Advance(time.Hour + 500*time.Millisecond)
+	if _, err := c.Get(ctx, "k2"); err != nil {
+		t.Fatalf("Get before expiry after moving the clock back and forth: %v", err)
+	}
+}
+
+func TestCacheIncrRedisForms(t *testing.T) {
+	ctx := t.Context()
+	c := fakes.NewCache()
+	defer c.Close(ctx)
+	for _, v := range []string{"+5", "007", "-0", "1 ", "0x10"} {
+		_ = c.Set(ctx, "k", []byte(v), 0)
+		if _, err := c.Incr(ctx, "k", 1); !errors.Is(err, ports.ErrInvalid) {
+			t.Errorf("Incr of %q: err %v, want ErrInvalid (Redis accepts only canonical integers)", v, err)
+		}
+	}
+	_ = c.Set(ctx, "k", []byte("-7"), 0)
+	if n, err := c.Incr(ctx, "k", 10); err != nil || n != 3 {
+		t.Errorf("Incr of -7 by 10 = %d, %v, want 3", n, err)
+	}
+}
+
+// faulty is what every fake offers for fault injection.
+type faulty interface {
+	ports.Connector
+	SetUnavailable(bool)
+	FailNext(int, error)
+	Calls() int64
+}
+
+// fakeCase is one fake with a representative call.
+type fakeCase struct {
+	name string
+	new  func(t *testing.T) (faulty, func(ctx context.Context) error)
+}
+
+func fakeCases() []fakeCase {
+	return []fakeCase{
+		{"Cache", func(t *testing.T) (faulty, func(context.Context) error) {
+			c := fakes.NewCache()
+			return c, func(ctx context.Context) error { return c.Set(ctx, "k", []byte("v"), 0) }
+		}},
+		{"DB", func(t *testing.T) (faulty, func(context.Context) error) {
+			db := fakes.NewDB()
+			return db, func(ctx context.Context) error {
+				return db.WithinTx(ctx, func(context.Context) error { return nil })
+			}
+		}},
+		{"SQLStore", func(t *testing.T) (faulty, func(context.Context) error) {
+			s, err := fakes.NewSQLStore[Order](fakes.NewDB())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, func(ctx context.Context) error { _, err := s.Count(ctx, ports.All()); return err }
+		}},
+		{"DocStore", func(t *testing.T) (faulty, func(context.Context) error) {
+			s := fakes.NewDocStore[Audit](fakes.NewDB())
+			return s, func(ctx context.Context) error { return s.Insert(ctx, &Audit{Action: "a"}) }
+		}},
+		{"PubSub", func(t *testing.T) (faulty, func(context.Context) error) {
+			ps := fakes.NewPubSub()
+			if err := ps.CreateTopic(t.Context(), "t"); err != nil {
+				t.Fatal(err)
+			}
+			return ps, func(ctx context.Context) error {
+				_, err := ps.Publish(ctx, "t", ports.Message{Data: []byte("x")})
+				return err
+			}
+		}},
+	}
+}
+
+func TestSetUnavailable(t *testing.T) {
+	for _, fc := range fakeCases() {
+		t.Run(fc.name, func(t *testing.T) {
+			ctx := t.Context()
+			f, call := fc.new(t)
+			f.SetUnavailable(true)
+			if err := f.Check(ctx); !errors.Is(err, ports.ErrUnavailable) {
+				t.Errorf("Check while unavailable: %v, want ErrUnavailable", err)
+			}
+			if err := call(ctx); !errors.Is(err, ports.ErrUnavailable) {
+				t.Errorf("call while unavailable: %v, want ErrUnavailable", err)
+			}
+			f.SetUnavailable(false)
+			if err := f.Check(ctx); err != nil {
+				t.Errorf("Check after SetUnavailable(false): %v", err)
+			}
+			if err := call(ctx); err != nil {
+				t.Errorf("call after SetUnavailable(false): %v", err)
+			}
+			if err := f.Close(ctx); err != nil {
+				t.Errorf("Close while faults are configured: %v", err)
+			}
+		})
+	}
+}
+
+func TestFailNextCountsExactly(t *testing.T) {
+	errDisk := errors.New("disk on fire")
+	for _, fc := range fakeCases() {
+		t.Run(fc.name, func(t *testing.T) {
+			ctx := t.Context()
+			f, call := fc.new(t)
+			defer f.Close(ctx)
+			before := f.Calls()
+			f.FailNext(3, errDisk)
+			for i := range 3 {
+				err := call(ctx)
+				if !errors.Is(err, errDisk) || !errors.Is(err, ports.ErrUnavailable) {
+					t.Fatalf("call %d after FailNext(3): %v, want the injected error wrapped in ErrUnavailable", i+1, err)
+				}
+			}
+			if err := call(ctx); err != nil {
+				t.Fatalf("call 4 after FailNext(3): %v, want nil", err)
+			}
+			if got := f.Calls() - before; got != 4 {
+				t.Errorf("Calls grew by %d over 4 calls", got)
+			}
+			// A sentinel becomes the error's kind.
+			f.FailNext(1, ports.ErrConflict)
+			if err := f.Check(ctx); !errors.Is(err, ports.ErrConflict) || errors.Is(err, ports.ErrUnavailable) {
+				t.Errorf("Check after FailNext(1, ErrConflict): %v, want ErrConflict only", err)
+			}
+			if err := f.Check(ctx); err != nil {
+				t.Errorf("second Check after FailNext(1, ...): %v", err)
+			}
+			// FailNext(0) cancels.
+			f.FailNext(5, nil)
+			f.FailNext(0, nil)
+			if err := call(ctx); err != nil {
+				t.Errorf("call after FailNext(0): %v", err)
+			}
+		})
+	}
+}
+
+func TestFailNextConcurrentCountsExactly(t *testing.T) {
+	ctx := t.Context()
+	c := fakes.NewCache()
+	defer c.Close(ctx)
+	c.FailNext(100, nil)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				if _, err := c.Incr(ctx, "k"+strconv.Itoa(g*50+i), 1); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 100 {
+		t.Errorf("%d of 400 concurrent calls failed after FailNext(100), want exactly 100", n)
+	}
+}
+
+func TestClosedAndCancelled(t *testing.T) {
+	for _, fc := range fakeCases() {
+		t.Run(fc.name, func(t *testing.T) {
+			f, call := fc.new(t)
+			cancelled, cancel := context.WithCancel(t.Context())
+			cancel()
+			if err := call(cancelled); !errors.Is(err, context.Canceled) {
+				t.Errorf("call with a cancelled context: %v, want it to wrap context.Canceled", err)
+			}
+			if err := f.Check(cancelled); !errors.Is(err, context.Canceled) {
+				t.Errorf("Check with a cancelled context: %v, want it to wrap context.Canceled", err)
+			}
+			if err := f.Close(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if err := call(t.Context()); !errors.Is(err, ports.ErrClosed) {
+				t.Errorf("call after Close: %v, want ErrClosed", err)
+			}
+			if err := f.Close(t.Context()); !errors.Is(err, ports.ErrClosed) {
+				t.Errorf("second Close: %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+func TestNewSQLStoreRejectsBadModels(t *testing.T) {
+	db := fakes.NewDB()
+	defer db.Close(t.Context())
+	if _, err := fakes.NewSQLStore[int](db); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("NewSQLStore[int]: %v, want ErrInvalid", err)
+	}
+	type noKey struct{ Name string }
+	if _, err := fakes.NewSQLStore[noKey](db); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("NewSQLStore of a struct without key: %v, want ErrInvalid", err)
+	}
+	type tagged struct {
+		Code string `gorm:"primaryKey"`
+		ID   int
+	}
+	s, err := fakes.NewSQLStore[tagged](db)
+	if err != nil {
+		t.Fatalf("NewSQLStore with a tagged string key: %v", err)
+	}
+	ctx := t.Context()
+	if err := s.Create(ctx, &tagged{Code: "x", ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, &tagged{Code: "x", ID: 2}); !errors.Is(err, ports.ErrConflict) {
+		t.Errorf("Create of a duplicate tagged key: %v, want ErrConflict", err)
+	}
+	if got, err := s.Get(ctx, "x"); err != nil || got.ID != 1 {
+		t.Errorf("Get by the tagged key = %+v, %v", got, err)
+	}
+	if _, err := s.Get(ctx, 1); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("Get with an int for a string key: %v, want ErrInvalid", err)
+	}
+	// The same name with another type is refused.
+	type other struct{ ID int }
+	if _, err := fakes.NewSQLStore[other](db, fakes.WithTable(s.Table())); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("NewSQLStore of another type on an existing table: %v, want ErrInvalid", err)
+	}
+}
+
+func TestSQLStoreGormTimes(t *testing.T) {
+	type row struct {
+		ID        uint
+		Name      string
+		CreatedAt time.Time
+		UpdatedAt time.Time
+	}
+	ctx := t.Context()
+	clock := fakes.NewManualClock(time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))
+	db := fakes.NewDB(fakes.WithClock(clock))
+	defer db.Close(ctx)
+	s, err := fakes.NewSQLStore[row](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := row{Name: "a"}
+	if err := s.Create(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	t0 := clock.Now()
+	if r.ID != 1 || !r.CreatedAt.Equal(t0) || !r.UpdatedAt.Equal(t0) {
+		t.Fatalf("Create set %+v, want ID 1 and both times %v", r, t0)
+	}
+	clock.Advance(time.Hour)
+	r.CreatedAt = time.Time{}
+	if err := s.Update(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, uint(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after Update: CreatedAt %v UpdatedAt %v, want %v and %v", got.CreatedAt, got.UpdatedAt, t0, t0.Add(time.Hour))
+	}
+}
+
+func TestSQLStoreCopiesInAndOut(t *testing.T) {
+	type row struct {
+		ID   int
+		Tags []string
+		Note *string
+	}
+	ctx := t.Context()
+	db := fakes.NewDB()
+	defer db.Close(ctx)
+	s, err := fakes.NewSQLStore[row](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := "n"
+	r := row{Tags: []string{"a"}, Note: &note}
+	if err := s.Create(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Tags[0], note = "X", "X"
+	got, _ := s.Get(ctx, r.ID)
+	got.Tags[0], *got.Note = "Y", "Y"
+	found, _ := s.Find(ctx, ports.All())
+	found[0].Tags[0], *found[0].Note = "Z", "Z"
+	got, _ = s.Get(ctx, r.ID)
+	if got.Tags[0] != "a" || *got.Note != "n" {
+		t.Errorf("stored row changed through caller's slices or pointers: %+v %q", got.Tags, *got.Note)
+	}
+}
+
+func TestRollbackUndoesAcrossStores(t *testing.T) {
+	ctx := t.Context()
+	db := fakes.NewDB()
+	defer db.Close(ctx)
+	orders, err := fakes.NewSQLStore[Order](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audits := fakes.NewDocStore[Audit](db)
+	kept := Order{Ref: "keep", Total: 1}
+	if err := orders.Create(ctx, &kept); err != nil {
+		t.Fatal(err)
+	}
+	keptAudit := Audit{Action: "keep"}
+	if err := audits.Insert(ctx, &keptAudit); err != nil {
+		t.Fatal(err)
+	}
+	errBoom := errors.New("boom")
+	err = db.WithinTx(ctx, func(ctx context.Context) error {
+		if err := orders.Create(ctx, &Order{Ref: "new"}); err != nil {
+			return err
+		}
+		changed := kept
+		changed.Total = 99
+		if err := orders.Update(ctx, &changed); err != nil {
+			return err
+		}
+		if err := audits.Delete(ctx, keptAudit.ID); err != nil {
+			return err
+		}
+		if err := audits.Insert(ctx, &Audit{Action: "new"}); err != nil {
+			return err
+		}
+		// Savepoint: the inner failure undoes only the inner work.
+		_ = db.WithinTx(ctx, func(ctx context.Context) error {
+			_ = orders.Delete(ctx, kept.ID)
+			return errBoom
+		})
+		if _, err := orders.Get(ctx, kept.ID); err != nil {
+			return fmt.Errorf("after a savepoint rollback: %w", err)
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("WithinTx: %v, want boom", err)
+	}
+	all, _ := orders.Find(ctx, ports.All())
+	if len(all) != 1 || all[0].Total != 1 {
+		t.Errorf("orders after rollback = %+v, want only the kept order, unchanged", all)
+	}
+	docs, _ := audits.Find(ctx, ports.All())
+	if len(docs) != 1 || docs[0].ID != keptAudit.ID {
+		t.Errorf("audits after rollback = %+v, want only the kept audit", docs)
+	}
+	// The unique value the rolled-back transaction used is free again.
+	if err := orders.Create(ctx, &Order{Ref: "new"}); err != nil {
+		t.Errorf("Create with the Ref of a rolled-back row: %v", err)
+	}
+}
+
+func TestConcurrentTransactionsAreSerialized(t *testing.T) {
+	ctx := t.Context()
+	db := fakes.NewDB()
+	defer db.Close(ctx)
+	orders, err := fakes.NewSQLStore[Order](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := Order{Ref: "counter"}
+	if err := orders.Create(ctx, &counter); err != nil {
+		t.Fatal(err)
+	}
+	var inside, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := db.WithinTx(ctx, func(ctx context.Context) error {
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				defer inside.Add(-1)
+				o, err := orders.Get(ctx, counter.ID)
+				if err != nil {
+					return err
+				}
+				o.Total++ // a read-modify-write that only serialization keeps exact
+				return orders.Update(ctx, o)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("%d transactions ran while another was running", n)
+	}
+	got, _ := orders.Get(ctx, counter.ID)
+	if got.Total != 16 {
+		t.Errorf("counter after 16 serialized increments = %d, want 16", got.Total)
+	}
+}
+
+func TestIsolationOutsideTransaction(t *testing.T) {
+	ctx := t.Context()
+	db := fakes.NewDB(fakes.WithLockWait(waitBound))
+	defer db.Close(ctx)
+	orders, err := fakes.NewSQLStore[Order](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := Order{Ref: "r", Total: 1}
+	if err := orders.Create(ctx, &row); err != nil {
+		t.Fatal(err)
+	}
+	inTx := make(chan struct{})
+	release := make(chan struct{})
+	txDone := make(chan error, 1)
+	go func() {
+		txDone <- db.WithinTx(ctx, func(ctx context.Context) error {
+			changed := row
+			changed.Total = 2
+			if err := orders.Update(ctx, &changed); err != nil {
+				return err
+			}
+			if err := orders.Create(ctx, &Order{Ref: "pending"}); err != nil {
+				return err
+			}
+			close(inTx)
+			<-release
+			return nil
+		})
+	}()
+	<-inTx
+	// Reads outside see only committed data and do not block.
+	got, err := orders.Get(ctx, row.ID)
+	if err != nil || got.Total != 1 {
+		t.Errorf("Get outside the transaction = %+v, %v, want the committed Total 1", got, err)
+	}
+	if n, _ := orders.Count(ctx, ports.All()); n != 1 {
+		t.Errorf("Count outside the transaction = %d, want 1", n)
+	}
+	// A write to a row the transaction holds waits for it: with a deadline
+	// that ends first, it fails.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	other := row
+	other.Total = 3
+	if err := orders.Update(short, &other); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ports.ErrUnavailable) {
+		t.Errorf("Update of a locked row with a short deadline: %v, want ErrUnavailable wrapping DeadlineExceeded", err)
+	}
+	// So does an insert of a unique value the transaction wrote.
+	short2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel2()
+	if err := orders.Create(short2, &Order{Ref: "pending"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Create of a locked unique value with a short deadline: %v, want DeadlineExceeded", err)
+	}
+	// A write to another row goes through.
+	if err := orders.Create(ctx, &Order{Ref: "free"}); err != nil {
+		t.Errorf("Create of an unrelated row during the transaction: %v", err)
+	}
+	// A waiting writer proceeds once the transaction commits, and then sees
+	// the committed unique value.
+	waited := make(chan error, 1)
+	go func() { waited <- orders.Create(ctx, &Order{Ref: "pending"}) }()
+	close(release)
+	if err := <-txDone; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waited:
+		if !errors.Is(err, ports.ErrConflict) {
+			t.Errorf("Create of the transaction's unique value after it committed: %v, want ErrConflict", err)
+		}
+	case <-time.After(waitBound):
+		t.Fatal("a writer waiting for a lock was not released by the commit")
+	}
+	got, _ = orders.Get(ctx, row.ID)
+	if got.Total != 2 {
+		t.Errorf("Total after commit = %d, want 2", got.Total)
+	}
+}
+
+func TestTransactionContextAfterEnd(t *testing.T) {
+	ctx := t.Context()
+	db := fakes.NewDB()
+	defer db.Close(ctx)
+	orders, err := fakes.NewSQLStore[Order](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaked context.Context
+	_ = db.WithinTx(ctx, func(ctx context.Context) error { leaked = ctx; return nil })
+	if err := orders.Create(leaked, &Order{Ref: "late"}); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("Create with the context of an ended transaction: %v, want ErrInvalid", err)
+	}
+}
+
+func TestDocStoreIDs(t *testing.T) {
+	ctx := t.Context()
+	start := time.Date(2025, 2, 3, 4, 5, 6, 789_123_456, time.FixedZone("X", 3600))
+	clock := fakes.NewManualClock(start)
+	db := fakes.NewDB(fakes.WithClock(clock))
+	defer db.Close(ctx)
+	s := fakes.NewDocStore[Audit](db)
+	a := Audit{Action: "a"}
+	if err := s.Insert(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%08x", start.Unix()); a.ID[:8] != want {
+		t.Errorf("ID %s does not start with the clock's seconds %s", a.ID, want)
+	}
+	if want := start.UTC().Truncate(time.Millisecond); a.CreatedAt != want {
+		t.Errorf("CreatedAt %v, want %v (UTC, ms)", a.CreatedAt, want)
+	}
+	upper := Audit{Action: "u"}
+	upper.ID = "ABCDEF0123456789ABCDEF01"
+	if err := s.Insert(ctx, &upper); err != nil {
+		t.Fatal(err)
+	}
+	if upper.ID != "abcdef0123456789abcdef01" {
+		t.Errorf("upper-case ID stored as %q, want it lowered", upper.ID)
+	}
+	if _, err := s.Get(ctx, "ABCDEF0123456789ABCDEF01"); err != nil {
+		t.Errorf("Get by the upper-case form: %v", err)
+	}
+	bad := Audit{Action: "b"}
+	bad.ID = "xyz"
+	if err := s.Insert(ctx, &bad); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("Insert with a malformed ID: %v, want ErrInvalid", err)
+	}
+}
+
+// pubsubWith returns a PubSub with topic "t" and the given subscriptions
+// to it.
+func pubsubWith(t *testing.T, cfg fakes.SubscriptionConfig, subs ...string) *fakes.PubSub {
+	t.Helper()
+	ps := fakes.NewPubSub(fakes.WithRedeliveryDelay(time.Millisecond))
+	t.Cleanup(func() { _ = ps.Close(context.Background()) })
+	if err := ps.CreateTopic(t.Context(), "t"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		if err := ps.CreateSubscription(t.Context(), s, "t", cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ps
+}
+
+func TestPublishedInspection(t *testing.T) {
+	ctx := t.Context()
+	clock := fakes.NewManualClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	ps := fakes.NewPubSub(fakes.WithClock(clock))
+	defer ps.Close(ctx)
+	if _, err := ps.Publish(ctx, "nope", ports.Message{Data: []byte("x")}); !errors.Is(err, ports.ErrNotFound) {
+		t.Errorf("Publish to an unknown topic: %v, want ErrNotFound", err)
+	}
+	_ = ps.CreateTopic(ctx, "t")
+	_ = ps.CreateSubscription(ctx, "early", "t", fakes.SubscriptionConfig{})
+	data := []byte("one")
+	ids, err := ps.Publish(ctx, "t", ports.Message{Data: data, Attributes: map[string]string{"k": "v"}}, ports.Message{Data: []byte("two")})
+	if err != nil || len(ids) != 2 || ids[0] == ids[1] {
+		t.Fatalf("Publish = %v, %v", ids, err)
+	}
+	data[0] = 'X'
+	_ = ps.CreateSubscription(ctx, "late", "t", fakes.SubscriptionConfig{})
+	if _, err := ps.Publish(ctx, "t", ports.Message{}); !errors.Is(err, ports.ErrInvalid) {
+		t.Errorf("Publish of an empty message: %v, want ErrInvalid", err)
+	}
+	got := ps.Published("t")
+	if len(got) != 2 || string(got[0].Data) != "one" || got[0].Attributes["k"] != "v" || got[1].ID != ids[1] || !got[0].PublishTime.Equal(clock.Now()) {
+		t.Fatalf("Published = %+v", got)
+	}
+	got[0].Data[0] = 'Y'
+	if string(ps.Published("t")[0].Data) != "one" {
+		t.Errorf("Published shares memory with the fake")
+	}
+	if p := ps.Pending("early"); p != 2 {
+		t.Errorf("Pending(early) = %d, want 2", p)
+	}
+	if p := ps.Pending("late"); p != 0 {
+		t.Errorf("Pending(late) = %d, want 0: it was created after the publish", p)
+	}
+}
+
+func TestPubSubRedeliveryAndPanic(t *testing.T) {
+	ps := pubsubWith(t, fakes.SubscriptionConfig{}, "s")
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	if _, err := ps.Publish(ctx, "t", ports.Message{Data: []byte("m")}); err != nil {
+		t.Fatal(err)
+	}
+	var attempts []int
+	var mu sync.Mutex
+	err := ps.Subscribe(ctx, "s", func(_ context.Context, m ports.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts = append(attempts, m.DeliveryAttempt)
+		switch len(attempts) {
+		case 1:
+			return errors.New("nack")
+		case 2:
+			panic("handler bug")
+		}
+		cancel()
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	if fmt.Sprint(attempts) != "[1 2 3]" {
+		t.Errorf("delivery attempts %v, want [1 2 3]", attempts)
+	}
+	if ps.Acked("s") != 1 || ps.Nacked("s") != 2 || ps.Pending("s") != 0 {
+		t.Errorf("acked %d nacked %d pending %d, want 1 2 0", ps.Acked("s"), ps.Nacked("s"), ps.Pending("s"))
+	}
+}
+
+func TestPubSubOrderingAndFanOut(t *testing.T) {
+	ps := pubsubWith(t, fakes.SubscriptionConfig{Ordering: true}, "a", "b")
+	ctx := t.Context()
+	const n = 30
+	for i := range n {
+		key := "k" + strconv.Itoa(i%3)
+		if _, err := ps.Publish(ctx, "t", ports.Message{Data: []byte(strconv.Itoa(i)), OrderingKey: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"a", "b"} {
+		subCtx, cancel := context.WithTimeout(ctx, waitBound)
+		var mu sync.Mutex
+		seen := map[string][]int{}
+		var total int
+		nacked := map[int]bool{}
+		err := ps.Subscribe(subCtx, sub, func(_ context.Context, m ports.Message) error {
+			i, _ := strconv.Atoi(string(m.Data))
+			mu.Lock()
+			defer mu.Unlock()
+			if i%4 == 0 && !nacked[i] {
+				nacked[i] = true
+				return errors.New("retry me")
+			}
+			seen[m.OrderingKey] = append(seen[m.OrderingKey], i)
+			if total++; total == n {
+				cancel()
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key, got := range seen {
+			for j := 1; j < len(got); j++ {
+				if got[j] <= got[j-1] {
+					t.Errorf("subscription %s key %s acknowledged out of order: %v", sub, key, got)
+					break
+				}
+			}
+		}
+		if total != n {
+			t.Errorf("subscription %s acknowledged %d messages, want %d", sub, total, n)
+		}
+	}
+}
+
+func TestPubSubSubscribeErrors(t *testing.T) {
+	ps := pubsubWith(t, fakes.SubscriptionConfig{}, "s")
+	ctx := t.Context()
+	h := func(context.Context, ports.Message) error { return nil }
+	if err := ps.Subscribe(ctx, "nope", h); !errors.Is(err, ports.ErrNotFound) {
+		t.Errorf("Subscribe to an unknown subscription: %v, want ErrNotFound", err)
+	}
+	if err := ps.CreateSubscription(ctx, "s", "t", fakes.SubscriptionConfig{}); !errors.Is(err, ports.ErrConflict) {
+		t.Errorf("CreateSubscription of an existing name: %v, want ErrConflict", err)
+	}
+	if err := ps.CreateSubscription(ctx, "x", "nope", fakes.SubscriptionConfig{}); !errors.Is(err, ports.ErrNotFound) {
+		t.Errorf("CreateSubscription to an unknown topic: %v, want ErrNotFound", err)
+	}
+	// Close during Subscribe: Subscribe waits for its running handler and
+	// returns ErrClosed.
+	if _, err := ps.Publish(ctx, "t", ports.Message{Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	release := make(chan struct{})
+	handled := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- ps.Subscribe(ctx, "s", func(context.Context, ports.Message) error {
+			close(started)
+			<-release
+			close(handled)
+			return nil
+		})
+	}()
+	<-started
+	closed := make(chan error, 1)
+	go func() { closed <- ps.Close(ctx) }()
+	close(release)
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	select {
+	case <-handled:
+	default:
+		t.Errorf("Close returned before the running handler finished")
+	}
+	if err := <-done; !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Subscribe interrupted by Close: %v, want ErrClosed", err)
+	}
+	if err := ps.Subscribe(ctx, "s", h); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Subscribe after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestPubSubDeadLetter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	ps := fakes.NewPubSub(fakes.WithRedeliveryDelay(0))
+	defer ps.Close(ctx)
+	_ = ps.CreateTopic(ctx, "t")
+	_ = ps.CreateTopic(ctx, "dead")
+	_ = ps.CreateSubscription(ctx, "dl", "dead", fakes.SubscriptionConfig{})
+	_ = ps.CreateSubscription(ctx, "s", "t", fakes.SubscriptionConfig{MaxDeliveryAttempts: 3, DeadLetterTopic: "dead"})
+	if _, err := ps.Publish(ctx, "t", ports.Message{Data: []byte("poison")}); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	subCtx, stop := context.WithCancel(ctx)
+	go func() {
+		for ps.Pending("dl") == 0 && subCtx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		stop()
+	}()
+	_ = ps.Subscribe(subCtx, "s", func(context.Context, ports.Message) error {
+		calls.Add(1)
+		return errors.New("always fails")
+	})
+	if n := calls.Load(); n != 3 {
+		t.Errorf("handler called %d times, want MaxDeliveryAttempts = 3", n)
+	}
+	dead := ps.Published("dead")
+	if len(dead) != 1 || string(dead[0].Data) != "poison" || dead[0].Attributes["CloudPubSubDeadLetterSourceSubscription"] != "s" {
+		t.Errorf("dead-letter topic holds %+v", dead)
+	}
+}
+
+func BenchmarkCacheGet(b *testing.B) {
+	ctx := context.Background()
+	c := fakes.NewCache()
+	defer c.Close(ctx)
+	if err := c.Set(ctx, "user:42", make([]byte, 64), 0); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Get(ctx, "user:42"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCacheGetTTL(b *testing.B) {
+	ctx := context.Background()
+	c := fakes.NewCache()
+	defer c.Close(ctx)
+	if err := c.Set(ctx, "user:42", make([]byte, 64), time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Get(ctx, "user:42"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCacheGetParallel(b *testing.B) {
+	ctx := context.Background()
+	c := fakes.NewCache()
+	defer c.Close(ctx)
+	for i := range 1024 {
+		_ = c.Set(ctx, "k"+strconv.Itoa(i), make([]byte, 64), 0)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := c.Get(ctx, "k"+strconv.Itoa(i&1023)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}

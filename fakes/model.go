@@ -1,0 +1,394 @@
+package fakes
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"time"
+	"unicode"
+)
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// maxDepth bounds the recursion of deepCopy and of struct walks, so that a
+// cyclic value cannot overflow the stack.
+const maxDepth = 32
+
+// structField is a field found by walkFields, with its index path and
+// nesting depth through embedded structs.
+type structField struct {
+	reflect.StructField
+	index []int
+	depth int
+}
+
+// walkFields lists the fields of struct type t, descending into embedded
+// (non-pointer) structs, as gorm does.
+func walkFields(t reflect.Type) []structField {
+	var out []structField
+	var walk func(t reflect.Type, index []int, depth int)
+	walk = func(t reflect.Type, index []int, depth int) {
+		if depth > 8 {
+			return
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			idx := append(append([]int(nil), index...), i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Type != timeType {
+				walk(f.Type, idx, depth+1)
+				continue
+			}
+			if f.IsExported() {
+				out = append(out, structField{StructField: f, index: idx, depth: depth})
+			}
+		}
+	}
+	walk(t, nil, 0)
+	return out
+}
+
+// gormSettings parses a gorm struct tag ("primaryKey;uniqueIndex:idx,sort:desc")
+// into upper-cased keys and their values, as gorm's schema.ParseTagSetting
+// does.
+func gormSettings(tag string) map[string]string {
+	out := make(map[string]string)
+	for _, part := range strings.Split(tag, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, ":")
+		out[strings.ToUpper(strings.TrimSpace(k))] = v
+	}
+	return out
+}
+
+// primaryKey finds T's primary key: the field tagged gorm primaryKey (or
+// primary_key), else the shallowest field named ID.
+func primaryKey(t reflect.Type) (structField, error) {
+	fields := walkFields(t)
+	var tagged []structField
+	for _, f := range fields {
+		s := gormSettings(f.Tag.Get("gorm"))
+		_, pk := s["PRIMARYKEY"]
+		_, pk2 := s["PRIMARY_KEY"]
+		if pk || pk2 {
+			tagged = append(tagged, f)
+		}
+	}
+	switch len(tagged) {
+	case 1:
+		return tagged[0], nil
+	case 0:
+	default:
+		return structField{}, fmt.Errorf("%v has a composite primary key, which the fake does not support", t)
+	}
+	var best *structField
+	for i, f := range fields {
+		if f.Name == "ID" && (best == nil || f.depth < best.depth) {
+			best = &fields[i]
+		}
+	}
+	if best == nil {
+		return structField{}, fmt.Errorf("%v has no primary key: tag a field gorm:\"primaryKey\" or name it ID", t)
+	}
+	return *best, nil
+}
+
+// isIntKind reports whether k is a signed or unsigned integer kind.
+func isIntKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
+	}
+	return false
+}
+
+func isUintKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
+	}
+	return false
+}
+
+// normKey turns a key value into the comparable form rows are stored
+// under: int64 for integers (uint64 above MaxInt64), string for strings,
+// the value itself otherwise.
+func normKey(v reflect.Value) any {
+	switch {
+	case isUintKind(v.Kind()):
+		if u := v.Uint(); u > math.MaxInt64 {
+			return u
+		} else {
+			return int64(u)
+		}
+	case isIntKind(v.Kind()):
+		return v.Int()
+	case v.Kind() == reflect.String:
+		return v.String()
+	}
+	return v.Interface()
+}
+
+// cmpKeys orders normalized keys: numbers numerically, strings bytewise.
+func cmpKeys(a, b any) int {
+	switch x := a.(type) {
+	case int64:
+		switch y := b.(type) {
+		case int64:
+			return cmp.Compare(x, y)
+		case uint64:
+			return -1 // y > MaxInt64
+		}
+	case uint64:
+		switch y := b.(type) {
+		case uint64:
+			return cmp.Compare(x, y)
+		case int64:
+			return 1
+		}
+	case string:
+		if y, ok := b.(string); ok {
+			return strings.Compare(x, y)
+		}
+	}
+	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
+// uniqueIndex is a unique index over one or more columns.
+type uniqueIndex struct {
+	name string
+	cols [][]int
+}
+
+// compositeKey is the value of a unique index over several columns.
+type compositeKey [8]any
+
+// timeKey is a time as a comparable value (time.Time's == also compares
+// locations).
+type timeKey struct {
+	sec  int64
+	nsec int
+}
+
+// value returns the index value of row (a *T), or false when a column is
+// NULL, which a unique index does not constrain.
+func (u uniqueIndex) value(row any) (any, bool) {
+	v := reflect.ValueOf(row).Elem()
+	if len(u.cols) == 1 {
+		return colValue(v, u.cols[0])
+	}
+	var k compositeKey
+	for i, c := range u.cols {
+		x, ok := colValue(v, c)
+		if !ok {
+			return nil, false
+		}
+		k[i] = x
+	}
+	return k, true
+}
+
+func colValue(v reflect.Value, index []int) (any, bool) {
+	f, null := fieldValue(v, index)
+	if null {
+		return nil, false
+	}
+	if f.Type() == timeType {
+		t := f.Interface().(time.Time)
+		return timeKey{t.Unix(), t.Nanosecond()}, true
+	}
+	return f.Interface(), true
+}
+
+// uniqueIndexes reads T's unique indexes from its gorm tags: "unique",
+// "uniqueIndex[:name]" and "index:name,unique"; fields sharing an index name
+// form one composite index.
+func uniqueIndexes(t reflect.Type) ([]uniqueIndex, error) {
+	var out []uniqueIndex
+	byName := map[string]int{}
+	for _, f := range walkFields(t) {
+		s := gormSettings(f.Tag.Get("gorm"))
+		name, unique := "", false
+		if _, ok := s["UNIQUE"]; ok {
+			name, unique = "unique_"+f.Name, true
+		}
+		if v, ok := s["UNIQUEINDEX"]; ok {
+			n, _, _ := strings.Cut(v, ",")
+			name, unique = n, true
+			if name == "" {
+				name = "idx_" + f.Name
+			}
+		}
+		if v, ok := s["INDEX"]; ok && !unique {
+			n, opts, _ := strings.Cut(v, ",")
+			for _, o := range strings.Split(opts, ",") {
+				if strings.EqualFold(strings.TrimSpace(o), "unique") {
+					name, unique = n, true
+					if name == "" {
+						name = "idx_" + f.Name
+					}
+				}
+			}
+		}
+		if !unique {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if !ft.Comparable() {
+			return nil, fmt.Errorf("unique field %s of %v has the non-comparable type %v", f.Name, t, f.Type)
+		}
+		if i, ok := byName[name]; ok {
+			if len(out[i].cols) == len(compositeKey{}) {
+				return nil, fmt.Errorf("unique index %s of %v has over %d columns", name, t, len(compositeKey{}))
+			}
+			out[i].cols = append(out[i].cols, f.index)
+			continue
+		}
+		byName[name] = len(out)
+		out = append(out, uniqueIndex{name: name, cols: [][]int{f.index}})
+	}
+	return out, nil
+}
+
+// fieldValue returns the field at index in struct value v, following
+// pointers; null is true when a pointer on the way, or the field itself, is
+// nil.
+func fieldValue(v reflect.Value, index []int) (f reflect.Value, null bool) {
+	for _, i := range index {
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return reflect.Value{}, true
+			}
+			v = v.Elem()
+		}
+		v = v.Field(i)
+	}
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return reflect.Value{}, true
+		}
+		v = v.Elem()
+	}
+	return v, false
+}
+
+// clone returns a deep copy of *src.
+func clone[T any](src *T) *T {
+	dst := new(T)
+	deepCopy(reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem(), 0)
+	return dst
+}
+
+// deepCopy sets dst (settable, of src's type) to a copy of src that shares
+// no pointer, slice or map with it, through exported fields (unexported
+// fields are copied shallowly). Past maxDepth it copies shallowly.
+func deepCopy(dst, src reflect.Value, depth int) {
+	if depth > maxDepth {
+		dst.Set(src)
+		return
+	}
+	switch src.Kind() {
+	case reflect.Pointer:
+		if src.IsNil() {
+			dst.SetZero()
+			return
+		}
+		p := reflect.New(src.Type().Elem())
+		deepCopy(p.Elem(), src.Elem(), depth+1)
+		dst.Set(p)
+	case reflect.Slice:
+		if src.IsNil() {
+			dst.SetZero()
+			return
+		}
+		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
+		if needsDeep(src.Type().Elem()) {
+			for i := range src.Len() {
+				deepCopy(s.Index(i), src.Index(i), depth+1)
+			}
+		} else {
+			reflect.Copy(s, src)
+		}
+		dst.Set(s)
+	case reflect.Map:
+		if src.IsNil() {
+			dst.SetZero()
+			return
+		}
+		m := reflect.MakeMapWithSize(src.Type(), src.Len())
+		it := src.MapRange()
+		for it.Next() {
+			v := reflect.New(src.Type().Elem()).Elem()
+			deepCopy(v, it.Value(), depth+1)
+			m.SetMapIndex(it.Key(), v)
+		}
+		dst.Set(m)
+	case reflect.Struct:
+		dst.Set(src)
+		if src.Type() == timeType {
+			return
+		}
+		for i := range src.NumField() {
+			df := dst.Field(i)
+			if df.CanSet() && needsDeep(df.Type()) {
+				deepCopy(df, src.Field(i), depth+1)
+			}
+		}
+	case reflect.Array:
+		dst.Set(src)
+		if needsDeep(src.Type().Elem()) {
+			for i := range src.Len() {
+				deepCopy(dst.Index(i), src.Index(i), depth+1)
+			}
+		}
+	case reflect.Interface:
+		if src.IsNil() {
+			dst.SetZero()
+			return
+		}
+		v := reflect.New(src.Elem().Type()).Elem()
+		deepCopy(v, src.Elem(), depth+1)
+		dst.Set(v)
+	default:
+		dst.Set(src)
+	}
+}
+
+// needsDeep reports whether values of type t may share memory when copied
+// by assignment.
+func needsDeep(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Struct, reflect.Array:
+		return t != timeType
+	}
+	return false
+}
+
+// snakePlural turns a Go type name into a gorm-like table name:
+// "OrderLine" -> "order_lines".
+func snakePlural(name string) string {
+	var b strings.Builder
+	rs := []rune(name)
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			if i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]))) {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	s := b.String()
+	if s == "" {
+		return "rows"
+	}
+	return s + "s"
+}
