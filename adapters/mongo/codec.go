@@ -1,7 +1,6 @@
 package mongo
 
 import (
-	"encoding/binary"
 	"fmt"
 	"reflect"
 
@@ -9,98 +8,76 @@ import (
 	"go.mongodb.org/mongo-driver/bson/bsoncodec"
 	"go.mongodb.org/mongo-driver/bson/bsonrw"
 	"go.mongodb.org/mongo-driver/bson/primitive"
-	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
 // IDs are strings at the port and ObjectIDs in MongoDB.
 //
 // On the way out, each DocStore's collection has a registry of its own in
-// which the model type T is encoded by idEncoder: T is marshalled as the
-// driver would, then its top-level "_id" string is replaced by the
-// ObjectID it spells. mgm's Create, InsertOne, InsertMany and ReplaceOne
-// all see ObjectIDs, and nothing changes for other types.
+// which the model type T is encoded by idEncoder: the driver's default
+// struct codec writes T, through a value writer that turns the string
+// written under the top-level "_id" key into the ObjectID it spells. So
+// mgm's Create and the driver's InsertOne, InsertMany and ReplaceOne all
+// send ObjectIDs, with no second marshalling or copying, and nothing
+// changes for other types.
 //
 // On the way in, nothing is needed: the driver's string codec decodes an
 // ObjectID into a string field as its Hex form.
 
-var rawType = reflect.TypeFor[bson.Raw]()
-
-// newRegistry returns the default registry with idEncoder for t.
+// newRegistry returns the default registry with an idEncoder for t.
 func newRegistry(t reflect.Type) *bsoncodec.Registry {
+	base, _ := bson.NewRegistry().LookupEncoder(t) // the default struct codec
 	reg := bson.NewRegistry()
-	reg.RegisterTypeEncoder(t, idEncoder{})
+	reg.RegisterTypeEncoder(t, idEncoder{structEnc: base})
 	return reg
 }
 
 // idEncoder encodes a model struct with its "_id" as an ObjectID.
-type idEncoder struct{}
+type idEncoder struct {
+	structEnc bsoncodec.ValueEncoder
+}
 
 // EncodeValue implements bsoncodec.ValueEncoder.
-func (idEncoder) EncodeValue(ec bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect.Value) error {
-	var v any
-	if val.CanAddr() {
-		v = val.Addr().Interface()
-	} else {
-		v = val.Interface()
+func (e idEncoder) EncodeValue(ec bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect.Value) error {
+	if e.structEnc == nil {
+		return fmt.Errorf("mongo: no struct encoder for %v", val.Type())
 	}
-	doc, err := bson.Marshal(v)
-	if err != nil {
-		return err
-	}
-	doc, err = objectIDField(doc)
-	if err != nil {
-		return err
-	}
-	enc, err := ec.LookupEncoder(rawType)
-	if err != nil {
-		return err
-	}
-	return enc.EncodeValue(ec, vw, reflect.ValueOf(bson.Raw(doc)))
+	return e.structEnc.EncodeValue(ec, idWriter{vw}, val)
 }
 
-// objectIDField returns doc with a top-level "_id" string replaced by its
-// ObjectID, or doc unchanged when it has no "_id" or a non-string one.
-func objectIDField(doc []byte) ([]byte, error) {
-	start, end, val, ok := findElement(doc, "_id")
-	if !ok {
-		return doc, nil
+// idWriter is the value writer of a model document.
+type idWriter struct{ bsonrw.ValueWriter }
+
+// WriteDocument returns the model document's writer.
+func (w idWriter) WriteDocument() (bsonrw.DocumentWriter, error) {
+	dw, err := w.ValueWriter.WriteDocument()
+	if err != nil {
+		return nil, err
 	}
-	s, isString := val.StringValueOK()
-	if !isString {
-		return doc, nil
+	return idDocWriter{dw}, nil
+}
+
+// idDocWriter hands out oidWriter for the "_id" element.
+type idDocWriter struct{ bsonrw.DocumentWriter }
+
+// WriteDocumentElement implements bsonrw.DocumentWriter.
+func (d idDocWriter) WriteDocumentElement(key string) (bsonrw.ValueWriter, error) {
+	vw, err := d.DocumentWriter.WriteDocumentElement(key)
+	if err != nil || key != "_id" {
+		return vw, err
 	}
+	return oidWriter{vw}, nil
+}
+
+// oidWriter writes a string as the ObjectID it spells.
+type oidWriter struct{ bsonrw.ValueWriter }
+
+// WriteString writes the ObjectID s spells, or fails when s is none.
+func (w oidWriter) WriteString(s string) error {
 	oid, ok := parseObjectID(s)
 	if !ok {
-		return nil, fmt.Errorf("_id %q is not an ObjectID: 24 lowercase hexadecimal digits", s)
+		return fmt.Errorf("_id %q is not an ObjectID: 24 lowercase hexadecimal digits", s)
 	}
-	out := make([]byte, 0, len(doc)-(end-start)+4+12)
-	out = append(out, doc[:start]...)
-	out = bsoncore.AppendObjectIDElement(out, "_id", oid)
-	out = append(out, doc[end:]...)
-	binary.LittleEndian.PutUint32(out, uint32(len(out)))
-	return out, nil
-}
-
-// findElement returns the byte range and value of the top-level element
-// key of the BSON document doc.
-func findElement(doc []byte, key string) (start, end int, val bsoncore.Value, ok bool) {
-	if len(doc) < 5 {
-		return 0, 0, val, false
-	}
-	pos := 4
-	rem := doc[4 : len(doc)-1]
-	for len(rem) > 0 {
-		elem, rest, ok := bsoncore.ReadElement(rem)
-		if !ok {
-			return 0, 0, val, false
-		}
-		if string(elem.KeyBytes()) == key {
-			return pos, pos + len(elem), elem.Value(), true
-		}
-		pos += len(elem)
-		rem = rest
-	}
-	return 0, 0, val, false
+	return w.ValueWriter.WriteObjectID(oid)
 }
 
 // parseObjectID parses the Hex form of an ObjectID: exactly 24 lowercase

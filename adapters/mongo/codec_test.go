@@ -2,8 +2,8 @@ package mongo
 
 import (
 	"bytes"
-	"encoding/binary"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -100,23 +100,55 @@ func TestParseObjectID(t *testing.T) {
 	}
 }
 
-// FuzzObjectIDField checks that rewriting "_id" keeps any document valid.
-func FuzzObjectIDField(f *testing.F) {
-	seed, _ := bson.Marshal(bson.D{{Key: "a", Value: 1}, {Key: "_id", Value: primitive.NewObjectID().Hex()}, {Key: "z", Value: "x"}})
-	f.Add(seed)
-	f.Add([]byte{5, 0, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, doc []byte) {
-		// Only whole documents, as bson.Marshal makes (and bson.Raw.Validate
-		// itself panics on a length field of 0).
-		if len(doc) < 5 || int(binary.LittleEndian.Uint32(doc)) != len(doc) || bson.Raw(doc).Validate() != nil {
-			return
+// FuzzParseObjectID checks that parseObjectID accepts exactly the Hex form
+// of ObjectIDs, and that they read back unchanged.
+func FuzzParseObjectID(f *testing.F) {
+	f.Add(primitive.NewObjectID().Hex())
+	f.Add("0123456789ABCDEF01234567")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		oid, ok := parseObjectID(s)
+		if want := hexForm.MatchString(s); ok != want {
+			t.Fatalf("parseObjectID(%q) ok = %v, want %v", s, ok, want)
 		}
-		out, err := objectIDField(doc)
-		if err != nil {
-			return
-		}
-		if err := bson.Raw(out).Validate(); err != nil {
-			t.Fatalf("objectIDField(%x) = %x, invalid: %v", doc, out, err)
+		if ok && oid.Hex() != s {
+			t.Fatalf("parseObjectID(%q).Hex() = %q", s, oid.Hex())
 		}
 	})
+}
+
+var hexForm = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+// Only the top-level "_id" becomes an ObjectID; a nested "_id" stays a
+// string.
+func TestCodecNestedID(t *testing.T) {
+	t.Parallel()
+	type inner struct {
+		ID string `bson:"_id"`
+	}
+	type outer struct {
+		ID    string `bson:"_id"`
+		Inner inner  `bson:"inner"`
+	}
+	oid := primitive.NewObjectID()
+	var buf bytes.Buffer
+	vw, err := bsonrw.NewBSONValueWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := bson.NewEncoder(vw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.SetRegistry(newRegistry(reflect.TypeFor[outer]()))
+	if err := enc.Encode(outer{ID: oid.Hex(), Inner: inner{ID: "nested"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw := bson.Raw(buf.Bytes())
+	if got, ok := raw.Lookup("_id").ObjectIDOK(); !ok || got != oid {
+		t.Errorf("_id = %v, want ObjectID %v", raw.Lookup("_id"), oid)
+	}
+	if got, ok := raw.Lookup("inner", "_id").StringValueOK(); !ok || got != "nested" {
+		t.Errorf("inner._id = %v, want the string nested", raw.Lookup("inner", "_id"))
+	}
 }

@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -486,6 +487,59 @@ func TestGetRunsHooksAndSoftDelete(t *testing.T) {
 	}
 }
 
+// jsonItem has a serializer field and a custom sql.Scanner field.
+type jsonItem struct {
+	ID    int64
+	Name  string
+	Tags  []string `gorm:"serializer:json"`
+	Maybe sql.NullInt64
+	When  *time.Time
+}
+
+func TestGetConvertsLikeGorm(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	s, err := NewStore[jsonItem](db, WithTable(testenv.UniqueName("json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, s.Table()) })
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	it := jsonItem{Name: "j", Tags: []string{"a", "b"}, Maybe: sql.NullInt64{Int64: 7, Valid: true}, When: &now}
+	if err := s.Create(ctx, &it); err != nil {
+		t.Fatal(err)
+	}
+	// A row written outside gorm, with NULL in every nullable column.
+	if err := db.DB().Exec("INSERT INTO `"+s.Table()+"` (id) VALUES (?)", it.ID+1).Error; err != nil {
+		t.Fatal(err)
+	}
+	for _, withCallbacks := range []bool{false, true} {
+		store := s
+		if withCallbacks {
+			if store, err = NewStore[jsonItem](db, WithTable(s.Table()), WithQueryCallbacks()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := store.Get(ctx, it.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Name != "j" || len(got.Tags) != 2 || got.Tags[1] != "b" || got.Maybe != it.Maybe || got.When == nil || !got.When.Equal(now) {
+			t.Errorf("callbacks=%v: Get = %+v, want %+v", withCallbacks, got, it)
+		}
+		null, err := store.Get(ctx, it.ID+1)
+		if err != nil {
+			t.Fatalf("callbacks=%v: Get of a row of NULLs: %v", withCallbacks, err)
+		}
+		if null.Name != "" || null.Tags != nil || null.Maybe.Valid || null.When != nil {
+			t.Errorf("callbacks=%v: Get of a row of NULLs = %+v, want zero values", withCallbacks, null)
+		}
+	}
+}
+
 func TestLogging(t *testing.T) {
 	ctx := context.Background()
 	const value = "a-parameter-value-42"
@@ -507,7 +561,7 @@ func TestLogging(t *testing.T) {
 		dup.ID = 0
 		_ = s.Create(ctx, &dup)
 		out := logs.String()
-		for _, want := range []string{"mysql: connected", "mysql: slow statement", "SELECT * FROM", "WHERE `id` =", "INSERT INTO", "Error 1062"} {
+		for _, want := range []string{"mysql: connected", "mysql: slow statement", "SELECT * FROM", "SELECT `id`,`sku`", "WHERE `id` =", "INSERT INTO", "Error 1062"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("LogParams=%v: log lacks %q:\n%s", params, want, out)
 			}

@@ -70,9 +70,11 @@
 //
 // Statements are prepared once per connection and cached (gorm's
 // PrepareStmt), which halves the latency of a point select against
-// unprepared statements (one round trip instead of two). Store calls run
-// without gorm's default per-statement transaction; CreateMany inserts in
-// batches of 1000 rows per statement.
+// unprepared statements (one round trip instead of two). Get runs a
+// statement gorm built once and skips gorm's per-call statement building
+// (WithQueryCallbacks turns this off). Store calls run without gorm's
+// default per-statement transaction; CreateMany inserts in batches of 1000
+// rows per statement.
 //
 // # Replicas
 //

@@ -225,7 +225,7 @@ func TestGetPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.get == nil || s.get.sql != "SELECT * FROM `items` WHERE `id` = ? LIMIT ?" || len(s.get.vars) != 2 || s.get.idIdx != 0 {
+	if s.get == nil || s.get.sql != "SELECT `id`,`sku`,`name`,`qty`,`price`,`active`,`note`,`created_at` FROM `items` WHERE `id` = ? LIMIT ?" || len(s.get.vars) != 2 || s.get.idIdx != 0 {
 		t.Errorf("Get plan of Item = %+v", s.get)
 	}
 	soft, err := NewStore[softItem](db)

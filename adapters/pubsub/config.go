@@ -66,7 +66,9 @@ type Config struct {
 
 	// EmulatorHost is the host:port of a Pub/Sub emulator (Google's, or
 	// pstest). When set, the client dials it without TLS and without
-	// credentials. Variable PUBSUB_EMULATOR_HOST.
+	// credentials. Variable PUBSUB_EMULATOR_HOST. (When it is empty but
+	// the process has PUBSUB_EMULATOR_HOST set, the client library itself
+	// still dials the emulator.)
 	EmulatorHost string `env:"PUBSUB_EMULATOR_HOST"`
 
 	// CheckTimeout bounds Check, Open's own check and the admin call with

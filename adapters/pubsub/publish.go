@@ -145,6 +145,30 @@ func publishCallOptions() []gax.CallOption {
 	}
 }
 
+// streamingPullCallOptions replace the client's retry policy for opening
+// a StreamingPull stream: the same codes, with a backoff capped at 1s
+// instead of 60s. The client retries opening a stream forever, sleeping
+// on a context only its own shutdown cancels; with a 60s cap a Receive
+// whose server went away could outlive Close by a minute, with 1s it
+// notices the closed connection within a second.
+func streamingPullCallOptions() []gax.CallOption {
+	return []gax.CallOption{
+		gax.WithRetry(func() gax.Retryer {
+			return gax.OnCodes([]codes.Code{
+				codes.DeadlineExceeded,
+				codes.ResourceExhausted,
+				codes.Aborted,
+				codes.Internal,
+				codes.Unavailable,
+			}, gax.Backoff{
+				Initial:    100 * time.Millisecond,
+				Max:        time.Second,
+				Multiplier: 2,
+			})
+		}),
+	}
+}
+
 // checkMessages returns an error naming the first message that cannot be
 // sent to the topic with full name topic.
 func checkMessages(topic string, msgs []ports.Message) error {

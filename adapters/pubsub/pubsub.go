@@ -31,7 +31,7 @@ var (
 
 // closeGrace bounds how long Close waits, after its context has ended and
 // the connection is closed, for the client's goroutines to notice.
-const closeGrace = 500 * time.Millisecond
+const closeGrace = 1500 * time.Millisecond
 
 // checkTopicID is the topic Check asks about. It need not exist: NotFound
 // proves the service answers.
@@ -131,7 +131,8 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*PubSub, error) {
 	// The client keeps the context for its credentials: never hand it one
 	// that the caller will cancel.
 	ccfg := &pubsub.ClientConfig{
-		TopicAdminCallOptions: &vkit.TopicAdminCallOptions{Publish: publishCallOptions()},
+		TopicAdminCallOptions:        &vkit.TopicAdminCallOptions{Publish: publishCallOptions()},
+		SubscriptionAdminCallOptions: &vkit.SubscriptionAdminCallOptions{StreamingPull: streamingPullCallOptions()},
 	}
 	client, err := pubsub.NewClientWithConfig(context.WithoutCancel(ctx), project, ccfg, copts...)
 	if err != nil {
@@ -211,9 +212,9 @@ func (p *PubSub) callErr(op string, err error) error {
 // When ctx ends first with messages unconfirmed, Close returns an error
 // wrapping ErrUnavailable that says how many; they may or may not have
 // been published. Subscribe calls still stopping then are left to finish
-// (their unacked messages are redelivered). Close returns at most a short grace period (0.5s)
-// after ctx ends, the time the client needs to release the connection. A
-// second Close returns ErrClosed.
+// (their unacked messages are redelivered). Close returns at most 1.5s
+// after ctx ends: the time the client's goroutines need to notice the
+// closed connection. A second Close returns ErrClosed.
 func (p *PubSub) Close(ctx context.Context) error {
 	const op = "close"
 	p.mu.Lock()

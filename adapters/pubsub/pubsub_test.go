@@ -461,3 +461,52 @@ func TestOpenChecksUnlessLazy(t *testing.T) {
 		t.Errorf("Open with an emulator and no project = %v, want ErrInvalid naming PUBSUB_PROJECT_ID", err)
 	}
 }
+
+func TestReceiveGoroutinesCapsHandlers(t *testing.T) {
+	srv := pstest.NewServer()
+	defer srv.Close()
+	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
+	cfg.Receive.Streams = 8
+	cfg.Receive.Goroutines = 2
+	ps := open(t, cfg)
+	topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+	const n = 20
+	msgs := make([]ports.Message, n)
+	for i := range msgs {
+		msgs[i] = ports.Message{Data: []byte(strconv.Itoa(i))}
+	}
+	if _, err := ps.Publish(t.Context(), topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var (
+		mu            sync.Mutex
+		running, peak int
+		seen          = map[string]bool{}
+	)
+	err := ps.Subscribe(ctx, subs["a"], func(_ context.Context, m ports.Message) error {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running--
+		seen[m.ID] = true
+		if len(seen) == n {
+			cancel()
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak > 2 {
+		t.Errorf("%d handlers ran at once with PUBSUB_RECEIVE_GOROUTINES=2", peak)
+	}
+	if len(seen) != n {
+		t.Errorf("received %d of %d", len(seen), n)
+	}
+}

@@ -230,7 +230,7 @@ func TestDeadServer(t *testing.T) {
 		}
 	}
 	var closeErr error
-	within("Close", 500*time.Millisecond+500*time.Millisecond, func() error {
+	within("Close", 500*time.Millisecond+1500*time.Millisecond, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
 		closeErr = ps2.Close(cctx)
@@ -263,8 +263,9 @@ func TestSubscribeServerGoesAway(t *testing.T) {
 	}
 	_ = srv.Close()
 	// Bound: the unavailable timeout, plus the probe interval and one
-	// probe timeout, plus scheduling slack.
-	bound := cfg.Receive.UnavailableTimeout + cfg.Receive.UnavailableTimeout/3 + cfg.CheckTimeout + 3*time.Second
+	// probe timeout, plus 2s for the client's Receive to stop, plus
+	// scheduling slack.
+	bound := cfg.Receive.UnavailableTimeout + cfg.Receive.UnavailableTimeout/3 + cfg.CheckTimeout + 2*time.Second + 3*time.Second
 	select {
 	case err := <-errc:
 		if !errors.Is(err, ports.ErrUnavailable) {

@@ -17,8 +17,8 @@ import (
 	"github.com/portkit/portkit/ports"
 )
 
-// receiveGrace is how long Subscribe waits for the client's Receive to
-// return, beyond the shutdown timeout, before it returns anyway.
+// receiveGrace is how long Subscribe waits, once its handlers are done,
+// for the client's Receive to send the last acks and return.
 const receiveGrace = 2 * time.Second
 
 // Subscribe calls h for every message of subscription (an ID of the
@@ -35,10 +35,12 @@ const receiveGrace = 2 * time.Second
 // has not answered for that long (the client alone would retry forever).
 //
 // When ctx ends, Subscribe stops receiving, nacks the messages it holds
-// but has not handed to h, waits for running handlers (at most the
-// shutdown timeout) and returns nil. A handler's context keeps ctx's
-// values but is cancelled only when that timeout has passed, so a handler
-// can finish its work. After Close, Subscribe returns ports.ErrClosed.
+// but has not handed to h, waits for running handlers and for the last
+// acks to be sent, and returns nil: within the shutdown timeout plus 2s. A
+// handler's context keeps ctx's values but is cancelled only when the
+// shutdown timeout has passed, so a handler can finish its work; one still
+// running then is abandoned and its message nacked. After Close, Subscribe
+// returns ports.ErrClosed.
 func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Handler) error {
 	const op = "subscribe"
 	if subscription == "" {
@@ -93,7 +95,12 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	s.ReceiveSettings = pubsub.ReceiveSettings{
 		NumGoroutines:          p.cfg.Receive.Streams,
 		MaxOutstandingMessages: p.cfg.Receive.MaxOutstanding,
-
+		// The client's graceful shutdown: it half-closes each stream
+		// after the last ack. Its timed shutdown cancels the streams
+		// first, and Google's emulator then hands the next message to a
+		// dead stream, where it waits out the 60s stream ack deadline. The
+		// bounds are the adapter's: see stopReceive.
+		ShutdownOptions: &pubsub.ShutdownOptions{Timeout: -1},
 	}
 
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -112,20 +119,11 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	var err error
 	select {
 	case err = <-done:
+		hs.stop(ctx, hcancel, p.cfg.Receive.ShutdownTimeout)
 	case <-rctx.Done():
-		// Receive waits the shutdown timeout at most for handlers, then
-		// returns; do not wait forever if it does not.
-		t := time.NewTimer(p.cfg.Receive.ShutdownTimeout + receiveGrace)
-		select {
-		case err = <-done:
-		case <-t.C:
-			p.logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: receive did not stop in time; leaving it to Close",
-				slog.String("subscription", subscription))
-		}
-		t.Stop()
+		err = p.stopReceive(ctx, hs, hcancel, done)
 	}
 	cancel(nil)
-	hs.stop(ctx, hcancel, p.cfg.Receive.ShutdownTimeout)
 
 	if err == nil && ctx.Err() == nil && context.Cause(rctx) == nil {
 		// Receive returned nil without being asked to stop: the stream
@@ -133,6 +131,26 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 		err = ports.NewError(backend, opName, ports.ErrUnavailable, errors.New("receive ended unexpectedly"))
 	}
 	return result(mapErr(opName, err))
+}
+
+// stopReceive ends a Receive whose context has ended: it waits for running
+// handlers, at most the shutdown timeout, after which it abandons them
+// (their messages are nacked); then it waits for Receive to send the last
+// acks and return, at most receiveGrace. A Receive still running then
+// (its streams retrying a server that is gone) is left to Close, which
+// ends it by closing the connection.
+func (p *PubSub) stopReceive(ctx context.Context, hs *handlers, hcancel context.CancelFunc, done <-chan error) error {
+	hs.stop(ctx, hcancel, p.cfg.Receive.ShutdownTimeout)
+	t := time.NewTimer(receiveGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		p.logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: receive still stopping; leaving it to Close",
+			slog.String("subscription", hs.sub))
+		return nil
+	}
 }
 
 // handlers runs the user's handler for one Subscribe call.
@@ -148,7 +166,10 @@ type handlers struct {
 	running sync.WaitGroup
 }
 
-// receive is the callback given to the client's Receive.
+// receive is the callback given to the client's Receive. It runs the
+// handler in a goroutine of its own so that it can give up on a handler
+// still running after the shutdown timeout: the message is then nacked and
+// the client's shutdown completes.
 func (hs *handlers) receive(rctx context.Context, m *pubsub.Message) {
 	hs.mu.Lock()
 	if hs.stopped || rctx.Err() != nil {
@@ -159,22 +180,34 @@ func (hs *handlers) receive(rctx context.Context, m *pubsub.Message) {
 	}
 	hs.running.Add(1)
 	hs.mu.Unlock()
-	defer hs.running.Done()
 
 	if hs.limiter != nil {
 		select {
 		case hs.limiter <- struct{}{}:
-			defer func() { <-hs.limiter }()
 		case <-rctx.Done():
+			hs.running.Done()
 			m.Nack()
 			return
 		}
 	}
-	if err := hs.call(m); err != nil {
-		m.Nack()
-		return
+	res := make(chan error, 1)
+	go func() {
+		defer hs.running.Done()
+		if hs.limiter != nil {
+			defer func() { <-hs.limiter }()
+		}
+		res <- hs.call(m)
+	}()
+	select {
+	case err := <-res:
+		if err != nil {
+			m.Nack()
+			return
+		}
+		m.Ack()
+	case <-hs.hctx.Done():
+		m.Nack() // abandoned after the shutdown timeout
 	}
-	m.Ack()
 }
 
 // call runs the handler on m, turning a panic into an error and a log line.
@@ -191,8 +224,10 @@ func (hs *handlers) call(m *pubsub.Message) (err error) {
 }
 
 // stop prevents new handler calls and waits for running ones, at most
-// timeout; then it cancels the handlers' context.
+// timeout; then it cancels the handlers' context, which abandons those
+// still running.
 func (hs *handlers) stop(ctx context.Context, hcancel context.CancelFunc, timeout time.Duration) {
+	defer hcancel()
 	hs.mu.Lock()
 	hs.stopped = true
 	hs.mu.Unlock()
@@ -209,7 +244,6 @@ func (hs *handlers) stop(ctx context.Context, hcancel context.CancelFunc, timeou
 		hs.p.logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: handlers still running after the shutdown timeout; their messages will be redelivered",
 			slog.String("subscription", hs.sub), slog.Duration("shutdown_timeout", timeout))
 	}
-	hcancel()
 }
 
 // toPortMessage converts a received message.

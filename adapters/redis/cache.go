@@ -25,14 +25,20 @@ const maxRetries = 3
 // safe for concurrent use. Create it with [Open].
 type Cache struct {
 	client       rueidis.Client
-	cfg          Config
+	redactedURL  string        // the Cache keeps no password
 	cacheTTL     time.Duration // > 0: Get and GetMany use the client-side cache
 	checkTimeout time.Duration
 	log          *slog.Logger
 
+	// Calls in flight: Close closes the rueidis client only once they
+	// have returned. (rueidis connects to a node lazily; a connection it
+	// finishes dialing after Close would stay open.)
+	inflight  atomic.Int64
 	closed    atomic.Bool
+	drainOnce sync.Once
+	drained   chan struct{} // closed when closed is set and inflight is 0
 	closeOnce sync.Once
-	closeDone chan struct{}
+	closeDone chan struct{} // closed when the rueidis client is closed
 }
 
 var (
@@ -103,13 +109,13 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 
 	openCtx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
 	defer cancel()
-	// rueidis dials its first connections with context.Background; the
-	// gate makes those dials also end with openCtx, and is lifted when
-	// Open returns so that later reconnections do not depend on it.
-	var gate atomic.Pointer[context.Context]
-	gate.Store(&openCtx)
-	defer gate.Store(nil)
-	copt.DialCtxFn = gatedDial(&gate, copt.DialCtxFn)
+	// rueidis connects with context.Background and its own timeouts; the
+	// gate makes the connections made during Open (dial, TLS and the
+	// HELLO handshake) also end with openCtx. It is lifted before Open
+	// returns, so later reconnections do not depend on ctx.
+	gate := &openGate{ctx: openCtx}
+	defer gate.lift()
+	copt.DialCtxFn = gate.dial(copt.DialCtxFn)
 
 	cacheOn := !copt.DisableCache
 	client, err := rueidis.NewClient(copt)
@@ -125,12 +131,15 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 		copt.DisableCache, cacheOn = true, false
 		client, err = rueidis.NewClient(copt)
 	}
-	if err == nil && openCtx.Err() != nil {
-		client.Close()
-		err = context.Cause(openCtx)
-	}
 	if err == nil {
-		if err = client.Do(openCtx, client.B().Ping().Build()).Error(); err != nil {
+		err = client.Do(openCtx, client.B().Ping().Build()).Error()
+		gate.lift()
+		if err == nil && openCtx.Err() != nil {
+			// openCtx ended while the gate was up: a connection may have
+			// been cut.
+			err = context.Cause(openCtx)
+		}
+		if err != nil {
 			client.Close()
 		}
 	}
@@ -149,9 +158,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 
 	c := &Cache{
 		client:       client,
-		cfg:          cfg,
+		redactedURL:  cfg.RedactedURL(),
 		checkTimeout: cfg.checkTimeout(),
 		log:          log,
+		drained:      make(chan struct{}),
 		closeDone:    make(chan struct{}),
 	}
 	if cacheOn {
@@ -165,22 +175,55 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 	return c, nil
 }
 
-// gatedDial wraps dial (rueidis' default when nil) so that, while gate
-// holds a context, a dial also ends when that context does.
-func gatedDial(gate *atomic.Pointer[context.Context], dial func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error)) func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error) {
-	if dial == nil {
-		dial = defaultDial
+// openGate bounds the connections rueidis makes during Open by Open's
+// context: their dial, and their handshake (through a deadline in the past
+// set on the connection when the context ends).
+type openGate struct {
+	mu    sync.Mutex
+	ctx   context.Context // nil once lifted
+	stops []func() bool
+}
+
+// dial wraps inner (rueidis' default dial when nil).
+func (g *openGate) dial(inner func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error)) func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error) {
+	if inner == nil {
+		inner = defaultDial
 	}
 	return func(ctx context.Context, dst string, d *net.Dialer, tc *tls.Config) (net.Conn, error) {
-		if p := gate.Load(); p != nil {
-			outer := *p
-			var cancel context.CancelCauseFunc
-			ctx, cancel = context.WithCancelCause(ctx)
-			stop := context.AfterFunc(outer, func() { cancel(context.Cause(outer)) })
-			defer stop()
-			defer cancel(nil)
+		g.mu.Lock()
+		outer := g.ctx
+		g.mu.Unlock()
+		if outer == nil {
+			return inner(ctx, dst, d, tc)
 		}
-		return dial(ctx, dst, d, tc)
+		if outer.Err() != nil {
+			return nil, context.Cause(outer)
+		}
+		dctx, cancel := context.WithCancelCause(ctx)
+		stopDial := context.AfterFunc(outer, func() { cancel(context.Cause(outer)) })
+		conn, err := inner(dctx, dst, d, tc)
+		stopDial()
+		cancel(nil)
+		if err != nil {
+			return nil, err
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.ctx != nil {
+			g.stops = append(g.stops, context.AfterFunc(outer, func() { _ = conn.SetDeadline(time.Unix(1, 0)) }))
+		}
+		return conn, nil
+	}
+}
+
+// lift ends the gate: connections are no longer tied to Open's context.
+func (g *openGate) lift() {
+	g.mu.Lock()
+	stops := g.stops
+	g.ctx, g.stops = nil, nil
+	g.mu.Unlock()
+	for _, stop := range stops {
+		stop()
 	}
 }
 
@@ -212,7 +255,28 @@ func (c *Cache) Name() string { return backend }
 
 // String describes c without secrets.
 func (c *Cache) String() string {
-	return "redis.Cache{" + c.cfg.RedactedURL() + "}"
+	return "redis.Cache{" + c.redactedURL + "}"
+}
+
+// GoString describes c for %#v, without secrets.
+func (c *Cache) GoString() string { return c.String() }
+
+// enter registers a call; it reports false after Close, and then the
+// call must return ErrClosed without calling leave.
+func (c *Cache) enter() bool {
+	c.inflight.Add(1)
+	if c.closed.Load() {
+		c.leave()
+		return false
+	}
+	return true
+}
+
+// leave ends a call registered by enter.
+func (c *Cache) leave() {
+	if c.inflight.Add(-1) == 0 && c.closed.Load() {
+		c.drainOnce.Do(func() { close(c.drained) })
+	}
 }
 
 func (c *Cache) closedErr(op string) error {
@@ -225,9 +289,10 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 	if key == "" {
 		return nil, ports.NewError(backend, "get", ports.ErrInvalid, errEmptyKey)
 	}
-	if c.closed.Load() {
+	if !c.enter() {
 		return nil, c.closedErr("get")
 	}
+	defer c.leave()
 	if c.cacheTTL > 0 {
 		// The cached string is shared by every hit: hand out a copy.
 		v, err := c.client.DoCache(ctx, c.client.B().Get().Key(key).Cache(), c.cacheTTL).ToString()
@@ -255,9 +320,10 @@ func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte,
 			return nil, ports.NewError(backend, "getmany", ports.ErrInvalid, errEmptyKey)
 		}
 	}
-	if c.closed.Load() {
+	if !c.enter() {
 		return nil, c.closedErr("getmany")
 	}
+	defer c.leave()
 	if len(keys) == 0 {
 		return map[string][]byte{}, nil
 	}
@@ -294,6 +360,10 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := c.checkWrite("set", key, ttl); err != nil {
 		return err
 	}
+	if !c.enter() {
+		return c.closedErr("set")
+	}
+	defer c.leave()
 	// BinaryString does not copy value: the command is written out before
 	// Do returns.
 	b := c.client.B().Set().Key(key).Value(rueidis.BinaryString(value))
@@ -312,6 +382,10 @@ func (c *Cache) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	if err := c.checkWrite("setnx", key, ttl); err != nil {
 		return false, err
 	}
+	if !c.enter() {
+		return false, c.closedErr("setnx")
+	}
+	defer c.leave()
 	b := c.client.B().Set().Key(key).Value(rueidis.BinaryString(value)).Nx()
 	var cmd rueidis.Completed
 	if ttl > 0 {
@@ -349,8 +423,6 @@ func (c *Cache) checkWrite(op, key string, ttl time.Duration) error {
 		return ports.NewError(backend, op, ports.ErrInvalid, errEmptyKey)
 	case ttl < 0:
 		return ports.NewError(backend, op, ports.ErrInvalid, errNegativeTTL)
-	case c.closed.Load():
-		return c.closedErr(op)
 	}
 	return nil
 }
@@ -368,9 +440,10 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 			return ports.NewError(backend, "delete", ports.ErrInvalid, errEmptyKey)
 		}
 	}
-	if c.closed.Load() {
+	if !c.enter() {
 		return c.closedErr("delete")
 	}
+	defer c.leave()
 	switch {
 	case len(keys) == 0:
 		return nil
@@ -402,9 +475,10 @@ func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error
 	if key == "" {
 		return 0, ports.NewError(backend, "incr", ports.ErrInvalid, errEmptyKey)
 	}
-	if c.closed.Load() {
+	if !c.enter() {
 		return 0, c.closedErr("incr")
 	}
+	defer c.leave()
 	n, err := c.doWrite(ctx, c.client.B().Incrby().Key(key).Increment(delta).Build(), key).AsInt64()
 	if err != nil {
 		return 0, c.wrap("incr", err)
@@ -416,9 +490,10 @@ func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error
 // timeout and ctx. It returns ErrUnavailable when a node does not answer
 // in time, ErrClosed after Close.
 func (c *Cache) Check(ctx context.Context) error {
-	if c.closed.Load() {
+	if !c.enter() {
 		return c.closedErr("check")
 	}
+	defer c.leave()
 	ctx, cancel := context.WithTimeout(ctx, c.checkTimeout)
 	defer cancel()
 
@@ -455,15 +530,20 @@ func (c *Cache) ping(ctx context.Context, cl rueidis.Client) error {
 	return c.wrap("check", err)
 }
 
-// Close closes the client: it waits for calls in flight to finish (or ctx
-// to end) and makes every later call return ErrClosed. A second Close
+// Close closes the client once the calls in flight have returned (or ctx
+// has ended: the client is then closed in the background when they
+// return) and makes every later call return ErrClosed. A second Close
 // returns ErrClosed.
 func (c *Cache) Close(ctx context.Context) error {
 	first := false
 	c.closeOnce.Do(func() {
 		first = true
 		c.closed.Store(true)
+		if c.inflight.Load() == 0 {
+			c.drainOnce.Do(func() { close(c.drained) })
+		}
 		go func() {
+			<-c.drained
 			c.client.Close()
 			close(c.closeDone)
 		}()

@@ -399,8 +399,8 @@ func TestCheckBounded(t *testing.T) {
 }
 
 // TestOpenSilentServer: Open gives up within its dial timeout on a server
-// that accepts connections but never answers, and at once when its
-// context is already cancelled.
+// that accepts connections but never answers, within its context when that
+// ends sooner, and at once when its context is already cancelled.
 func TestOpenSilentServer(t *testing.T) {
 	t.Parallel()
 	s := newFakeServer(t, true)
@@ -412,15 +412,19 @@ func TestOpenSilentServer(t *testing.T) {
 		t.Errorf("Open of a silent server: err %v, want ErrUnavailable", err)
 	}
 
-	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
-	if lerr != nil {
-		t.Fatal(lerr)
+	short, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	within(t, "Open of a silent server (dial timeout 1h, context 300ms)", 5*time.Second, func() {
+		_, err = Open(short, Config{URL: s.URL(), DialTimeout: time.Hour}, WithLogger(discardLogger()))
+	})
+	if !errors.Is(err, ports.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Open of a silent server with a 300ms context: err %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
 	}
-	defer func() { _ = ln.Close() }()
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
+
+	cancelled, cancel2 := context.WithCancel(t.Context())
+	cancel2()
 	within(t, "Open with a cancelled context", 3*time.Second, func() {
-		_, err = Open(ctx, Config{URL: "redis://" + ln.Addr().String(), DialTimeout: time.Hour}, WithLogger(discardLogger()))
+		_, err = Open(cancelled, Config{URL: s.URL(), DialTimeout: time.Hour}, WithLogger(discardLogger()))
 	})
 	if !errors.Is(err, ports.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("Open with a cancelled context: err %v, want ErrUnavailable wrapping context.Canceled", err)
@@ -473,7 +477,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	if s.auths.Load() == 0 {
 		t.Errorf("the fake server saw no AUTH: the password was not used")
 	}
-	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c.cfg)} {
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c)} {
 		if strings.Contains(s, secret) {
 			t.Errorf("printed Cache shows the password: %s", s)
 		}

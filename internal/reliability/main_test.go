@@ -140,6 +140,19 @@ func timed(f func() error) (time.Duration, error) {
 // bound is the no-hang promise: a limit + 10%.
 func bound(limit time.Duration) time.Duration { return limit + limit/10 }
 
+// runConcurrently runs each case as a subtest, all at once. Unlike
+// t.Parallel, it is not limited by -parallel (GOMAXPROCS, 2 here): the
+// cases mostly wait on timers and the network, and the package's wall
+// time is the longest case, not their sum.
+func runConcurrently(t *testing.T, cases map[string]func(t *testing.T)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for name, f := range cases {
+		wg.Go(func() { t.Run(name, f) })
+	}
+	wg.Wait()
+}
+
 // --- backends ---
 
 // redisBackend returns the host:port of REDIS_URL's server and a function

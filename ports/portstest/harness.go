@@ -11,9 +11,14 @@
 //		})
 //	}
 //
-// Every case runs as a subtest on a fresh implementation from the
-// constructor; cases that need a capability the implementation does not
-// claim are skipped with the flag's name. The suites are what the fakes in
+// Every case runs as a parallel subtest, on a fresh implementation from the
+// constructor, inside one subtest named after the port ("Cache",
+// "SQLStore", ...), so that the suite function returns only when every case
+// is done. The constructor must therefore be safe to call from parallel
+// subtests and must not call t.Parallel itself. Cases that need a
+// capability the implementation does not claim are skipped with the flag's
+// name. [CacheCases], [SQLStoreCases], [DocStoreCases], [PubSubCases] and
+// [ConnectorCases] list the case names. The suites are what the fakes in
 // package fakes and every adapter of portkit pass, against real backends.
 package portstest
 
