@@ -55,6 +55,10 @@ start() {
 [[ -x $SERVERS/redis-cluster.sh ]] && start redis-cluster REDIS_CLUSTER_URL
 [[ -x $SERVERS/ferretdb.sh ]] && start ferretdb MONGODB_URI
 [[ -x $SERVERS/pubsub-emulator.sh ]] && start pubsub-emulator PUBSUB_EMULATOR_HOST
+# An emulator accepts any project; the adapter needs one named.
+if [[ -n "${PUBSUB_EMULATOR_HOST:-}" && -z "${PUBSUB_PROJECT_ID:-}${GOOGLE_CLOUD_PROJECT:-}" ]]; then
+	export PUBSUB_PROJECT_ID=portkit-test
+fi
 
 log "REDIS_URL=${REDIS_URL:-unset} REDIS_CLUSTER_URL=${REDIS_CLUSTER_URL:-unset} MYSQL_DSN=${MYSQL_DSN:+set} MONGODB_URI=${MONGODB_URI:-unset} PUBSUB_EMULATOR_HOST=${PUBSUB_EMULATOR_HOST:-unset}"
 

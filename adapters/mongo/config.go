@@ -3,6 +3,7 @@ package mongo
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"net/url"
 	"reflect"
@@ -189,9 +190,18 @@ type parsedURI struct {
 	hasAtSign bool
 }
 
+// errMalformedURI is all that is said about a URI with an '@' after the
+// first '/' or '?' of its authority part: an unencoded '/' or '?' in the
+// user name or password ends the authority there, and the rest of the
+// password, up to the '@', would be read as the database or the options.
+var errMalformedURI = errors.New("malformed URI (want mongodb://user:pass@host1,host2/db?options; " +
+	"percent-encode @ : / ? % in the user name and password, and @ in the database and options)")
+
 // parseURI splits a MongoDB connection string without contacting DNS (the
 // driver resolves mongodb+srv hosts while parsing; Open does that). Its
-// errors never contain the userinfo.
+// errors never contain the userinfo; an '@' after the first '/' or '?'
+// is errMalformedURI, since the password may then lie beyond the
+// authority.
 func parseURI(uri string) (parsedURI, error) {
 	var p parsedURI
 	scheme, rest, ok := strings.Cut(uri, "://")
@@ -202,6 +212,9 @@ func parseURI(uri string) (parsedURI, error) {
 	authority, pathQuery := rest, ""
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
 		authority, pathQuery = rest[:i], rest[i:]
+	}
+	if strings.Contains(pathQuery, "@") {
+		return p, errMalformedURI
 	}
 	if i := strings.LastIndex(authority, "@"); i >= 0 {
 		p.userinfo, p.hosts, p.hasAtSign = authority[:i], authority[i+1:], true
@@ -227,13 +240,15 @@ func parseURI(uri string) (parsedURI, error) {
 
 // RedactURI returns uri with its password and the values of secret options
 // (tlsCertificateKeyFilePassword, authMechanismProperties) replaced by
-// "xxxxx". A string that is not a MongoDB URI is replaced as a whole.
+// "xxxxx". A string that is not a MongoDB URI, or a malformed one with an
+// '@' after the host list (where part of the password may be), is
+// replaced as a whole.
 func RedactURI(uri string) string {
 	if uri == "" {
 		return ""
 	}
 	p, err := parseURI(uri)
-	if err != nil && p.scheme == "" {
+	if (err != nil && p.scheme == "") || errors.Is(err, errMalformedURI) {
 		return "xxxxx"
 	}
 	var b strings.Builder
@@ -258,10 +273,8 @@ func RedactURI(uri string) string {
 	b.WriteString(path)
 	if hasQuery {
 		b.WriteString("?")
-		for i, kv := range strings.Split(query, "&") {
-			if i > 0 {
-				b.WriteString("&")
-			}
+		for kv, sep := range uriOptions(query) {
+			b.WriteString(sep)
 			k, _, hasV := strings.Cut(kv, "=")
 			if hasV && isSecretOption(k) {
 				b.WriteString(k + "=xxxxx")
@@ -273,11 +286,37 @@ func RedactURI(uri string) string {
 	return b.String()
 }
 
-// isSecretOption reports whether the URI option k carries a secret.
+// uriOptions yields the options of a raw query as the driver splits them, on
+// '&' and ';', each with the separator before it ("" for the first).
+func uriOptions(query string) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		sep := ""
+		for {
+			i := strings.IndexAny(query, "&;")
+			if i < 0 {
+				yield(query, sep)
+				return
+			}
+			if !yield(query[:i], sep) {
+				return
+			}
+			sep, query = query[i:i+1], query[i+1:]
+		}
+	}
+}
+
+// isSecretOption reports whether the URI option k carries a secret. The
+// driver unescapes option names and ignores their case; a name that only
+// contains a secret one (a stray '?' before it, say) counts too.
 func isSecretOption(k string) bool {
-	switch strings.ToLower(k) {
-	case "authmechanismproperties", "tlscertificatekeyfilepassword", "sslclientcertificatekeypassword":
-		return true
+	if u, err := url.QueryUnescape(k); err == nil {
+		k = u
+	}
+	k = strings.ToLower(k)
+	for _, name := range []string{"authmechanismproperties", "tlscertificatekeyfilepassword", "sslclientcertificatekeypassword"} {
+		if strings.Contains(k, name) {
+			return true
+		}
 	}
 	return false
 }
@@ -290,7 +329,7 @@ func uriSecrets(uri string) []string {
 	if _, pass, ok := strings.Cut(p.userinfo, ":"); ok && pass != "" {
 		raw = append(raw, pass)
 	}
-	for _, kv := range strings.Split(p.rawQuery, "&") {
+	for kv := range uriOptions(p.rawQuery) {
 		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && isSecretOption(k) {
 			raw = append(raw, v)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,18 @@ func TestRedactURI(t *testing.T) {
 		"mongodb+srv://a:b@c.example/d?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:tok": "mongodb+srv://a:xxxxx@c.example/d?authMechanism=MONGODB-AWS&authMechanismProperties=xxxxx",
 		"not a uri with pw": "xxxxx",
 		"mongodb://ann:pw@": "mongodb://ann:xxxxx@",
+		// An '@' after the first '/' or '?': part of the password may be
+		// in the path or the options.
+		"mongodb://ann:p?w@db/app":                           "xxxxx",
+		"mongodb://ann:p/w@db/app":                           "xxxxx",
+		"mongodb://ann:p/w@db":                               "xxxxx",
+		"mongodb://an?n:pw@db/app":                           "xxxxx",
+		"mongodb://db/app?tlsCertificateKeyFilePassword=a@b": "xxxxx",
+		// Options as the driver reads them: split on ';' too, names
+		// unescaped and case-insensitive; a stray '?' before a name.
+		"mongodb://db/app?w=1;tlsCertificateKeyFilePassword=pw&x=2": "mongodb://db/app?w=1;tlsCertificateKeyFilePassword=xxxxx&x=2",
+		"mongodb://db/app?TLSCERTIFICATEKEYFILE%50ASSWORD=pw":       "mongodb://db/app?TLSCERTIFICATEKEYFILE%50ASSWORD=xxxxx",
+		"mongodb://u@db?0?tlsCertificateKeyFilePassword=pw":         "mongodb://u@db?0?tlsCertificateKeyFilePassword=xxxxx",
 	} {
 		if got := RedactURI(in); got != want {
 			t.Errorf("RedactURI(%q) = %q, want %q", in, got, want)
@@ -171,5 +184,68 @@ func TestScrub(t *testing.T) {
 	plain := errors.New("connection refused")
 	if scrub(plain, uri) != plain {
 		t.Error("scrub wrapped an error without a secret")
+	}
+}
+
+// TestConfigPasswordSpecialCharacters: a password holding a character
+// that ends a part of a URI is either read whole (every rendering then
+// redacts it) or rejected with an ErrInvalid naming MONGODB_URI; no error
+// and no rendering shows any part of it.
+func TestConfigPasswordSpecialCharacters(t *testing.T) {
+	t.Parallel()
+	const pre, post = "pre-S3CR", "post-S3CR" // the password is pre + special + post
+	type tc struct {
+		uri   string
+		valid bool
+	}
+	var cases []tc
+	for _, ch := range []string{"@", "/", "?", "#", ")", ":", "&", "@/?#"} {
+		pw := pre + ch + post
+		// Unescaped, '/' and '?' end the authority before the '@'.
+		valid := !strings.ContainsAny(ch, "/?")
+		cases = append(cases,
+			tc{"mongodb://app:" + pw + "@db:27017/app?authSource=admin", valid},
+			tc{"mongodb://app:" + pw + "@db1,db2/app", valid},
+			tc{"mongodb+srv://app:" + pw + "@cluster.example/app", valid},
+			tc{"mongodb://app:" + url.QueryEscape(pw) + "@db:27017/app", true},
+		)
+	}
+	cases = append(cases,
+		tc{"mongodb://app:" + pre + "/" + post + "@db", false},
+		tc{"mongodb://app:" + pre + "?" + post + "@db", false},
+		tc{"mongodb://ap/p:" + pre + post + "@db/app", false},
+		tc{"mongodb://ap?p:" + pre + post + "@db/app", false},
+		tc{"mongodb://app@db/app?tls=true&tlsCertificateKeyFilePassword=" + pre + "@" + post, false},
+		tc{"mongodb://app@db/app?tls=true&tlsCertificateKeyFilePassword=" + pre + "/" + post, true},
+	)
+	shows := func(s string) bool { return strings.Contains(s, pre) || strings.Contains(s, post) }
+	for _, c := range cases {
+		cfg, err := configFromEnv(map[string]string{"MONGODB_URI": c.uri})
+		switch {
+		case c.valid && err != nil:
+			t.Errorf("%s: %v", c.uri, err)
+		case !c.valid && err == nil:
+			t.Errorf("%s: no error", c.uri)
+		case err != nil:
+			if !errors.Is(err, ports.ErrInvalid) || !strings.Contains(err.Error(), "MONGODB_URI:") {
+				t.Errorf("%s: error %q, want ErrInvalid naming MONGODB_URI", c.uri, err)
+			}
+			if shows(err.Error()) {
+				t.Errorf("%s: error shows the password: %v", c.uri, err)
+			}
+		}
+		byHand := Config{URI: c.uri, Database: "app"}
+		if err := byHand.validate(fieldName); (err == nil) != c.valid || (err != nil && shows(err.Error())) {
+			t.Errorf("%s: validate = %v, want an error: %v, without the password", c.uri, err, !c.valid)
+		}
+		for _, cfg := range []Config{cfg, byHand} {
+			var b bytes.Buffer
+			slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "cfg", cfg)
+			for _, out := range []string{fmt.Sprintf("%v|%+v|%#v|%s|%q", cfg, cfg, cfg, cfg, cfg), b.String(), RedactURI(cfg.URI)} {
+				if shows(out) {
+					t.Errorf("%s: rendering shows the password: %s", c.uri, out)
+				}
+			}
+		}
 	}
 }

@@ -46,9 +46,15 @@ const (
 // %s) and LogValue (slog) render it with the password replaced by "xxxxx".
 type Config struct {
 	// DSN is a go-sql-driver DSN, "user:pass@tcp(host:3306)/db?params".
+	// The password is taken as it is (no escaping): it may hold '@', '/',
+	// '?', '#' or ')' as long as "/db" follows the address. The network
+	// must be tcp, tcp4, tcp6 or unix, and nothing after the last '/' may
+	// hold an '@'.
 	DSN string `env:"MYSQL_DSN"`
 	// URL is "mysql://user:pass@host:3306/db?params"; used when DSN is
-	// empty. The query string holds go-sql-driver parameters.
+	// empty. The query string holds go-sql-driver parameters. The user
+	// name and password must percent-encode '/', '?', '#' and '%': a URL
+	// with a '#', or an '@' in its path or query, is rejected.
 	URL string `env:"MYSQL_URL"`
 
 	// Host, Port, User, Password and Database are used when DSN and URL are
@@ -86,7 +92,9 @@ type Config struct {
 	// ReplicaDSNs are read replicas, each a DSN or a mysql:// URL,
 	// separated by commas in MYSQL_REPLICA_DSNS. Reads outside a
 	// transaction go to a random replica; writes and transactions go to
-	// the primary. The TLS and pool settings apply to them too.
+	// the primary. The TLS and pool settings apply to them too. A
+	// password with a ',' can only be given in a URL, percent-encoded
+	// (%2C): MYSQL_REPLICA_DSNS is split at every comma.
 	ReplicaDSNs []string `env:"MYSQL_REPLICA_DSNS" envSeparator:","`
 
 	// ConnectTimeout bounds Open (0: 5s).
@@ -264,29 +272,99 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "mysql://") || strings.HasPrefix(s, "mariadb://")
 }
 
+// dsnShape is the shape of DSN parseDSN wants, for its error messages.
+const dsnShape = "want user:pass@tcp(host:port)/db?params"
+
 // parseDSN parses a go-sql-driver DSN and reports which parameters it sets
-// explicitly. Errors name the variable and are scrubbed of the password.
+// explicitly. Errors name the variable; the driver's message is kept only
+// once the DSN is known to be split where the user meant it (see
+// splitDSN), and is scrubbed of the password even then.
 func parseDSN(name, dsn string) (*mysqldrv.Config, map[string]bool, error) {
-	dc, err := mysqldrv.ParseDSN(dsn)
+	dc, err := splitDSN(dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mysql: config: %s: malformed DSN (want user:pass@tcp(host:port)/db?params): %s",
-			name, scrub(err.Error(), dsnPassword(dsn)))
+		return nil, nil, fmt.Errorf("mysql: config: %s: %w", name, err)
 	}
 	return dc, explicitParams(dsnQuery(dsn)), nil
 }
 
-// dsnPassword returns what go-sql-driver would take as the password of
-// dsn: between the first ':' and the last '@' before the last '/'.
-func dsnPassword(dsn string) string {
-	if i := strings.LastIndexByte(dsn, '/'); i >= 0 {
-		dsn = dsn[:i]
+// errMalformedDSN is all that is said about a DSN whose password may sit
+// where the driver reads a network, address, database or parameter.
+var errMalformedDSN = errors.New("malformed DSN (" + dsnShape + "; the network must be tcp, tcp4, tcp6 or unix, " +
+	"a tcp address host:port with a numeric port, and nothing after the last '/' may hold an '@')")
+
+// splitDSN parses dsn with the driver, and rejects a DSN the driver may
+// have split inside the password. go-sql-driver takes the password from
+// the first ':' to the last '@' before the last '/', which is right for a
+// password holding '@', '/', '?', '#', ':', '(' or ')' as long as the
+// DSN goes on with "@net(addr)/db". It goes wrong when the last '/' is in
+// the password (no "/db" after the address): the rest of the password,
+// with the '@', then becomes the database or the parameters, and its
+// beginning the network. Hence the rules: no '@' after the last '/', a
+// known network (the driver quotes an unknown one in its error), and a
+// numeric port in a tcp address. Driver errors keep their message, with
+// the password scrubbed: after those checks it can only quote the
+// network, the database or a parameter.
+func splitDSN(dsn string) (*mysqldrv.Config, error) {
+	slash := strings.LastIndexByte(dsn, '/')
+	if slash >= 0 {
+		if strings.ContainsRune(dsn[slash+1:], '@') {
+			return nil, errMalformedDSN
+		}
+		left := dsn[:slash]
+		netAddr := left[strings.LastIndexByte(left, '@')+1:]
+		network, _, _ := strings.Cut(netAddr, "(")
+		if !knownNet(network) {
+			return nil, errMalformedDSN
+		}
 	}
-	at := strings.LastIndexByte(dsn, '@')
+	dc, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		pass := ""
+		if slash >= 0 {
+			pass = dsnPassword(dsn[:slash])
+		}
+		return nil, fmt.Errorf("malformed DSN (%s): %s", dsnShape, scrub(err.Error(), pass))
+	}
+	if !knownNet(dc.Net) || !validAddr(dc.Net, dc.Addr) {
+		return nil, errMalformedDSN
+	}
+	return dc, nil
+}
+
+// knownNet reports whether network is one the driver dials without a
+// registered dial function ("" means tcp).
+func knownNet(network string) bool {
+	switch network {
+	case "", "tcp", "tcp4", "tcp6", "unix":
+		return true
+	}
+	return false
+}
+
+// validAddr reports whether addr is a plausible address for network: for
+// tcp, host:port with a numeric port (a password split by a ':' would
+// give a port of letters).
+func validAddr(network, addr string) bool {
+	if !strings.HasPrefix(network, "tcp") {
+		return addr != ""
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535 && !strings.HasPrefix(port, "+")
+}
+
+// dsnPassword returns what go-sql-driver takes as the password in left,
+// the part of a DSN before its last '/': from the first ':' to the last
+// '@'. Without an '@' there is no password.
+func dsnPassword(left string) string {
+	at := strings.LastIndexByte(left, '@')
 	if at < 0 {
-		// No '@': the whole text might be credentials.
-		return dsn
+		return ""
 	}
-	if _, pass, ok := strings.Cut(dsn[:at], ":"); ok {
+	if _, pass, ok := strings.Cut(left[:at], ":"); ok {
 		return pass
 	}
 	return ""
@@ -324,21 +402,40 @@ func scrub(msg string, secrets ...string) string {
 	return msg
 }
 
+// malformedURL is all that is said about a URL that does not parse safely:
+// url.Parse errors quote the whole URL, and in a malformed URL part of the
+// password may sit where the host, port, path, query or fragment should
+// be.
+func malformedURL(name string) error {
+	return fmt.Errorf("mysql: config: %s: malformed URL (want mysql://user:pass@host:port/db?params; "+
+		"percent-encode @ : / ? # %% in the user name and password)", name)
+}
+
+// splitURL parses a mysql:// URL and rejects one whose password may have
+// been split off into another part: one url.Parse rejects, an opaque URL
+// (no "//"), any '#' (a MySQL URL has no fragment; an unencoded '#' in the
+// user name or password moves the rest, password included, into it), or
+// an '@' in the path or query (an unencoded '/' or '?' in the password
+// moves the rest of it, '@' included, there). ok is false for those.
+func splitURL(raw string) (u *url.URL, ok bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || strings.ContainsRune(raw, '#') ||
+		strings.ContainsRune(u.EscapedPath(), '@') || strings.ContainsRune(u.RawQuery, '@') {
+		return nil, false
+	}
+	return u, true
+}
+
 // parseURL converts mysql://user:pass@host:port/db?params to a driver
 // configuration. Errors name the variable and never echo the URL.
 func parseURL(name, raw string) (*mysqldrv.Config, map[string]bool, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Error quotes the whole URL, password included: say only what
-		// kind of problem it is.
-		var ue *url.Error
-		reason := "cannot parse"
-		if errors.As(err, &ue) {
-			reason = scrub(ue.Err.Error(), urlPassword(raw))
-		}
-		return nil, nil, fmt.Errorf("mysql: config: %s: malformed URL (want mysql://user:pass@host:port/db?params): %s", name, reason)
+	u, ok := splitURL(raw)
+	if !ok {
+		return nil, nil, malformedURL(name)
 	}
 	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
+		// url.Parse allows only letters, digits, '+', '-' and '.' in a
+		// scheme, which ends at the first ':': never the password.
 		return nil, nil, fmt.Errorf("mysql: config: %s: scheme %q, want mysql://", name, u.Scheme)
 	}
 	if u.Host == "" {
@@ -360,7 +457,7 @@ func parseURL(name, raw string) (*mysqldrv.Config, map[string]bool, error) {
 	if u.RawQuery != "" {
 		withParams, err := mysqldrv.ParseDSN("/?" + u.RawQuery)
 		if err != nil {
-			return nil, nil, fmt.Errorf("mysql: config: %s: bad parameter: %s", name, scrub(err.Error(), dc.Passwd))
+			return nil, nil, fmt.Errorf("mysql: config: %s: bad parameter: %s", name, scrub(err.Error(), dc.Passwd, url.QueryEscape(dc.Passwd), url.PathEscape(dc.Passwd)))
 		}
 		withParams.User, withParams.Passwd, withParams.Net, withParams.Addr, withParams.DBName =
 			dc.User, dc.Passwd, dc.Net, dc.Addr, dc.DBName
@@ -371,23 +468,6 @@ func parseURL(name, raw string) (*mysqldrv.Config, map[string]bool, error) {
 		dc = withParams
 	}
 	return dc, explicitParams(u.RawQuery), nil
-}
-
-// urlPassword extracts the password text of a URL that url.Parse rejected.
-func urlPassword(raw string) string {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return ""
-	}
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		rest = rest[:i]
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return ""
-	}
-	_, pass, _ := strings.Cut(rest[:at], ":")
-	return pass
 }
 
 // partsConfig builds the driver configuration from Host, Port, User,
@@ -497,21 +577,24 @@ func (c Config) connectTimeout() time.Duration {
 	return DefaultConnectTimeout
 }
 
-// redactedDSN renders a DSN or URL with its password replaced.
+// redactedDSN renders a DSN or URL with its password replaced, or only
+// "xxxxx" when it does not parse safely (splitURL, splitDSN): the password
+// may then be anywhere in it.
 func redactedDSN(s string) string {
 	if s == "" {
 		return ""
 	}
 	if isURL(s) {
-		if u, err := url.Parse(s); err == nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), redacted)
-			}
-			return u.String()
+		u, ok := splitURL(s)
+		if !ok {
+			return redacted
 		}
-		return redacted
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), redacted)
+		}
+		return u.String()
 	}
-	dc, err := mysqldrv.ParseDSN(s)
+	dc, err := splitDSN(s)
 	if err != nil {
 		return redacted
 	}
@@ -519,6 +602,25 @@ func redactedDSN(s string) string {
 		dc.Passwd = redacted
 	}
 	return dc.FormatDSN()
+}
+
+// redactedReplicas renders the replicas with their passwords replaced,
+// or all of them as "xxxxx" when one does not parse safely: a ',' in a
+// password splits MYSQL_REPLICA_DSNS inside it, leaving a malformed piece
+// and a neighbour that may parse with the rest of the password as its
+// user name.
+func redactedReplicas(replicas []string) []string {
+	rs := make([]string, len(replicas))
+	for i, r := range replicas {
+		rs[i] = redactedDSN(strings.TrimSpace(r))
+		if rs[i] == redacted {
+			for j := range rs {
+				rs[j] = redacted
+			}
+			break
+		}
+	}
+	return rs
 }
 
 // String renders c with every password replaced by "xxxxx".
@@ -558,11 +660,7 @@ func (c Config) String() string {
 		add("TLSConfig", "set")
 	}
 	if len(c.ReplicaDSNs) > 0 {
-		rs := make([]string, len(c.ReplicaDSNs))
-		for i, r := range c.ReplicaDSNs {
-			rs[i] = redactedDSN(strings.TrimSpace(r))
-		}
-		add("ReplicaDSNs", "["+strings.Join(rs, " ")+"]")
+		add("ReplicaDSNs", "["+strings.Join(redactedReplicas(c.ReplicaDSNs), " ")+"]")
 	}
 	for _, kv := range []struct {
 		k string

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -293,4 +294,120 @@ func writeCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestConfigPasswordSpecialCharacters: a password holding a character
+// that ends a part of a DSN or URL ('@', '/', '?', '#', ')', ...) is
+// either read whole (then every rendering of the Config redacts it) or
+// rejected with an error naming the variable; no error and no rendering,
+// of a Config from the environment or built by hand, shows any part of
+// it.
+func TestConfigPasswordSpecialCharacters(t *testing.T) {
+	const pre, post = "pre-S3CR", "post-S3CR" // the password is pre + special + post
+	type tc struct {
+		name string
+		vars map[string]string
+		err  string // the variable the error names; "" when the config is valid
+		pass string // the password read, when valid
+	}
+	var cases []tc
+	for _, ch := range []string{"@", "/", "?", "#", ")", "(", ":", "@/?#)"} {
+		pw := pre + ch + post
+		cases = append(cases,
+			tc{"DSN " + ch, map[string]string{"MYSQL_DSN": "app:" + pw + "@tcp(db:3306)/shop?parseTime=true"}, "", pw},
+			tc{"DSN without database " + ch, map[string]string{"MYSQL_DSN": "app:" + pw + "@tcp(db:3306)"}, "MYSQL_DSN", ""},
+			tc{"DSN, unescaped '/' in a parameter " + ch, map[string]string{"MYSQL_DSN": "app:" + pw + "@tcp(db:3306)/shop?loc=Europe/Paris"}, "MYSQL_DSN", ""},
+			tc{"replica DSN " + ch, map[string]string{"MYSQL_HOST": "db", "MYSQL_REPLICA_DSNS": "r@tcp(r1:3306)/shop,app:" + pw + "@tcp(r2:3306)/shop"}, "", pw},
+			tc{"replica DSN without database " + ch, map[string]string{"MYSQL_HOST": "db", "MYSQL_REPLICA_DSNS": "app:" + pw + "@tcp(r1:3306)"}, "MYSQL_REPLICA_DSNS[0]", ""},
+			tc{"URL, escaped " + ch, map[string]string{"MYSQL_URL": "mysql://app:" + url.QueryEscape(pw) + "@db:3306/shop"}, "", pw},
+			tc{"replica URL, escaped " + ch, map[string]string{"MYSQL_HOST": "db", "MYSQL_REPLICA_DSNS": "mysql://app:" + url.PathEscape(pw) + "@r1/shop"}, "", pw},
+		)
+		// Unescaped in a URL: '/', '?' and '#' end the user info, so the
+		// URL is rejected; '@' (Go takes the last one), ':', '(' and ')'
+		// are read as the user meant.
+		urlErr := func(v string) string {
+			if strings.ContainsAny(ch, "/?#") {
+				return v
+			}
+			return ""
+		}
+		urlPass := pw
+		if urlErr("x") != "" {
+			urlPass = ""
+		}
+		cases = append(cases,
+			tc{"URL " + ch, map[string]string{"MYSQL_URL": "mysql://app:" + pw + "@db:3306/shop?parseTime=true"}, urlErr("MYSQL_URL"), urlPass},
+			tc{"URL without path " + ch, map[string]string{"MYSQL_URL": "mysql://app:" + pw + "@db:3306"}, urlErr("MYSQL_URL"), urlPass},
+			tc{"replica URL " + ch, map[string]string{"MYSQL_HOST": "db", "MYSQL_REPLICA_DSNS": "mysql://app:" + pw + "@r1:3306/shop"}, urlErr("MYSQL_REPLICA_DSNS[0]"), urlPass},
+		)
+	}
+	cases = append(cases,
+		// A '#', '?' or '/' in the user name moves the password into the
+		// fragment, query or path.
+		tc{"URL, '#' in the user", map[string]string{"MYSQL_URL": "mysql://app#:" + pre + post + "@db/shop"}, "MYSQL_URL", ""},
+		tc{"URL, '#' in the user, no path", map[string]string{"MYSQL_URL": "mysql://app#:" + pre + post + "@db"}, "MYSQL_URL", ""},
+		tc{"URL, '?' in the user", map[string]string{"MYSQL_URL": "mysql://app?:" + pre + post + "@db/shop"}, "MYSQL_URL", ""},
+		tc{"URL, '/' in the user", map[string]string{"MYSQL_URL": "mysql://ap/p:" + pre + post + "@db/shop"}, "MYSQL_URL", ""},
+		tc{"URL, fragment", map[string]string{"MYSQL_URL": "mysql://app@db/shop#" + pre}, "MYSQL_URL", ""},
+		tc{"URL, port of password", map[string]string{"MYSQL_URL": "mysql://app:" + pre + "/" + post + "@db/shop"}, "MYSQL_URL", ""},
+		tc{"replica URL, '#' in the user", map[string]string{"MYSQL_HOST": "db", "MYSQL_REPLICA_DSNS": "mysql://app#:" + pre + post + "@db/shop"}, "MYSQL_REPLICA_DSNS[0]", ""},
+		// A DSN without '@' whose network holds the credentials.
+		tc{"DSN, credentials as network", map[string]string{"MYSQL_DSN": "app:" + pre + "/" + post}, "MYSQL_DSN", ""},
+		tc{"DSN, credentials as network and address", map[string]string{"MYSQL_DSN": "app(:" + pre + ")/" + post}, "MYSQL_DSN", ""},
+		tc{"DSN, credentials as tcp address", map[string]string{"MYSQL_DSN": "tcp(:" + pre + ")/" + post}, "MYSQL_DSN", ""},
+		// A ',' splits the replica list inside the password.
+		tc{"replica DSN, ','", map[string]string{"MYSQL_HOST": "db", "MYSQL_REPLICA_DSNS": "app:" + pre + "," + post + "@tcp(r1:3306)/shop"}, "MYSQL_REPLICA_DSNS[0]", ""},
+		tc{"replica DSN, '/' and ','", map[string]string{"MYSQL_HOST": "db", "MYSQL_REPLICA_DSNS": "app:" + pre + "/x," + post + "@tcp(r1:3306)/shop"}, "MYSQL_REPLICA_DSNS[0]", ""},
+	)
+	shows := func(s string) bool { return strings.Contains(s, pre) || strings.Contains(s, post) }
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := fromEnv(t, c.vars)
+			if c.err != "" {
+				if err == nil {
+					t.Fatalf("%v: no error, want one naming %s; config %v", c.vars, c.err, cfg)
+				}
+				if !strings.Contains(err.Error(), c.err+":") {
+					t.Errorf("error %q does not name %s", err, c.err)
+				}
+				if shows(err.Error()) {
+					t.Errorf("error shows the password: %v", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("%v: %v", c.vars, err)
+				}
+				dc, err := cfg.primaryConfig()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rcs, err := cfg.replicaConfigs(); err != nil {
+					t.Fatal(err)
+				} else if len(rcs) > 0 {
+					dc = rcs[len(rcs)-1]
+				}
+				if dc.Passwd != c.pass {
+					t.Errorf("password read as %q, want %q", dc.Passwd, c.pass)
+				}
+			}
+			// The same Config built by hand (not validated) renders
+			// without the password either.
+			byHand := Config{DSN: c.vars["MYSQL_DSN"], URL: c.vars["MYSQL_URL"], Host: c.vars["MYSQL_HOST"]}
+			if r := c.vars["MYSQL_REPLICA_DSNS"]; r != "" {
+				byHand.ReplicaDSNs = strings.Split(r, ",")
+			}
+			for _, cfg := range []Config{cfg, byHand} {
+				var b bytes.Buffer
+				slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "cfg", cfg)
+				for _, out := range []string{fmt.Sprintf("%v|%+v|%#v|%s|%q", cfg, cfg, cfg, cfg, cfg), b.String()} {
+					if shows(out) {
+						t.Errorf("Config rendering shows the password: %s", out)
+					}
+				}
+			}
+			if err := byHand.Validate(); (err == nil) != (c.err == "") || (err != nil && shows(err.Error())) {
+				t.Errorf("Validate of the Config built by hand: %v, want an error: %v, without the password", err, c.err != "")
+			}
+		})
+	}
 }

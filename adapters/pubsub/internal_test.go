@@ -172,6 +172,20 @@ func TestMaxMessageSize(t *testing.T) {
 	}
 }
 
+func TestSizeBound(t *testing.T) {
+	for _, m := range []ports.Message{
+		{Data: []byte("x")},
+		{Data: make([]byte, 300), OrderingKey: "key"},
+		{Attributes: map[string]string{"a": "b", strings.Repeat("k", 200): strings.Repeat("v", 70000)}},
+		{Data: make([]byte, 5<<20), Attributes: map[string]string{"a": ""}, OrderingKey: strings.Repeat("o", 1024)},
+	} {
+		exact := proto.Size(&pubsubpb.PubsubMessage{Data: m.Data, Attributes: m.Attributes, OrderingKey: m.OrderingKey})
+		if b := sizeBound(m); b < exact {
+			t.Errorf("sizeBound = %d < exact size %d", b, exact)
+		}
+	}
+}
+
 func TestPublishErrorText(t *testing.T) {
 	nf := status.Error(codes.NotFound, "topic gone")
 	un := status.Error(codes.Unavailable, "down")

@@ -166,8 +166,9 @@ func (p *PubSub) Client() *pubsub.Client { return p.client }
 func (p *PubSub) Name() string { return backend }
 
 // Check asks the service for a topic's metadata (GetTopic), bounded by the
-// check timeout and ctx. The answer NotFound proves the service answers as
-// well as any, so Check needs no topic to exist. It returns
+// check timeout and ctx. The answers NotFound and PermissionDenied prove
+// the service answers as well as any, so Check needs no topic to exist and
+// no permission beyond the application's own. It returns
 // ports.ErrUnavailable when no answer comes in time and ports.ErrClosed
 // after Close.
 func (p *PubSub) Check(ctx context.Context) error {
@@ -178,7 +179,10 @@ func (p *PubSub) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.CheckTimeout)
 	defer cancel()
 	_, err := p.client.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: p.topicName(checkTopicID)})
-	if err == nil || status.Code(err) == codes.NotFound {
+	switch status.Code(err) {
+	case codes.OK, codes.NotFound, codes.PermissionDenied:
+		// The service answered. PermissionDenied too: a publisher or
+		// subscriber role need not read topic metadata.
 		return nil
 	}
 	if p.isClosed() {

@@ -510,3 +510,23 @@ func TestReceiveGoroutinesCapsHandlers(t *testing.T) {
 		t.Errorf("received %d of %d", len(seen), n)
 	}
 }
+
+func TestCheckAnswers(t *testing.T) {
+	for code, wantOK := range map[codes.Code]bool{
+		codes.PermissionDenied: true, // the service answered; the role need not read topics
+		codes.Unauthenticated:  false,
+		codes.Internal:         false,
+	} {
+		srv := pstest.NewServer(pstest.WithErrorInjection("GetTopic", code, "injected"))
+		ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}, pubsub.WithLazyConnect())
+		err := ps.Check(t.Context())
+		if wantOK && err != nil {
+			t.Errorf("Check with GetTopic answering %s = %v, want nil", code, err)
+		}
+		if !wantOK && !errors.Is(err, ports.ErrUnavailable) {
+			t.Errorf("Check with GetTopic answering %s = %v, want ErrUnavailable", code, err)
+		}
+		_ = ps.Close(t.Context())
+		_ = srv.Close()
+	}
+}

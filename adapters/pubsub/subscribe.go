@@ -111,7 +111,15 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	}
 
 	done := make(chan error, 1)
+	p.mu.Lock()
+	if p.closed {
+		// Close began during the start-up check; it waits on bg only
+		// after setting closed, so this Add cannot race its Wait.
+		p.mu.Unlock()
+		return closedErr(opName)
+	}
 	p.bg.Add(1)
+	p.mu.Unlock()
 	go func() {
 		defer p.bg.Done()
 		done <- s.Receive(rctx, hs.receive)

@@ -130,7 +130,7 @@ func quietLogger(t *testing.T) *slog.Logger {
 	return l
 }
 
-// within runs f and returns its error and how long it took.
+// timed runs f and returns how long it took and its error.
 func timed(f func() error) (time.Duration, error) {
 	start := time.Now()
 	err := f()

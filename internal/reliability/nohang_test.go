@@ -28,7 +28,7 @@ const limit = 2 * time.Second
 
 // Faults of the matrix.
 const (
-	faultListener = "blackhole listener"     // Open against a server that accepts and never answers
+	faultListener = "blackhole listener"    // Open against a server that accepts and never answers
 	faultConn     = "blackholed connection" // an open adapter whose network starts dropping everything
 )
 
@@ -74,6 +74,13 @@ func ctxCall(f func(ctx context.Context) error) func() error {
 	}
 }
 
+func closeLast(r row) int {
+	if r.method == "Close" {
+		return 1
+	}
+	return 0
+}
+
 // table renders the matrix as Markdown.
 func (m *matrix) table() (text string, cases, hangs int) {
 	m.mu.Lock()
@@ -84,11 +91,11 @@ func (m *matrix) table() (text string, cases, hangs int) {
 		if d := order[a.adapter] - order[b.adapter]; d != 0 {
 			return d
 		}
-		if a.method == "Close" || b.method == "Close" {
-			// Close comes last, as it runs last.
-			return map[bool]int{true: 1, false: 0}[a.method == "Close"] - map[bool]int{true: 1, false: 0}[b.method == "Close"]
+		// Close comes last, as it runs last.
+		if d := closeLast(a) - closeLast(b); d != 0 {
+			return d
 		}
-		return strings.Compare(a.method+a.how, b.method+b.how)
+		return strings.Compare(a.method+" "+a.how, b.method+" "+b.how)
 	})
 	var b strings.Builder
 	b.WriteString("| adapter | method | fault | bounded by | returned in | result |\n")
@@ -461,7 +468,7 @@ func noHangPubSub(t *testing.T, m *matrix) {
 	call := func(method, how string, f func() error) func() {
 		return func() { m.call(t, a, method, faultConn, how, limit, false, f) }
 	}
-	runningBound := cfg.Receive.UnavailableTimeout + cfg.Receive.UnavailableTimeout/3 + cfg.CheckTimeout
+	runningBound := (cfg.Receive.UnavailableTimeout + cfg.Receive.UnavailableTimeout/3 + cfg.CheckTimeout).Round(10 * time.Millisecond)
 	concurrently(append(openRows,
 		call("Publish", "ctx", ctxCall(func(ctx context.Context) error {
 			_, err := p.Publish(ctx, topic, ports.Message{Data: []byte("x")})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -34,14 +35,17 @@ const (
 // shortTimeout bounds the failing Opens of the secrets tests.
 const shortTimeout = 500 * time.Millisecond
 
-// leakCheck counts the texts checked for the password and the leaks.
+// leakCheck counts the texts checked for the password and the leaks,
+// reporting each leak through errorf (the test's Errorf).
 type leakCheck struct {
-	t      *testing.T
+	t      testing.TB
+	errorf func(format string, args ...any)
 	mu     sync.Mutex
 	cases  int
 	leaks  int
-	failed []string // the failure paths that did fail, as expected
 }
+
+func newLeakCheck(t testing.TB) *leakCheck { return &leakCheck{t: t, errorf: t.Errorf} }
 
 // text checks one text.
 func (lc *leakCheck) text(what, s string) {
@@ -51,7 +55,7 @@ func (lc *leakCheck) text(what, s string) {
 	lc.cases++
 	if strings.Contains(s, marker) {
 		lc.leaks++
-		lc.t.Errorf("%s shows the password: %s", what, s)
+		lc.errorf("%s shows the password: %s", what, s)
 	}
 }
 
@@ -60,7 +64,7 @@ func (lc *leakCheck) text(what, s string) {
 func (lc *leakCheck) err(what string, err error) {
 	lc.t.Helper()
 	if err == nil {
-		lc.t.Errorf("%s: no error; the failure path did not run", what)
+		lc.errorf("%s: no error; the failure path did not run", what)
 		return
 	}
 	lc.text(what+" (error)", fmt.Sprintf("%v | %+v | %s | %q", err, err, err, err))
@@ -73,7 +77,9 @@ func (lc *leakCheck) config(what string, cfg any) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
 		lc.text(what+" "+verb, fmt.Sprintf(verb, cfg))
 	}
-	lc.text(what+" pointer %+v", fmt.Sprintf("%+v", &cfg))
+	ptr := reflect.New(reflect.TypeOf(cfg))
+	ptr.Elem().Set(reflect.ValueOf(cfg))
+	lc.text(what+" pointer %+v", fmt.Sprintf("%+v", ptr.Interface()))
 	lc.text(what+" in a struct %+v", fmt.Sprintf("%+v", struct{ Cfg any }{cfg}))
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "cfg", cfg)
@@ -86,7 +92,7 @@ func (lc *leakCheck) logs(what string, buf *logBuffer) {
 	lc.t.Helper()
 	out := buf.String()
 	if out == "" {
-		lc.t.Errorf("%s: no log line captured; the logger was not used", what)
+		lc.errorf("%s: no log line captured; the logger was not used", what)
 	}
 	lc.text(what+" log", out)
 }
@@ -97,7 +103,7 @@ func (lc *leakCheck) logs(what string, buf *logBuffer) {
 // printed or logged.
 func TestSecrets(t *testing.T) {
 	t.Parallel()
-	lc := &leakCheck{t: t}
+	lc := newLeakCheck(t)
 	runConcurrently(t, map[string]func(t *testing.T){
 		"redis":  func(t *testing.T) { secretsRedis(t, lc) },
 		"mysql":  func(t *testing.T) { secretsMySQL(t, lc) },
@@ -107,6 +113,35 @@ func TestSecrets(t *testing.T) {
 	line := fmt.Sprintf("%d texts checked (errors of failing Opens, Checks and operations, captured logs, Config renderings): **%d leaked secrets**.", lc.cases, lc.leaks)
 	t.Log(line)
 	writeSection(t, "### Secrets\n\n"+line)
+}
+
+// TestLeakCheckCatchesLeaks: the checker of TestSecrets reports a
+// password in any of the forms it appears in (raw, URL-escaped, inside a
+// Config without redaction, in a log), and a failure path that returned
+// no error.
+func TestLeakCheckCatchesLeaks(t *testing.T) {
+	var reports []string
+	lc := newLeakCheck(t)
+	lc.errorf = func(format string, args ...any) { reports = append(reports, fmt.Sprintf(format, args...)) }
+	type plainConfig struct{ URL string }
+	buf := &logBuffer{}
+	slog.New(slog.NewTextHandler(buf, nil)).Info("connecting", "url", "redis://u:"+url.QueryEscape(password)+"@h")
+	lc.text("raw", "dial "+password)
+	lc.err("escaped", fmt.Errorf("parse %q: bad", "redis://u:"+url.QueryEscape(password)+"@h"))
+	lc.config("unredacted config", plainConfig{URL: "mysql://u:" + password + "@h/db"})
+	lc.logs("log", buf)
+	lc.err("no error", nil)
+	lc.text("clean", "dial tcp 127.0.0.1:1: connection refused")
+	// raw, escaped, the log, and the config in all 8 renderings (5 verbs,
+	// pointer, struct, slog); plus the report of the missing error.
+	if lc.leaks != 11 || len(reports) != 12 || lc.cases != 12 {
+		t.Errorf("leakCheck counted %d leaks in %d texts and made %d reports, want 11, 12, 12: %q", lc.leaks, lc.cases, len(reports), reports)
+	}
+	for _, r := range reports {
+		if strings.HasPrefix(r, "clean") {
+			t.Errorf("leakCheck reported a clean text: %s", r)
+		}
+	}
 }
 
 // redisURL is a redis:// URL to addr with the password.
