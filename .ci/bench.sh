@@ -27,4 +27,4 @@ out=.cache/bench.txt
 # Variants are positional sub-names (BenchmarkRedisGet/port); benchstat
 # compares columns by a named key, so name them impl=... for the table.
 sed -E 's#^(Benchmark[A-Za-z0-9_]+)/#\1/impl=#' "$out" > .cache/bench-keyed.txt
-(cd bench && go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -col /impl ../.cache/bench-keyed.txt)
+(cd bench && go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da -table .name -col /impl ../.cache/bench-keyed.txt)

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
 	"github.com/portkit/portkit/ports"
@@ -64,6 +65,13 @@ func isUnavailable(err error) bool {
 	}
 	var sse topology.ServerSelectionError
 	if errors.As(err, &sse) {
+		return true
+	}
+	// A cut connection makes the driver clear its pool; calls waiting for
+	// a connection then fail with a retryable "connection pool was
+	// cleared" error.
+	var rpe driver.RetryablePoolError
+	if errors.As(err, &rpe) && rpe.Retryable() {
 		return true
 	}
 	var ne net.Error

@@ -17,6 +17,7 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
+	"github.com/portkit/portkit/internal/faults"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
@@ -47,47 +48,9 @@ func captureLog() (*slog.Logger, *syncBuffer) {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
-// silentServer accepts TCP connections and never answers; it returns its
-// address.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestOpenServerSilentReturnsWithinTimeout(t *testing.T) {
 	log, logs := captureLog()
-	addr := silentServer(t)
+	addr := faults.Blackhole(t)
 	start := time.Now()
 	db, err := Open(context.Background(), Config{
 		DSN:            "app:" + secret + "@tcp(" + addr + ")/shop",
@@ -110,13 +73,8 @@ func TestOpenServerSilentReturnsWithinTimeout(t *testing.T) {
 }
 
 func TestOpenRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	_, err = Open(context.Background(), Config{DSN: "app@tcp(" + addr + ")/x"}, WithLogger(quietLog))
+	addr := faults.ClosedPort(t)
+	_, err := Open(context.Background(), Config{DSN: "app@tcp(" + addr + ")/x"}, WithLogger(quietLog))
 	if !errors.Is(err, ports.ErrUnavailable) {
 		t.Errorf("Open of a closed port: %v, want ErrUnavailable", err)
 	}

@@ -2,14 +2,12 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/portkit/portkit/ports"
@@ -59,27 +57,11 @@ var (
 	sqlRest = regexp.MustCompile(`^[A-Za-z_0-9 ,.()*=<>!?]*$`)
 )
 
-// fuzzDryStore returns a Store of fuzzRow over a gorm that builds
-// statements without sending them (DryRun); its pool points at a closed
-// port and is never used.
+// fuzzDryStore returns a Store of fuzzRow over dryDB: a gorm that builds
+// statements without sending them (DryRun).
 func fuzzDryStore(tb testing.TB) *Store[fuzzRow] {
 	tb.Helper()
-	dc := mysqldrv.NewConfig()
-	dc.Net, dc.Addr = "tcp", "127.0.0.1:1"
-	conn, err := mysqldrv.NewConnector(dc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pool := sql.OpenDB(conn)
-	tb.Cleanup(func() { _ = pool.Close() })
-	g, err := gorm.Open(dialector(pool, "10.11.0-MariaDB"), &gorm.Config{
-		DryRun: true, DisableAutomaticPing: true, SkipDefaultTransaction: true,
-		Logger: newSlogLogger(quietLog, 0, false),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := NewStore[fuzzRow](&DB{gorm: g, primary: pool, log: quietLog, check: time.Second}, WithTable(fuzzTable))
+	s, err := NewStore[fuzzRow](dryDB(tb), WithTable(fuzzTable))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // dryDB returns a DB whose gorm builds statements without sending them
 // (DryRun): enough to test translation with no server. Its pool points at
 // a closed port and is never used.
-func dryDB(t *testing.T) *DB {
+func dryDB(t testing.TB) *DB {
 	t.Helper()
 	dc := mysqldrv.NewConfig()
 	dc.Net, dc.Addr = "tcp", "127.0.0.1:1"

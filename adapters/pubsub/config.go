@@ -17,31 +17,40 @@ import (
 
 // Environment variables read by [ConfigFromEnv].
 const (
-	EnvProjectID             = "PUBSUB_PROJECT_ID"
-	EnvGoogleCloudProject    = "GOOGLE_CLOUD_PROJECT"
-	EnvEmulatorHost          = "PUBSUB_EMULATOR_HOST"
-	EnvCheckTimeout          = "PUBSUB_CHECK_TIMEOUT"
-	EnvPublishBatchCount     = "PUBSUB_PUBLISH_BATCH_COUNT"
-	EnvPublishBatchBytes     = "PUBSUB_PUBLISH_BATCH_BYTES"
-	EnvPublishBatchDelay     = "PUBSUB_PUBLISH_BATCH_DELAY"
-	EnvPublishTimeout        = "PUBSUB_PUBLISH_TIMEOUT"
-	EnvReceiveStreams        = "PUBSUB_RECEIVE_STREAMS"
-	EnvReceiveGoroutines     = "PUBSUB_RECEIVE_GOROUTINES"
-	EnvReceiveMaxOutstanding = "PUBSUB_RECEIVE_MAX_OUTSTANDING"
-	EnvShutdownTimeout       = "PUBSUB_SHUTDOWN_TIMEOUT"
-	EnvUnavailableTimeout    = "PUBSUB_UNAVAILABLE_TIMEOUT"
+	EnvProjectID              = "PUBSUB_PROJECT_ID"
+	EnvGoogleCloudProject     = "GOOGLE_CLOUD_PROJECT"
+	EnvEmulatorHost           = "PUBSUB_EMULATOR_HOST"
+	EnvCheckTimeout           = "PUBSUB_CHECK_TIMEOUT"
+	EnvPublishBatchCount      = "PUBSUB_PUBLISH_BATCH_COUNT"
+	EnvPublishBatchBytes      = "PUBSUB_PUBLISH_BATCH_BYTES"
+	EnvPublishBatchDelay      = "PUBSUB_PUBLISH_BATCH_DELAY"
+	EnvPublishTimeout         = "PUBSUB_PUBLISH_TIMEOUT"
+	EnvReceiveStreams         = "PUBSUB_RECEIVE_STREAMS"
+	EnvReceiveGoroutines      = "PUBSUB_RECEIVE_GOROUTINES"
+	EnvReceiveMaxOutstanding  = "PUBSUB_RECEIVE_MAX_OUTSTANDING"
+	EnvShutdownTimeout        = "PUBSUB_SHUTDOWN_TIMEOUT"
+	EnvUnavailableTimeout     = "PUBSUB_UNAVAILABLE_TIMEOUT"
+	EnvReceiveMaxAckExtension = "PUBSUB_RECEIVE_MAX_ACK_EXTENSION"
 )
 
 // Defaults applied by [Open] to the zero fields of a [Config].
 const (
-	DefaultPublishBatchCount     = 100
-	DefaultPublishBatchBytes     = 1_000_000
-	DefaultPublishBatchDelay     = 10 * time.Millisecond
-	DefaultPublishTimeout        = 15 * time.Second
-	DefaultReceiveStreams        = 4
-	DefaultReceiveMaxOutstanding = 1000
-	DefaultShutdownTimeout       = 10 * time.Second
-	DefaultUnavailableTimeout    = 30 * time.Second
+	DefaultPublishBatchCount      = 100
+	DefaultPublishBatchBytes      = 1_000_000
+	DefaultPublishBatchDelay      = 10 * time.Millisecond
+	DefaultPublishTimeout         = 15 * time.Second
+	DefaultReceiveStreams         = 4
+	DefaultReceiveMaxOutstanding  = 1000
+	DefaultShutdownTimeout        = 10 * time.Second
+	DefaultUnavailableTimeout     = 30 * time.Second
+	DefaultReceiveMaxAckExtension = 10 * time.Second
+)
+
+// Bounds of ReceiveConfig.MaxAckExtension: the service's limits on an ack
+// deadline.
+const (
+	minAckExtension = 10 * time.Second
+	maxAckExtension = 600 * time.Second
 )
 
 // MaxRequestBytes is the size limit of one publish request (10 MB). A
@@ -135,6 +144,21 @@ type ReceiveConfig struct {
 	// (default 30s). The raw client would retry forever. Variable
 	// PUBSUB_UNAVAILABLE_TIMEOUT.
 	UnavailableTimeout time.Duration `env:"PUBSUB_UNAVAILABLE_TIMEOUT"`
+
+	// MaxAckExtension caps each ack deadline Subscribe asks the service
+	// for (the client's ReceiveSettings.MaxDurationPerAckExtension;
+	// default 10s, allowed 10s to 600s). It bounds how long a message
+	// stays invisible once nobody extends its deadline, so how soon it is
+	// redelivered: a message the server pushed into a stream that broke
+	// before it arrived (its deadline is the stream ack deadline, 60s
+	// with the client's default), or one held by a subscriber cut off
+	// from the service. The price of a low value: a handler running
+	// longer has its message's deadline extended every MaxAckExtension
+	// minus 5s (one request per stream for all such messages), and an
+	// outage longer than the deadline lets a message still being handled
+	// go to another subscriber too (a duplicate, which at-least-once
+	// delivery allows). Variable PUBSUB_RECEIVE_MAX_ACK_EXTENSION.
+	MaxAckExtension time.Duration `env:"PUBSUB_RECEIVE_MAX_ACK_EXTENSION"`
 }
 
 // ConfigFromEnv reads a Config from the variables listed in the package
@@ -226,10 +250,15 @@ func (c Config) Validate() error {
 		{EnvPublishTimeout, c.Publish.Timeout},
 		{EnvShutdownTimeout, c.Receive.ShutdownTimeout},
 		{EnvUnavailableTimeout, c.Receive.UnavailableTimeout},
+		{EnvReceiveMaxAckExtension, c.Receive.MaxAckExtension},
 	} {
 		if d.d < 0 {
 			return configError(fmt.Errorf("%s: negative duration %s", d.name, d.d))
 		}
+	}
+	if e := c.Receive.MaxAckExtension; e != 0 && (e < minAckExtension || e > maxAckExtension) {
+		return configError(fmt.Errorf("%s: %s is outside the service's range of ack deadlines, %s to %s",
+			EnvReceiveMaxAckExtension, e, minAckExtension, maxAckExtension))
 	}
 	type count struct {
 		name string
@@ -280,6 +309,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Receive.MaxOutstanding, DefaultReceiveMaxOutstanding)
 	defd(&c.Receive.ShutdownTimeout, DefaultShutdownTimeout)
 	defd(&c.Receive.UnavailableTimeout, DefaultUnavailableTimeout)
+	defd(&c.Receive.MaxAckExtension, DefaultReceiveMaxAckExtension)
 	return c
 }
 
@@ -309,6 +339,7 @@ func (c Config) LogValue() slog.Value {
 			slog.Int("goroutines", d.Receive.Goroutines),
 			slog.Int("max_outstanding", d.Receive.MaxOutstanding),
 			slog.Duration("shutdown_timeout", d.Receive.ShutdownTimeout),
-			slog.Duration("unavailable_timeout", d.Receive.UnavailableTimeout)),
+			slog.Duration("unavailable_timeout", d.Receive.UnavailableTimeout),
+			slog.Duration("max_ack_extension", d.Receive.MaxAckExtension)),
 	)
 }

@@ -15,17 +15,18 @@ import (
 // variable. (The Pub/Sub Config holds no secret, so there is no password
 // to look for.)
 func FuzzConfigFromEnv(f *testing.F) {
-	f.Add("proj", "127.0.0.1:8085", "5s", "100", "1000000", "10ms", "15s", "4", "0", "1000", "10s", "30s", "")
-	f.Add("", "", "", "", "", "", "", "", "", "", "", "", "fallback-project")
-	f.Add("a b", "h", "-1s", "1001", "10000001", "x", "1", "-4", "9999999999999999999999", "", "1h", "0", "")
-	f.Add("projects/x", "[::1]:1", "1e3s", "0x10", "1_000", "1.5s", "", "", "", "", "", "", "")
-	f.Fuzz(func(t *testing.T, project, host, check, count, bytes, delay, timeout, streams, goroutines, outstanding, shutdown, unavailable, fallback string) {
+	f.Add("proj", "127.0.0.1:8085", "5s", "100", "1000000", "10ms", "15s", "4", "0", "1000", "10s", "30s", "", "10s")
+	f.Add("", "", "", "", "", "", "", "", "", "", "", "", "fallback-project", "")
+	f.Add("a b", "h", "-1s", "1001", "10000001", "x", "1", "-4", "9999999999999999999999", "", "1h", "0", "", "9s")
+	f.Add("projects/x", "[::1]:1", "1e3s", "0x10", "1_000", "1.5s", "", "", "", "", "", "", "", "601s")
+	f.Fuzz(func(t *testing.T, project, host, check, count, bytes, delay, timeout, streams, goroutines, outstanding, shutdown, unavailable, fallback, ackExt string) {
 		values := map[string]string{
 			EnvProjectID: project, EnvEmulatorHost: host, EnvCheckTimeout: check,
 			EnvPublishBatchCount: count, EnvPublishBatchBytes: bytes, EnvPublishBatchDelay: delay,
 			EnvPublishTimeout: timeout, EnvReceiveStreams: streams, EnvReceiveGoroutines: goroutines,
 			EnvReceiveMaxOutstanding: outstanding, EnvShutdownTimeout: shutdown,
 			EnvUnavailableTimeout: unavailable, EnvGoogleCloudProject: fallback,
+			EnvReceiveMaxAckExtension: ackExt,
 		}
 		for k, v := range values {
 			if strings.Contains(v, "\x00") {
@@ -59,6 +60,7 @@ func TestConfigFromEnvFuzzCoversEveryVariable(t *testing.T) {
 		EnvPublishBatchCount: true, EnvPublishBatchBytes: true, EnvPublishBatchDelay: true,
 		EnvPublishTimeout: true, EnvReceiveStreams: true, EnvReceiveGoroutines: true,
 		EnvReceiveMaxOutstanding: true, EnvShutdownTimeout: true, EnvUnavailableTimeout: true,
+		EnvReceiveMaxAckExtension: true,
 	}
 	for _, v := range envVars(reflect.TypeFor[Config]()) {
 		if !covered[v] {

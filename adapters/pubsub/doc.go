@@ -33,6 +33,13 @@
 //	                                context ends (default 10s).
 //	PUBSUB_UNAVAILABLE_TIMEOUT      how long a running Subscribe tolerates a service that
 //	                                does not answer before returning ErrUnavailable (default 30s).
+//	PUBSUB_RECEIVE_MAX_ACK_EXTENSION
+//	                                longest ack deadline Subscribe asks for at a time, 10s to
+//	                                600s (default 10s; the client's is 60s for the messages of
+//	                                a stream): a message pushed into a stream that broke, or
+//	                                held by a subscriber cut off, is redelivered at most this
+//	                                long after. Lower is faster recovery; a handler running
+//	                                longer has its deadline extended every (value - 5s).
 //
 // A bad value is an error that names the variable and wraps
 // [ports.ErrInvalid]. Credentials never pass through [Config]: Application
@@ -55,6 +62,16 @@
 // Subscribe acks a message when the handler returns nil and nacks it when
 // the handler returns an error or panics. It returns when its context ends,
 // after its handlers (see [ReceiveConfig.ShutdownTimeout]).
+//
+// # Recovery
+//
+// After a network failure the client's connections reconnect after 100ms,
+// then at growing intervals capped at 500ms (gRPC's defaults: 1s growing
+// to 120s), so calls succeed again within about 0.6s of the service's
+// return; [Open] says how to change it. Messages the server had pushed
+// into a stream the failure broke are invisible until their ack deadline
+// expires, then redelivered: PUBSUB_RECEIVE_MAX_ACK_EXTENSION (10s) bounds
+// that wait.
 //
 // # Never hang
 //

@@ -21,18 +21,19 @@ import (
 
 func TestConfigFromEnv(t *testing.T) {
 	cfg, err := configFromEnv(map[string]string{
-		"GOOGLE_CLOUD_PROJECT":           "fallback",
-		"PUBSUB_EMULATOR_HOST":           "127.0.0.1:8085",
-		"PUBSUB_CHECK_TIMEOUT":           "2s",
-		"PUBSUB_PUBLISH_BATCH_COUNT":     "500",
-		"PUBSUB_PUBLISH_BATCH_BYTES":     "2000000",
-		"PUBSUB_PUBLISH_BATCH_DELAY":     "5ms",
-		"PUBSUB_PUBLISH_TIMEOUT":         "3s",
-		"PUBSUB_RECEIVE_STREAMS":         "8",
-		"PUBSUB_RECEIVE_GOROUTINES":      "32",
-		"PUBSUB_RECEIVE_MAX_OUTSTANDING": "2000",
-		"PUBSUB_SHUTDOWN_TIMEOUT":        "4s",
-		"PUBSUB_UNAVAILABLE_TIMEOUT":     "20s",
+		"GOOGLE_CLOUD_PROJECT":             "fallback",
+		"PUBSUB_EMULATOR_HOST":             "127.0.0.1:8085",
+		"PUBSUB_CHECK_TIMEOUT":             "2s",
+		"PUBSUB_PUBLISH_BATCH_COUNT":       "500",
+		"PUBSUB_PUBLISH_BATCH_BYTES":       "2000000",
+		"PUBSUB_PUBLISH_BATCH_DELAY":       "5ms",
+		"PUBSUB_PUBLISH_TIMEOUT":           "3s",
+		"PUBSUB_RECEIVE_STREAMS":           "8",
+		"PUBSUB_RECEIVE_GOROUTINES":        "32",
+		"PUBSUB_RECEIVE_MAX_OUTSTANDING":   "2000",
+		"PUBSUB_SHUTDOWN_TIMEOUT":          "4s",
+		"PUBSUB_UNAVAILABLE_TIMEOUT":       "20s",
+		"PUBSUB_RECEIVE_MAX_ACK_EXTENSION": "30s",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestConfigFromEnv(t *testing.T) {
 	want := Config{
 		ProjectID: "fallback", EmulatorHost: "127.0.0.1:8085", CheckTimeout: 2 * time.Second,
 		Publish: PublishConfig{BatchCount: 500, BatchBytes: 2_000_000, BatchDelay: 5 * time.Millisecond, Timeout: 3 * time.Second},
-		Receive: ReceiveConfig{Streams: 8, Goroutines: 32, MaxOutstanding: 2000, ShutdownTimeout: 4 * time.Second, UnavailableTimeout: 20 * time.Second},
+		Receive: ReceiveConfig{Streams: 8, Goroutines: 32, MaxOutstanding: 2000, ShutdownTimeout: 4 * time.Second, UnavailableTimeout: 20 * time.Second, MaxAckExtension: 30 * time.Second},
 	}
 	if cfg != want {
 		t.Errorf("cfg =\n%+v\nwant\n%+v", cfg, want)
@@ -68,6 +69,9 @@ func TestConfigFromEnvBadValues(t *testing.T) {
 		{map[string]string{"PUBSUB_PUBLISH_BATCH_BYTES": "20000000"}, "PUBSUB_PUBLISH_BATCH_BYTES"},
 		{map[string]string{"PUBSUB_RECEIVE_MAX_OUTSTANDING": "-3"}, "PUBSUB_RECEIVE_MAX_OUTSTANDING"},
 		{map[string]string{"PUBSUB_SHUTDOWN_TIMEOUT": "soon"}, "PUBSUB_SHUTDOWN_TIMEOUT"},
+		{map[string]string{"PUBSUB_RECEIVE_MAX_ACK_EXTENSION": "5s"}, "PUBSUB_RECEIVE_MAX_ACK_EXTENSION"},
+		{map[string]string{"PUBSUB_RECEIVE_MAX_ACK_EXTENSION": "11m"}, "PUBSUB_RECEIVE_MAX_ACK_EXTENSION"},
+		{map[string]string{"PUBSUB_RECEIVE_MAX_ACK_EXTENSION": "-10s"}, "PUBSUB_RECEIVE_MAX_ACK_EXTENSION"},
 		{map[string]string{"PUBSUB_EMULATOR_HOST": "localhost:8085"}, "PUBSUB_PROJECT_ID"},
 		{map[string]string{"PUBSUB_PROJECT_ID": "projects/x"}, "PUBSUB_PROJECT_ID"},
 	} {
@@ -107,7 +111,7 @@ func TestConfigLogValue(t *testing.T) {
 	l := slog.New(slog.NewTextHandler(&b, nil))
 	l.Info("x", "config", Config{ProjectID: "p", EmulatorHost: "h:1"})
 	out := b.String()
-	for _, want := range []string{"config.project=p", "h:1 (emulator", "config.publish.batch_count=100", "config.receive.streams=4", "config.publish.timeout=15s"} {
+	for _, want := range []string{"config.project=p", "h:1 (emulator", "config.publish.batch_count=100", "config.receive.streams=4", "config.publish.timeout=15s", "config.receive.max_ack_extension=10s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log %q lacks %q", out, want)
 		}

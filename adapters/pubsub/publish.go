@@ -221,6 +221,11 @@ func (p *PubSub) collect(pd *Pending, pub *pubsub.Publisher, msgs []ports.Messag
 	for i, r := range results {
 		<-r.Ready()
 		id, err := r.Get(context.Background())
+		if err != nil && p.closing.Load() {
+			// Counted before the message leaves inflight: Close reads
+			// inflight first, then closeFailed, and so counts it.
+			p.closeFailed.Add(1)
+		}
 		p.inflight.Add(-1)
 		if err != nil {
 			failed = append(failed, FailedMessage{Index: i, OrderingKey: msgs[i].OrderingKey, Err: err})
@@ -241,9 +246,6 @@ func (p *PubSub) collect(pd *Pending, pub *pubsub.Publisher, msgs []ports.Messag
 		}
 		pe := &PublishError{Topic: pub.ID(), Total: len(results), Failed: failed}
 		pd.err = ports.NewError(backend, pd.op, pe.kind(), pe)
-		if p.closing.Load() {
-			p.closeFailed.Add(int64(len(failed)))
-		}
 	}
 	close(pd.done)
 	if len(failed) > 0 && !pd.awaited.Load() {

@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -528,5 +531,88 @@ func TestCheckAnswers(t *testing.T) {
 		}
 		_ = ps.Close(t.Context())
 		_ = srv.Close()
+	}
+}
+
+// streamAckDeadlines opens an adapter on a pstest server that records the
+// stream ack deadline of every StreamingPull stream the client opens.
+func streamAckDeadlines(t *testing.T, cfg pubsub.Config) (ps *pubsub.PubSub, got func() []int32) {
+	t.Helper()
+	var (
+		mu        sync.Mutex
+		deadlines []int32
+	)
+	intercept := grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return recordingStream{ClientStream: cs, record: func(m any) {
+			if req, ok := m.(*pubsubpb.StreamingPullRequest); ok && req.StreamAckDeadlineSeconds != 0 {
+				mu.Lock()
+				deadlines = append(deadlines, req.StreamAckDeadlineSeconds)
+				mu.Unlock()
+			}
+		}}, nil
+	})
+	ps = open(t, cfg, pubsub.WithClientOptions(option.WithGRPCDialOption(intercept)))
+	return ps, func() []int32 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(deadlines)
+	}
+}
+
+type recordingStream struct {
+	grpc.ClientStream
+	record func(m any)
+}
+
+func (s recordingStream) SendMsg(m any) error {
+	s.record(m)
+	return s.ClientStream.SendMsg(m)
+}
+
+// TestSubscribeStreamAckDeadline: Subscribe asks for a stream ack
+// deadline of Receive.MaxAckExtension (default 10s, where the client's
+// own is 60s), which bounds how long a message pushed into a broken
+// stream stays invisible.
+func TestSubscribeStreamAckDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		ext  time.Duration
+		want int32
+	}{{0, 10}, {30 * time.Second, 30}} {
+		t.Run(strconv.Itoa(int(tc.want)), func(t *testing.T) {
+			srv := pstest.NewServer()
+			t.Cleanup(func() { _ = srv.Close() })
+			cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
+			cfg.Receive.Streams = 2
+			cfg.Receive.MaxAckExtension = tc.ext
+			ps, got := streamAckDeadlines(t, cfg)
+			_, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- ps.Subscribe(ctx, subs["a"], func(context.Context, ports.Message) error { return nil })
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for len(got()) < cfg.Receive.Streams && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Subscribe: %v", err)
+			}
+			d := got()
+			if len(d) < cfg.Receive.Streams {
+				t.Fatalf("%d streams opened with a stream ack deadline, want %d", len(d), cfg.Receive.Streams)
+			}
+			for _, s := range d {
+				if s != tc.want {
+					t.Errorf("stream ack deadline %ds, want %ds", s, tc.want)
+				}
+			}
+		})
 	}
 }

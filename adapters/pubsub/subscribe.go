@@ -95,6 +95,11 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	s.ReceiveSettings = pubsub.ReceiveSettings{
 		NumGoroutines:          p.cfg.Receive.Streams,
 		MaxOutstandingMessages: p.cfg.Receive.MaxOutstanding,
+		// Also the stream ack deadline: how long a message the server
+		// pushed into a stream that broke stays invisible. Google's
+		// emulator keeps pushing into a broken stream for a while; with
+		// the client's default (60s) those messages would be that late.
+		MaxDurationPerAckExtension: p.cfg.Receive.MaxAckExtension,
 		// The client's graceful shutdown: it half-closes each stream
 		// after the last ack. Its timed shutdown cancels the streams
 		// first, and Google's emulator then hands the next message to a

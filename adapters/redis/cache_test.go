@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/portkit/portkit/internal/faults"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
 )
@@ -317,12 +318,8 @@ func TestConnectionFailure(t *testing.T) {
 	t.Parallel()
 	t.Run("open-refused", func(t *testing.T) {
 		t.Parallel()
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
+		addr := faults.ClosedPort(t)
+		var err error
 		within(t, "Open of a closed port", 10*time.Second, func() {
 			_, err = Open(t.Context(), Config{URL: "redis://" + addr, DialTimeout: time.Second}, WithLogger(discardLogger()))
 		})

@@ -5,11 +5,11 @@
 //   - [Blackhole] is a listener that accepts connections and never answers:
 //     the worst case for a client, which sees a healthy TCP connection and
 //     waits for a reply that never comes.
-//   - [Proxy] sits between an adapter and its server (an in-process
-//     toxiproxy, github.com/Shopify/toxiproxy/v2, used as a library): it
-//     cuts and restores connections ([Proxy.Cut], [Proxy.Restore]), turns
-//     into a blackhole while keeping connections open
-//     ([Proxy.Blackhole]), and adds latency ([Proxy.Latency]).
+//   - [Proxy] sits between an adapter and its server (a TCP proxy of its
+//     own, with the faults of toxiproxy that the tests use): it cuts and
+//     restores connections ([Proxy.Cut], [Proxy.Restore]), turns into a
+//     blackhole while keeping connections open ([Proxy.Blackhole]), and
+//     adds latency ([Proxy.Latency]).
 //   - [RedisServer] is a redis-server process of the test's own on a spare
 //     loopback port, which the test kills ([RedisServer.Kill]) and starts
 //     again on the same port ([RedisServer.Restart]).

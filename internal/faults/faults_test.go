@@ -207,3 +207,28 @@ func TestRedisServerKillRestart(t *testing.T) {
 		t.Fatalf("restarted server: %v", err)
 	}
 }
+
+// TestProxyLeavesNoGoroutine cuts and stops a proxy whose connections
+// carry bytes in flight (queued behind latency, swallowed by a blackhole,
+// or unread by a client): none of its goroutines survives.
+func TestProxyLeavesNoGoroutine(t *testing.T) {
+	upstream := echoServer(t)
+	before := goleak.IgnoreCurrent()
+	t.Run("proxy", func(t *testing.T) {
+		p := faults.NewProxy(t, upstream)
+		p.Latency(time.Second)
+		c, _ := dial(t, p.Addr())
+		// More than the proxy queues and the sockets buffer, unread.
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(make([]byte, 16<<20))
+		p.Cut()
+		p.Restore()
+		c2, _ := dial(t, p.Addr())
+		p.Blackhole()
+		_, _ = c2.Write([]byte("swallowed\n"))
+		p.Latency(time.Second)
+		c3, _ := dial(t, p.Addr())
+		_, _ = c3.Write([]byte("delayed\n"))
+	})
+	goleak.VerifyNone(t, before)
+}

@@ -10,10 +10,14 @@
 //     returned in N ms).
 //   - Recovery (TestRecovery): four goroutines write and read through an
 //     adapter while its connection is cut for 2 s and then restored (a
-//     toxiproxy in between), or while its Redis server is killed and
-//     restarted. During the cut calls fail with ErrUnavailable, within 1 s
-//     of the restore they succeed again on the same adapter, and every
-//     write that returned nil is readable afterwards.
+//     proxy of internal/faults in between), or while its Redis server is
+//     killed and restarted. During the cut calls fail with ErrUnavailable,
+//     within 1 s of the restore they succeed again on the same adapter,
+//     and every write that returned nil is readable afterwards: at once,
+//     or for Pub/Sub once the ack deadline of the messages the cut caught
+//     in flight has expired (the adapter's 10 s, plus, on Google's
+//     emulator, the 10 s lifetime the test gives its streams: see
+//     emulatorStreamLifetime).
 //   - Nothing lost on shutdown (TestShutdown): 10,000 messages accepted by
 //     the Pub/Sub adapter before Close are on the server after Close; with a
 //     dead emulator, Close returns at its deadline and says how many

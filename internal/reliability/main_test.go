@@ -224,3 +224,66 @@ func mongoBackend(t *testing.T) (upstream string, uriFor func(addr string) strin
 		return u + "&directConnection=true"
 	}
 }
+
+// schedProbe measures how late the Go scheduler runs this process's
+// goroutines: a goroutine sleeps schedTick at a time and records by how
+// much each wake-up came late. On a loaded machine (the 2 shared cores
+// of CI or of a developer compiling meanwhile, with -race) every
+// goroutine can wait hundreds of milliseconds to run; a call that returns
+// that much after its deadline has not hung. The tests allow a late
+// return the probe saw the scheduler being late around the same time.
+type schedProbe struct {
+	mu      sync.Mutex
+	samples []schedSample
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type schedSample struct {
+	at   time.Time     // when the goroutine ran
+	late time.Duration // how long after its wake-up time
+}
+
+const schedTick = 10 * time.Millisecond
+
+// startSchedProbe starts a probe, stopped at cleanup.
+func startSchedProbe(t *testing.T) *schedProbe {
+	p := &schedProbe{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		timer := time.NewTimer(schedTick)
+		defer timer.Stop()
+		for {
+			want := time.Now().Add(schedTick)
+			timer.Reset(schedTick)
+			select {
+			case <-p.stop:
+				return
+			case <-timer.C:
+			}
+			now := time.Now()
+			p.mu.Lock()
+			p.samples = append(p.samples, schedSample{at: now, late: max(now.Sub(want), 0)})
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		close(p.stop)
+		<-p.done
+	})
+	return p
+}
+
+// lateness returns the longest scheduling delay the probe saw between
+// from and to.
+func (p *schedProbe) lateness(from, to time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var worst time.Duration
+	for _, s := range p.samples {
+		if !s.at.Before(from) && !s.at.After(to) {
+			worst = max(worst, s.late)
+		}
+	}
+	return worst
+}

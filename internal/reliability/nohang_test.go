@@ -42,22 +42,27 @@ type row struct {
 
 // matrix collects rows from concurrent subtests.
 type matrix struct {
-	mu   sync.Mutex
-	rows []row
+	probe *schedProbe
+	mu    sync.Mutex
+	rows  []row
 }
 
-// call runs f, which must return within limit + 10% with ErrUnavailable or
-// the context's error (or nil, when nilOK), and records the outcome.
+// call runs f, which must return within limit + 10% (+ the scheduler's
+// own delay around the limit, see schedProbe) with ErrUnavailable or the
+// context's error (or nil, when nilOK), and records the outcome.
 func (m *matrix) call(t *testing.T, adapter, method, fault, how string, limit time.Duration, nilOK bool, f func() error) {
 	t.Helper()
+	start := time.Now()
 	took, err := timed(f)
+	late := m.probe.lateness(start.Add(limit), start.Add(took+2*schedTick))
 	r := row{adapter: adapter, method: method, fault: fault, how: how, limit: limit, took: took, result: kindName(err)}
-	r.ok = took <= bound(limit) && (acceptable(err) || (nilOK && err == nil))
+	r.ok = took <= bound(limit)+late && (acceptable(err) || (nilOK && err == nil))
 	m.mu.Lock()
 	m.rows = append(m.rows, r)
 	m.mu.Unlock()
-	if took > bound(limit) {
-		t.Errorf("%s %s (%s, %s) returned after %s, over %s + 10%%: %v", adapter, method, fault, how, took.Round(time.Millisecond), limit, err)
+	if took > bound(limit)+late {
+		t.Errorf("%s %s (%s, %s) returned after %s, over %s + 10%% + the scheduler's delay then (%s): %v",
+			adapter, method, fault, how, took.Round(time.Millisecond), limit, late.Round(time.Millisecond), err)
 	}
 	if !acceptable(err) && !(nilOK && err == nil) {
 		t.Errorf("%s %s (%s, %s) = %v, want ErrUnavailable or the context's error", adapter, method, fault, how, err)
@@ -118,7 +123,7 @@ func (m *matrix) table() (text string, cases, hangs int) {
 // with ErrUnavailable or the context's error. The adapters run in
 // parallel, the calls of one adapter concurrently.
 func TestNoHang(t *testing.T) {
-	m := &matrix{}
+	m := &matrix{probe: startSchedProbe(t)}
 	runConcurrently(t, map[string]func(t *testing.T){
 		"redis":  func(t *testing.T) { noHangRedis(t, m) },
 		"mysql":  func(t *testing.T) { noHangMySQL(t, m) },
@@ -126,7 +131,8 @@ func TestNoHang(t *testing.T) {
 		"pubsub": func(t *testing.T) { noHangPubSub(t, m) },
 	})
 	text, cases, hangs := m.table()
-	t.Logf("no-hang matrix: %d calls, %d over their bound or with a wrong result\n%s", cases, hangs, text)
+	t.Logf("no-hang matrix: %d calls, %d over their bound or with a wrong result; scheduler late by up to %s meanwhile\n%s",
+		cases, hangs, m.probe.lateness(time.Time{}, time.Now()).Round(time.Millisecond), text)
 	writeSection(t, fmt.Sprintf("### No hang\n\n%d calls, %d hangs (over their bound + 10%% or a wrong result).\n\n%s", cases, hangs, text))
 }
 
@@ -378,6 +384,12 @@ func dropMongoDB(t *testing.T, uri, db string) {
 // pubsubProject is the project of every Pub/Sub test; emulators accept any.
 const pubsubProject = "portkit-reliability"
 
+// pubsubCloseGrace is how long the Pub/Sub adapter's Close may take after
+// its context ends, by its documentation: the time the client's
+// goroutines need to notice the closed connection. Idle, they take about
+// 10 ms; on the loaded test machine up to 0.4 s has been seen.
+const pubsubCloseGrace = 1500 * time.Millisecond
+
 // pubsubServer returns the emulator's host:port when PUBSUB_EMULATOR_HOST
 // is set, else an in-process pstest server's.
 func pubsubServer(t *testing.T) (host, name string) {
@@ -489,7 +501,8 @@ func noHangPubSub(t *testing.T, m *matrix) {
 		},
 	)...)
 	// Close with messages the server never confirmed (the two Publish
-	// calls above): it returns at its deadline and says how many.
-	m.call(t, a, "Close", faultConn, "ctx", limit, false, ctxCall(p.Close))
-	m.call(t, a, "Close", faultConn, "ctx", limit, true, ctxCall(p2.Close))
+	// calls above): it returns once its deadline and the grace after it
+	// have passed, and says how many.
+	m.call(t, a, "Close", faultConn, "ctx+grace", limit+pubsubCloseGrace, false, ctxCall(p.Close))
+	m.call(t, a, "Close", faultConn, "ctx+grace", limit+pubsubCloseGrace, true, ctxCall(p2.Close))
 }

@@ -59,12 +59,7 @@ func TestDocStore(t *testing.T, newStore func(t *testing.T) DocSetup) {
 	t.Helper()
 	runCases(t, "DocStore", docCases(), func(t *testing.T) *docEnv {
 		s := newStore(t)
-		if s.Store == nil {
-			t.Fatal("DocSetup.Store is nil")
-		}
-		if s.Caps.Transactions && s.Tx == nil {
-			t.Fatal("DocSetup.Caps.Transactions is set but Tx is nil")
-		}
+		checkSetup(t, "DocSetup", s.Store == nil, s.Caps.Transactions, s.Tx == nil)
 		return &docEnv{DocSetup: s}
 	})
 }
@@ -158,34 +153,20 @@ func (e *docEnv) get(t *testing.T, ctx context.Context, what, id string) Doc {
 func (e *docEnv) wantDoc(t *testing.T, ctx context.Context, what string, want Doc) {
 	t.Helper()
 	got, err := e.Store.Get(ctx, want.ID)
-	if err != nil {
-		t.Errorf("%s: Get(%q): got err %v (%s), want the document", what, want.ID, err, sentinelName(err))
-		return
-	}
-	if got == nil {
-		t.Errorf("%s: Get(%q) returned a nil document and no error", what, want.ID)
-		return
-	}
-	if d := docDiff(*got, want); d != "" {
-		t.Errorf("%s: Get(%q) differs from what was stored: %s", what, want.ID, d)
-	}
+	wantRecord(t, what, fmt.Sprintf("Get(%q)", want.ID), "document", got, err, want, docDiff)
 }
 
 // wantNoDoc checks that Get(id) is ErrNotFound.
 func (e *docEnv) wantNoDoc(t *testing.T, ctx context.Context, what, id string) {
 	t.Helper()
 	got, err := e.Store.Get(ctx, id)
-	if !errors.Is(err, ports.ErrNotFound) {
-		t.Errorf("%s: Get(%q) = %+v, err %v (%s), want ErrNotFound", what, id, got, err, sentinelName(err))
-	}
+	wantAbsent(t, what, fmt.Sprintf("Get(%q)", id), got, err)
 }
 
 // count returns Count(q) or fails t.
 func (e *docEnv) count(t *testing.T, ctx context.Context, what string, q ports.Query) int64 {
 	t.Helper()
-	n, err := e.Store.Count(ctx, q)
-	wantNoErr(t, what, err)
-	return n
+	return countOf(t, ctx, e.Store, what, q)
 }
 
 // docDiff describes how got differs from want ("" when equal). Times
@@ -246,21 +227,20 @@ func idsSorted(docs []Doc) bool {
 	return slices.IsSortedFunc(docs, func(a, b Doc) int { return strings.Compare(a.ID, b.ID) })
 }
 
-// docQuery is a query case: q on the seed documents finds want, in that
-// order when q has sort keys, else in ID order.
+// docKit builds the query, invalid-query, FindEmpty and CountIgnoresLimit
+// cases on the seed documents. Its query cases find the given titles, in
+// that order when the query has sort keys, else in ID order.
+var docKit = queryKit[Doc, *docEnv]{
+	noun:    "documents",
+	store:   func(e *docEnv) finder[Doc] { return e.Store },
+	seed:    func(t *testing.T, ctx context.Context, e *docEnv) { e.seed(t, ctx) },
+	seedOne: func(t *testing.T, ctx context.Context, e *docEnv) { e.insert(t, ctx, newDoc("x")) },
+	check:   checkTitles,
+}
+
+// docQuery is a query case on the seed documents: see [docKit].
 func docQuery(name string, q ports.Query, want ...string) testCase[*docEnv] {
-	return testCase[*docEnv]{name, func(t *testing.T, e *docEnv) {
-		ctx := caseCtx(t)
-		e.seed(t, ctx)
-		got, err := e.Store.Find(ctx, q)
-		wantNoErr(t, "Find("+q.String()+")", err)
-		checkTitles(t, q, got, want)
-		if q.LimitN() == 0 && q.OffsetN() == 0 {
-			if n := e.count(t, ctx, "Count("+q.String()+")", q); n != int64(len(want)) {
-				t.Errorf("Count(%s) = %d, want %d", q, n, len(want))
-			}
-		}
-	}}
+	return docKit.query(name, q, want...)
 }
 
 // checkTitles checks that Find(q) returned the documents titled want: in
@@ -282,27 +262,12 @@ func checkTitles(t *testing.T, q ports.Query, got []Doc, want []string) {
 }
 
 // docInvalid is a case where Find and Count of q must be ErrInvalid.
-func docInvalid(name string, q ports.Query) testCase[*docEnv] {
-	return testCase[*docEnv]{name, func(t *testing.T, e *docEnv) {
-		ctx := caseCtx(t)
-		e.insert(t, ctx, newDoc("x"))
-		got, err := e.Store.Find(ctx, q)
-		if !errors.Is(err, ports.ErrInvalid) {
-			t.Errorf("Find(%s): got %d documents, err %v (%s), want ErrInvalid", q, len(got), err, sentinelName(err))
-		}
-		n, err := e.Store.Count(ctx, q)
-		if !errors.Is(err, ports.ErrInvalid) {
-			t.Errorf("Count(%s): got %d, err %v (%s), want ErrInvalid", q, n, err, sentinelName(err))
-		}
-	}}
-}
+func docInvalid(name string, q ports.Query) testCase[*docEnv] { return docKit.invalid(name, q) }
 
 // needTx skips the case unless the store claims transactions.
 func (e *docEnv) needTx(t *testing.T) {
 	t.Helper()
-	if !e.Caps.Transactions {
-		t.Skip("needs DocCaps.Transactions")
-	}
+	needTx(t, e.Caps.Transactions, "DocCaps")
 }
 
 // malformedIDs are IDs no backend can hold.
@@ -544,18 +509,7 @@ func docCases() []testCase[*docEnv] {
 			}
 			e.wantDoc(t, ctx, "Get after the caller modified documents Get and Find returned", want)
 		}},
-		{"FindEmpty", func(t *testing.T, e *docEnv) {
-			ctx := caseCtx(t)
-			got, err := e.Store.Find(ctx, ports.All())
-			if err != nil || len(got) != 0 {
-				t.Errorf("Find on an empty collection = %d documents, err %v (%s), want none and no error", len(got), err, sentinelName(err))
-			}
-			e.seed(t, ctx)
-			got, err = e.Store.Find(ctx, ports.Where("Title", ports.Eq, "nothing"))
-			if err != nil || len(got) != 0 {
-				t.Errorf("Find matching nothing = %d documents, err %v (%s), want none and no error (not ErrNotFound)", len(got), err, sentinelName(err))
-			}
-		}},
+		docKit.findEmpty("an empty collection", ports.Where("Title", ports.Eq, "nothing")),
 		docQuery("FindAllIDOrder", ports.All(), "alpha", "bravo", "charlie", "delta", "echo"),
 		docQuery("QueryEq", ports.Where("Rank", ports.Eq, 3), "alpha", "delta"),
 		docQuery("QueryEqString", ports.Where("Title", ports.Eq, "charlie"), "charlie"),
@@ -609,17 +563,7 @@ func docCases() []testCase[*docEnv] {
 		docQuery("OffsetOnly", ports.All().OrderBy("Score").Offset(3), "delta", "charlie"),
 		docQuery("OffsetPastEnd", ports.All().OrderBy("Score").Offset(10)),
 		docQuery("LimitWithConditions", ports.Where("Published", ports.Eq, true).OrderBy("-Rank").Limit(2), "echo", "alpha"),
-		{"CountIgnoresLimit", func(t *testing.T, e *docEnv) {
-			ctx := caseCtx(t)
-			e.seed(t, ctx)
-			q := ports.Where("Rank", ports.Gte, 2).OrderBy("-Title").Limit(1).Offset(1)
-			if n := e.count(t, ctx, "Count", q); n != 4 {
-				t.Errorf("Count(%s) = %d, want 4 (Count ignores order, limit and offset)", q, n)
-			}
-			if n := e.count(t, ctx, "Count", ports.All()); n != 5 {
-				t.Errorf("Count(All) = %d, want 5", n)
-			}
-		}},
+		docKit.countIgnoresLimit(ports.Where("Rank", ports.Gte, 2).OrderBy("-Title").Limit(1).Offset(1), 4),
 		docInvalid("InvalidUnknownField", ports.Where("Nope", ports.Eq, 1)),
 		docInvalid("InvalidBSONKey", ports.Where("title", ports.Eq, "x")),
 		docInvalid("InvalidMongoIDKey", ports.Where("_id", ports.Eq, "x")),

@@ -56,12 +56,7 @@ func TestSQLStore(t *testing.T, newStore func(t *testing.T) SQLSetup) {
 	t.Helper()
 	runCases(t, "SQLStore", sqlCases(), func(t *testing.T) *sqlEnv {
 		s := newStore(t)
-		if s.Store == nil {
-			t.Fatal("SQLSetup.Store is nil")
-		}
-		if s.Caps.Transactions && s.Tx == nil {
-			t.Fatal("SQLSetup.Caps.Transactions is set but Tx is nil")
-		}
+		checkSetup(t, "SQLSetup", s.Store == nil, s.Caps.Transactions, s.Tx == nil)
 		return &sqlEnv{SQLSetup: s}
 	})
 }
@@ -126,35 +121,21 @@ func (e *sqlEnv) create(t *testing.T, ctx context.Context, it Item) Item {
 // count returns Count(q) or fails t.
 func (e *sqlEnv) count(t *testing.T, ctx context.Context, what string, q ports.Query) int64 {
 	t.Helper()
-	n, err := e.Store.Count(ctx, q)
-	wantNoErr(t, what, err)
-	return n
+	return countOf(t, ctx, e.Store, what, q)
 }
 
 // wantItem checks that Get(id) returns want.
 func (e *sqlEnv) wantItem(t *testing.T, ctx context.Context, what string, want Item) {
 	t.Helper()
 	got, err := e.Store.Get(ctx, want.ID)
-	if err != nil {
-		t.Errorf("%s: Get(%d): got err %v (%s), want the item", what, want.ID, err, sentinelName(err))
-		return
-	}
-	if got == nil {
-		t.Errorf("%s: Get(%d) returned a nil item and no error", what, want.ID)
-		return
-	}
-	if d := itemDiff(*got, want); d != "" {
-		t.Errorf("%s: Get(%d) differs from what was stored: %s", what, want.ID, d)
-	}
+	wantRecord(t, what, fmt.Sprintf("Get(%d)", want.ID), "item", got, err, want, itemDiff)
 }
 
 // wantNoItem checks that Get(id) is ErrNotFound.
 func (e *sqlEnv) wantNoItem(t *testing.T, ctx context.Context, what string, id int64) {
 	t.Helper()
 	got, err := e.Store.Get(ctx, id)
-	if !errors.Is(err, ports.ErrNotFound) {
-		t.Errorf("%s: Get(%d) = %+v, err %v (%s), want ErrNotFound", what, id, got, err, sentinelName(err))
-	}
+	wantAbsent(t, what, fmt.Sprintf("Get(%d)", id), got, err)
 }
 
 // itemDiff describes how got differs from want ("" when equal); times
@@ -213,47 +194,35 @@ func skus(letters ...string) []string {
 	return out
 }
 
-// sqlQuery is a query case: q on the seed items finds want (in that
-// order when ordered, else in primary key order, which is the seed order).
-func sqlQuery(name string, q ports.Query, want ...string) testCase[*sqlEnv] {
-	return testCase[*sqlEnv]{name, func(t *testing.T, e *sqlEnv) {
-		ctx := caseCtx(t)
-		e.seed(t, ctx)
-		got, err := e.Store.Find(ctx, q)
-		wantNoErr(t, "Find("+q.String()+")", err)
+// sqlKit builds the query, invalid-query, FindEmpty and CountIgnoresLimit
+// cases on the seed items. Its query cases find the given SKU letters (in
+// that order when ordered, else in primary key order, which is the seed
+// order).
+var sqlKit = queryKit[Item, *sqlEnv]{
+	noun:    "items",
+	store:   func(e *sqlEnv) finder[Item] { return e.Store },
+	seed:    func(t *testing.T, ctx context.Context, e *sqlEnv) { e.seed(t, ctx) },
+	seedOne: func(t *testing.T, ctx context.Context, e *sqlEnv) { e.create(t, ctx, newItem("x")) },
+	check: func(t *testing.T, q ports.Query, got []Item, want []string) {
+		t.Helper()
 		if w := skus(want...); !slices.Equal(skusOf(got), w) {
 			t.Errorf("Find(%s) returned %v, want %v", q, skusOf(got), w)
 		}
-		if q.LimitN() == 0 && q.OffsetN() == 0 {
-			if n := e.count(t, ctx, "Count("+q.String()+")", q); n != int64(len(want)) {
-				t.Errorf("Count(%s) = %d, want %d", q, n, len(want))
-			}
-		}
-	}}
+	},
+}
+
+// sqlQuery is a query case on the seed items: see [sqlKit].
+func sqlQuery(name string, q ports.Query, want ...string) testCase[*sqlEnv] {
+	return sqlKit.query(name, q, want...)
 }
 
 // sqlInvalid is a case where Find and Count of q must be ErrInvalid.
-func sqlInvalid(name string, q ports.Query) testCase[*sqlEnv] {
-	return testCase[*sqlEnv]{name, func(t *testing.T, e *sqlEnv) {
-		ctx := caseCtx(t)
-		e.create(t, ctx, newItem("x"))
-		got, err := e.Store.Find(ctx, q)
-		if !errors.Is(err, ports.ErrInvalid) {
-			t.Errorf("Find(%s): got %d items, err %v (%s), want ErrInvalid", q, len(got), err, sentinelName(err))
-		}
-		n, err := e.Store.Count(ctx, q)
-		if !errors.Is(err, ports.ErrInvalid) {
-			t.Errorf("Count(%s): got %d, err %v (%s), want ErrInvalid", q, n, err, sentinelName(err))
-		}
-	}}
-}
+func sqlInvalid(name string, q ports.Query) testCase[*sqlEnv] { return sqlKit.invalid(name, q) }
 
 // needTx skips the case unless the store claims transactions.
 func (e *sqlEnv) needTx(t *testing.T) {
 	t.Helper()
-	if !e.Caps.Transactions {
-		t.Skip("needs SQLCaps.Transactions")
-	}
+	needTx(t, e.Caps.Transactions, "SQLCaps")
 }
 
 // errRollback is what transaction cases return from fn to force a
@@ -444,18 +413,7 @@ func sqlCases() []testCase[*sqlEnv] {
 			ctx := caseCtx(t)
 			wantErr(t, "Delete of an ID never created", e.Store.Delete(ctx, int64(777)), ports.ErrNotFound)
 		}},
-		{"FindEmpty", func(t *testing.T, e *sqlEnv) {
-			ctx := caseCtx(t)
-			got, err := e.Store.Find(ctx, ports.All())
-			if err != nil || len(got) != 0 {
-				t.Errorf("Find on an empty table = %d items, err %v (%s), want none and no error", len(got), err, sentinelName(err))
-			}
-			e.seed(t, ctx)
-			got, err = e.Store.Find(ctx, ports.Where("Name", ports.Eq, "nothing"))
-			if err != nil || len(got) != 0 {
-				t.Errorf("Find matching nothing = %d items, err %v (%s), want none and no error (not ErrNotFound)", len(got), err, sentinelName(err))
-			}
-		}},
+		sqlKit.findEmpty("an empty table", ports.Where("Name", ports.Eq, "nothing")),
 		sqlQuery("FindAllPrimaryKeyOrder", ports.All(), "a", "b", "c", "d", "e"),
 		sqlQuery("QueryEq", ports.Where("Qty", ports.Eq, 10), "b", "d"),
 		sqlQuery("QueryEqString", ports.Where("Name", ports.Eq, "cherry"), "c"),
@@ -489,17 +447,7 @@ func sqlCases() []testCase[*sqlEnv] {
 		sqlQuery("OffsetOnly", ports.All().OrderBy("Price").Offset(3), "d", "c"),
 		sqlQuery("OffsetPastEnd", ports.All().OrderBy("Price").Offset(10)),
 		sqlQuery("LimitWithConditions", ports.Where("Active", ports.Eq, true).OrderBy("-Qty").Limit(2), "e", "a"),
-		{"CountIgnoresLimit", func(t *testing.T, e *sqlEnv) {
-			ctx := caseCtx(t)
-			e.seed(t, ctx)
-			q := ports.Where("Qty", ports.Gte, 5).OrderBy("-Name").Limit(1).Offset(1)
-			if n := e.count(t, ctx, "Count", q); n != 4 {
-				t.Errorf("Count(%s) = %d, want 4 (Count ignores order, limit and offset)", q, n)
-			}
-			if n := e.count(t, ctx, "Count", ports.All()); n != 5 {
-				t.Errorf("Count(All) = %d, want 5", n)
-			}
-		}},
+		sqlKit.countIgnoresLimit(ports.Where("Qty", ports.Gte, 5).OrderBy("-Name").Limit(1).Offset(1), 4),
 		sqlInvalid("InvalidUnknownField", ports.Where("Nope", ports.Eq, 1)),
 		sqlInvalid("InvalidColumnName", ports.Where("created_at", ports.Lt, time.Now())),
 		sqlInvalid("InvalidInjectedField", ports.Where("Qty = 1 OR 1", ports.Eq, 1)),
