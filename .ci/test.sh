@@ -55,6 +55,10 @@ start() {
 [[ -x $SERVERS/redis-cluster.sh ]] && start redis-cluster REDIS_CLUSTER_URL
 [[ -x $SERVERS/ferretdb.sh ]] && start ferretdb MONGODB_URI
 [[ -x $SERVERS/pubsub-emulator.sh ]] && start pubsub-emulator PUBSUB_EMULATOR_HOST
+# The test server's URI names no database; the adapters need one.
+if [[ -n "${MONGODB_URI:-}" && -z "${MONGODB_DATABASE:-}" ]]; then
+	export MONGODB_DATABASE=portkit_test
+fi
 # An emulator accepts any project; the adapter needs one named.
 if [[ -n "${PUBSUB_EMULATOR_HOST:-}" && -z "${PUBSUB_PROJECT_ID:-}${GOOGLE_CLOUD_PROJECT:-}" ]]; then
 	export PUBSUB_PROJECT_ID=portkit-test
