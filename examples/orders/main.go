@@ -122,9 +122,11 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 
 	url := "http://" + displayAddr(ln.Addr())
-	fmt.Fprintf(stdout, "listening on %s\n", url)
-	fmt.Fprintf(stdout, "try: curl -sS -X POST %s/orders -H 'Content-Type: application/json' -d '{\"customer\":\"ada\",\"lines\":[{\"sku\":\"book-1\",\"qty\":2,\"price_cents\":1250}]}'\n", url)
-	fmt.Fprintf(stdout, "then: curl -sS %s/orders/ID (the \"id\" it answers), %s/customers/ada/orders, %s/readyz\n", url, url, url)
+	// One write, so that a reader never sees the URL without the curl line.
+	fmt.Fprintf(stdout, "listening on %s\n"+
+		"try: curl -sS -X POST %s/orders -H 'Content-Type: application/json' -d '{\"customer\":\"ada\",\"lines\":[{\"sku\":\"book-1\",\"qty\":2,\"price_cents\":1250}]}'\n"+
+		"then: curl -sS %s/orders/ID (the \"id\" it answers), %s/customers/ada/orders, %s/readyz\n",
+		url, url, url, url, url)
 
 	var runErr error
 	select {
