@@ -57,7 +57,13 @@ func Redact(s string) string {
 func redactWhole(s string) string {
 	if i := strings.Index(s, "://"); i > 0 && scheme.MatchString(s[:i]) {
 		if u, err := url.Parse(s); err == nil {
-			return u.Redacted()
+			// url.Parse lowercases the scheme; keep it as written so that
+			// redacting twice changes nothing.
+			r := u.Redacted()
+			if strings.HasPrefix(r, u.Scheme+"://") {
+				r = s[:i] + r[len(u.Scheme):]
+			}
+			return r
 		}
 		// Not a valid URL, perhaps for an unescaped character in the
 		// password: the userinfo runs to the last '@'.

@@ -275,8 +275,9 @@ func RedactURI(uri string) string {
 		b.WriteString("?")
 		for kv, sep := range uriOptions(query) {
 			b.WriteString(sep)
-			k, _, hasV := strings.Cut(kv, "=")
-			if hasV && isSecretOption(k) {
+			k, v, hasV := strings.Cut(kv, "=")
+			// A secret option may hide in a value too ("?=?tls...Password=x").
+			if hasV && (isSecretOption(k) || isSecretOption(v)) {
 				b.WriteString(k + "=xxxxx")
 				continue
 			}
@@ -330,7 +331,7 @@ func uriSecrets(uri string) []string {
 		raw = append(raw, pass)
 	}
 	for kv := range uriOptions(p.rawQuery) {
-		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && isSecretOption(k) {
+		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && (isSecretOption(k) || isSecretOption(v)) {
 			raw = append(raw, v)
 		}
 	}
