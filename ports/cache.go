@@ -5,10 +5,23 @@ import (
 	"time"
 )
 
-// Cache is a key-value cache with expiry.
+// MaxValueBytes is the largest value a Cache stores (Redis' 512 MiB
+// limit on a string).
+const MaxValueBytes = 512 << 20
+
+// Cache is a key-value cache with expiry, with Redis semantics.
 //
-// A TTL of 0 means no expiry; a negative TTL is ErrInvalid. An empty key is
-// ErrInvalid.
+// Rules every Cache follows: a TTL of 0 means no expiry; a negative TTL is
+// ErrInvalid; a positive TTL below a millisecond counts as one millisecond
+// (Redis' resolution), and any positive time.Duration is accepted. An empty
+// key is ErrInvalid; keys and values are bytes (any content). A value over
+// MaxValueBytes is ErrInvalid before anything is sent. Reads see the
+// caller's own completed writes (read-your-writes), whatever the batch
+// size. A key prefix, where an implementation is configured with one, is
+// applied to every key sent and never appears in returned keys.
+//
+// Methods that take several keys (GetMany, Delete) check all of them
+// before sending any.
 type Cache interface {
 	// Get returns the value under key, or ErrNotFound on a miss (an absent
 	// or expired key).

@@ -73,3 +73,12 @@ func (d *Document) Saving() error {
 	d.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	return nil
 }
+
+// DocRef is a reference to a document's ID, for a field that holds another
+// document's ID (a customer of an order, say). It has the form of a
+// Document ID (24 lowercase hexadecimal digits) and MongoDB adapters store
+// it as an ObjectID, as they store IDs, so documents written by other
+// programs (mongoose's ObjectId references) match it. A Query on a DocRef
+// field compares with a DocRef or a string of that form; anything else is
+// ErrInvalid. The empty DocRef is stored as null.
+type DocRef string

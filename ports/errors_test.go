@@ -14,7 +14,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var sentinels = []error{ports.ErrNotFound, ports.ErrConflict, ports.ErrInvalid, ports.ErrUnavailable, ports.ErrClosed}
+var sentinels = ports.Kinds()
 
 // driverError stands for a backend's own error type.
 type driverError struct{ Code int }

@@ -7,4 +7,4 @@
 // conformance suites as the real adapters.
 package mocks
 
-//go:generate go tool mockgen -typed -destination=ports_mock.go -package=mocks github.com/portkit/portkit/ports Connector,SQLStore,Transactor,DocStore,Cache,Publisher,Subscriber
+//go:generate go tool mockgen -typed -destination=ports_mock.go -package=mocks github.com/portkit/portkit/ports Connector,SQLStore,Transactor,DocStore,Cache,Publisher,Subscriber,Admin
