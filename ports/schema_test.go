@@ -230,7 +230,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"in mixed numbers", ports.Where("Count", ports.In, []any{1, 2.5, uint(3)})},
 		{"in array", ports.Where("Name", ports.In, [2]string{"a", "b"})},
 		{"in pointers", ports.Where("Count", ports.In, []*int{&n})},
-		{"promoted Document field", ports.Where("ID", ports.Eq, "abc").And("CreatedAt", ports.Lt, now)},
+		{"promoted Document field", ports.Where("ID", ports.Eq, "0123456789abcdef01234567").And("CreatedAt", ports.Lt, now)},
 		{"promoted embedded field", ports.Where("Level", ports.Gt, 1)},
 		{"nested", ports.Where("Address.City", ports.Eq, "Paris").And("Address.Geo.Lat", ports.Gt, 1.0)},
 		{"through pointer struct", ports.Where("Billing.Zip", ports.In, []int{75001})},

@@ -23,7 +23,7 @@ func (d *DocStore[T, PT]) FindPage(ctx context.Context, q ports.Query, cursor st
 	return ports.Page[T]{}, errTODO
 }
 func (d *DocStore[T, PT]) Patch(ctx context.Context, id string, p ports.Patch) error { return errTODO }
-func (d *DocStore[T, PT]) Upsert(ctx context.Context, doc *T) error                    { return errTODO }
+func (d *DocStore[T, PT]) Upsert(ctx context.Context, doc *T) error                  { return errTODO }
 func (d *DocStore[T, PT]) DeleteIfVersion(ctx context.Context, id string, v ports.Version) error {
 	return errTODO
 }
