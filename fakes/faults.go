@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	igate "github.com/portkit/portkit/internal/gate"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -102,8 +103,8 @@ func gate(ctx context.Context, closed *atomic.Bool, f *Faults, backend, op strin
 	if closed.Load() {
 		return ports.NewError(backend, op, ports.ErrClosed, nil)
 	}
-	if err := ctx.Err(); err != nil {
-		return ports.NewError(backend, op, ports.ErrUnavailable, err)
+	if err := igate.CheckContext(ctx, backend, op); err != nil {
+		return err
 	}
 	return f.inject(backend, op)
 }
