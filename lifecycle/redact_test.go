@@ -30,7 +30,14 @@ func TestRedact(t *testing.T) {
 		{"https://api.example.com/v1?access_token=hunter2&x=1", "https://api.example.com/v1?access_token=xxxxx&x=1"},
 		{"Server=db;User=app;Password=hunter2;Database=x", "Server=db;User=app;Password=xxxxx;Database=x"},
 		{"host=db user=app password=hunter2 dbname=x", "host=db user=app password=xxxxx dbname=x"},
-		{"mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:hunter2", "mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:xxxxx"},
+		{"mongodb://h/?authMechanismProperties=AWS_SESSION_TOKEN:hunter2", "mongodb://h/?authMechanismProperties=xxxxx"},
+		{"redis://cache:6379/0?password=hunter2", "redis://cache:6379/0?password=xxxxx"},
+		{"redis://cache:6379/0?Pass%77ord=hunter2", "redis://cache:6379/0?Pass%77ord=xxxxx"},
+		{"postgres://app@db/x?sslpassword=hunter2&password=hunter2", "postgres://app@db/x?sslpassword=xxxxx&password=xxxxx"},
+		{"nats://hunter2@nats:4222", "nats://xxxxx@nats:4222"},
+		// The fuzzer's findings (testdata/fuzz/FuzzRedactIdempotent).
+		{"A://#0@0/00", "A://#0@0/00"},
+		{"A000://: @00000", "A000://:xxxxx@00000"},
 		// Nothing secret: unchanged.
 		{"", ""},
 		{"redis://cache:6379/0", "redis://cache:6379/0"},
