@@ -250,9 +250,9 @@ var (
 	durationType = reflect.TypeFor[time.Duration]()
 )
 
-// String renders the config struct v as "pkg.Type{Field:value ...}": zero
-// fields left out (unless tagged zero), secrets redacted as the package
-// documentation says, strings quoted. v's own String method is not
+// String renders the config struct v as "pkg.Type{Field:value ...}": its
+// exported fields that are not zero (unless tagged zero), strings quoted,
+// secrets redacted as the package documentation says. v's own String method is not
 // called, so that String can implement it.
 func String(v any) string {
 	rv := reflect.ValueOf(v)
@@ -391,8 +391,8 @@ func stringer(v reflect.Value) (string, bool) {
 	return "", false
 }
 
-// LogValue renders the config struct v for log/slog as a group of its
-// non-zero fields (keys as the package documentation says), secrets
+// LogValue renders the config struct v for log/slog as a group of the
+// fields String shows (keys as the package documentation says), secrets
 // redacted. A field whose value is a slog.LogValuer logs as it says. v's
 // own LogValue method is not called, so that LogValue can implement it.
 func LogValue(v any) slog.Value {

@@ -24,6 +24,7 @@ package redact
 
 import (
 	"cmp"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -41,8 +42,9 @@ var (
 	// A URL scheme, as url.Parse reads it.
 	schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*$`)
 	// What follows the '@' of a go-sql-driver DSN, up to its last '/':
-	// "tcp(host:3306)", "unix(/path)", "tcp" or nothing.
-	dsnAddrRE = regexp.MustCompile(`^\w*(\([^)]*\))?$`)
+	// "tcp(host:3306)", "unix(/path)", "tcp" or nothing (the networks the
+	// driver dials without a registered dial function).
+	dsnAddrRE = regexp.MustCompile(`^(?:(tcp|tcp4|tcp6)(?:\(([^)]*)\))?|unix(?:\([^)]*\))?|)$`)
 	// A key=value list (libpq, ADO): it starts with key=.
 	kvStartRE = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_.\-]*\s*=`)
 
@@ -108,13 +110,14 @@ func SecretParam(name string) bool {
 // redis://, nats://...), a go-sql-driver DSN
 // ("user:pass@tcp(host:3306)/db?params") or a key=value list
 // ("host=db password='a b'"). The user name, hosts, path and the other
-// parameters are kept as written.
+// parameters are kept as written; a URL's fragment, of no use in a
+// connection string, is hidden too.
 //
 // A string that cannot be split where its parts are unambiguous is
 // replaced as a whole, since part of a password may then sit anywhere:
 // a URL with an '@' after its authority (an unescaped '/', '?' or '#' in
-// the password moves the rest of it there), a DSN whose address does not
-// have the DSN's shape, an unterminated quote in a key=value list, or a
+// the password moves the rest of it there), a DSN whose address is not
+// tcp, tcp4, tcp6 or unix with a numeric port, an unterminated quote in a key=value list, or a
 // string that is none of these and holds an '@', a ':' or an '='.
 func Conn(s string) string {
 	if s == "" {
@@ -327,12 +330,17 @@ func urlSpans(scheme, rest string, off int) ([]span, bool) {
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		spans = userinfoSpans(scheme, authority[:at], off)
 	}
+	h := strings.IndexByte(after, '#')
+	if h >= 0 && h+1 < len(after) {
+		// A connection string has no use for a fragment, and a '#' in the
+		// user name moves the rest there.
+		spans = append(spans, span{off + authEnd + h + 1, off + len(rest)})
+	}
+	if h >= 0 {
+		after = after[:h]
+	}
 	if q := strings.IndexByte(after, '?'); q >= 0 {
-		query := after[q+1:]
-		if h := strings.IndexByte(query, '#'); h >= 0 {
-			query = query[:h]
-		}
-		spans = append(spans, paramSpans(query, off+authEnd+q+1)...)
+		spans = append(spans, paramSpans(after[q+1:], off+authEnd+q+1)...)
 	}
 	return spans, true
 }
@@ -413,7 +421,8 @@ func dsnSpans(s string) ([]span, bool) {
 	}
 	left := s[:slash]
 	at := strings.LastIndexByte(left, '@')
-	if !dsnAddrRE.MatchString(left[at+1:]) {
+	m := dsnAddrRE.FindStringSubmatch(left[at+1:])
+	if m == nil || (m[1] != "" && !validHostPort(m[2])) {
 		return nil, false
 	}
 	var spans []span
@@ -426,6 +435,28 @@ func dsnSpans(s string) ([]span, bool) {
 		spans = append(spans, paramSpans(s[slash+q+1:], slash+q+1)...)
 	}
 	return spans, true
+}
+
+// validHostPort reports whether a DSN's tcp address is "", a host, or
+// host:port with a numeric port: a password split at a ':' would give a
+// port of letters.
+func validHostPort(addr string) bool {
+	if addr == "" {
+		return true
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return !strings.ContainsAny(addr, ":[]")
+	}
+	if port == "" {
+		return false
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // kvSpans returns the spans of the secret values of a key=value list:

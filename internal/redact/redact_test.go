@@ -62,6 +62,9 @@ func TestConn(t *testing.T) {
 		{"redis://app:hun?ter2@cache:6379", "xxxxx"},
 		{"mysql://app:hun#ter2@db/test", "xxxxx"},
 		{"mongodb://app:pw@db/app?x=hun@ter2", "xxxxx"},
+		// A fragment, of no use in a connection string, is hidden.
+		{"mysql://app@db/shop#hunter2", "mysql://app@db/shop#xxxxx"},
+		{"redis://h/0?password=tok3n#hunter2", "redis://h/0?password=xxxxx"},
 		// go-sql-driver DSNs.
 		{"app:hunter2@tcp(db:3306)/orders?parseTime=true", "app:xxxxx@tcp(db:3306)/orders?parseTime=true"},
 		{"app:hun@ter 2/x@tcp(db:3306)/orders", "app:xxxxx@tcp(db:3306)/orders"},
@@ -73,6 +76,13 @@ func TestConn(t *testing.T) {
 		{"app:hunter2@tcp(db:3306", "xxxxx"},
 		{"app:hun/ter2@tcp(db:3306)", "xxxxx"},
 		{"app:hunter2/orders", "xxxxx"},
+		// Networks the driver does not know, or a tcp port of letters:
+		// part of a password may be where they are read.
+		{"app(:hunter2)/orders", "xxxxx"},
+		{"tcp(:hunter2)/orders", "xxxxx"},
+		{"app:pw@tcp(db:hunter2)/orders", "xxxxx"},
+		{"app:hunter2@tcp([::1]:3306)/orders", "app:xxxxx@tcp([::1]:3306)/orders"},
+		{"app:hunter2@tcp(db)/orders", "app:xxxxx@tcp(db)/orders"},
 		// libpq key=value lists.
 		{"host=db user=app password=hunter2 dbname=orders", "host=db user=app password=xxxxx dbname=orders"},
 		{"host=db password='hun ter2' sslpassword = 'p@ss\\' x' dbname=orders", "host=db password=xxxxx sslpassword = xxxxx dbname=orders"},
