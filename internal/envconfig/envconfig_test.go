@@ -41,10 +41,10 @@ type testConfig struct {
 	Key      string      `env:"T_KEY" log:"the_key"`
 }
 
-func (c testConfig) String() string                 { return envconfig.String(c) }
-func (c testConfig) GoString() string               { return envconfig.GoString(c) }
+func (c testConfig) String() string                { return envconfig.String(c) }
+func (c testConfig) GoString() string              { return envconfig.GoString(c) }
 func (c testConfig) Format(f fmt.State, verb rune) { envconfig.Format(f, verb, c) }
-func (c testConfig) LogValue() slog.Value           { return envconfig.LogValue(c) }
+func (c testConfig) LogValue() slog.Value          { return envconfig.LogValue(c) }
 
 func TestLoad(t *testing.T) {
 	t.Parallel()
