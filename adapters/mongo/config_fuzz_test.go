@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/portkit/portkit/internal/envconfig"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -17,13 +17,10 @@ import (
 // paste it); no output may show it.
 const envFuzzMarker = "s3cr3t-P4ss"
 
-// envFuzzVars are the variables ConfigFromEnv reads.
-var envFuzzVars = []string{"MONGODB_URI", "MONGODB_DATABASE", "MONGODB_CONNECT_TIMEOUT", "MONGODB_SERVER_SELECTION_TIMEOUT", "MONGODB_CHECK_TIMEOUT"}
-
 // FuzzConfigFromEnv sets every variable ConfigFromEnv reads from fuzzed
 // text, with a password starting with a known marker in MONGODB_URI
 // (wherever the fuzzed parts around it move it), and in a secret URI
-// option: ConfigFromEnv never panics; its error wraps ErrInvalid, names a
+// option: ConfigFromEnviron never panics; its error wraps ErrInvalid, names a
 // variable and never shows the password; a Config it returns shows no
 // password when printed or logged.
 func FuzzConfigFromEnv(f *testing.F) {
@@ -56,13 +53,7 @@ func FuzzConfigFromEnv(f *testing.F) {
 			"MONGODB_SERVER_SELECTION_TIMEOUT": selection,
 			"MONGODB_CHECK_TIMEOUT":            check,
 		}
-		for _, k := range envFuzzVars {
-			t.Setenv(k, env[k])
-			if env[k] == "" && k != "MONGODB_URI" {
-				_ = os.Unsetenv(k)
-			}
-		}
-		cfg, err := ConfigFromEnv()
+		cfg, err := ConfigFromEnviron(env)
 		if err != nil {
 			msg := err.Error()
 			if strings.Contains(msg, envFuzzMarker) || strings.Contains(fmt.Sprintf("%+v", err), envFuzzMarker) {
@@ -71,7 +62,7 @@ func FuzzConfigFromEnv(f *testing.F) {
 			if !errors.Is(err, ports.ErrInvalid) {
 				t.Fatalf("ConfigFromEnv error %q does not wrap ErrInvalid", msg)
 			}
-			for _, k := range envFuzzVars {
+			for _, k := range envconfig.Vars[Config]() {
 				if strings.Contains(msg, k) {
 					return
 				}
@@ -80,7 +71,8 @@ func FuzzConfigFromEnv(f *testing.F) {
 		}
 		var b bytes.Buffer
 		slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "cfg", cfg)
-		for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg), b.String(), RedactURI(cfg.URI)} {
+		slog.New(slog.NewTextHandler(&b, nil)).Info("cfg", "cfg", cfg)
+		for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg, cfg), b.String(), RedactURI(cfg.URI)} {
 			if strings.Contains(out, envFuzzMarker) {
 				t.Fatalf("Config from %q shows the password: %s", uri, out)
 			}
