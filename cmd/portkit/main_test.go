@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/portkit/portkit/internal/faults"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/lifecycle"
 	"github.com/portkit/portkit/ports"
@@ -25,6 +29,11 @@ func TestMain(m *testing.M) {
 		// go.opencensus.io, imported by the Pub/Sub client, starts this
 		// worker in an init function; it lives as long as the process.
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		// rueidis (v1.0.79): a sentinel or cluster client schedules a
+		// topology refresh that sleeps up to 1s before it runs and fails on
+		// the closed client; Close does not wait for it (see
+		// adapters/redis/main_test.go).
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*call).DelayDo.func1"),
 	)
 }
 
@@ -50,7 +59,7 @@ func fakeBackend(name, target string, openErr, checkErr error, closed *atomic.In
 	return backend{
 		name: name,
 		vars: []string{strings.ToUpper(name) + "_URL"},
-		prepare: func() (prepared, error) {
+		prepare: func(lookupFunc) (prepared, error) {
 			return prepared{target: target, open: func(context.Context, *slog.Logger) (ports.Connector, error) {
 				if openErr != nil {
 					return nil, openErr
@@ -139,8 +148,8 @@ func TestCheckConfigError(t *testing.T) {
 	var opened atomic.Int32
 	good := fakeBackend("redis", "redis://cache:6379", nil, nil, nil)
 	goodPrepare := good.prepare
-	good.prepare = func() (prepared, error) {
-		p, err := goodPrepare()
+	good.prepare = func(l lookupFunc) (prepared, error) {
+		p, err := goodPrepare(l)
 		open := p.open
 		p.open = func(ctx context.Context, l *slog.Logger) (ports.Connector, error) {
 			opened.Add(1)
@@ -148,7 +157,7 @@ func TestCheckConfigError(t *testing.T) {
 		}
 		return p, err
 	}
-	bad := backend{name: "mysql", vars: []string{"MYSQL_DSN"}, prepare: func() (prepared, error) {
+	bad := backend{name: "mysql", vars: []string{"MYSQL_DSN"}, prepare: func(lookupFunc) (prepared, error) {
 		return prepared{}, ports.NewError("mysql", "config", ports.ErrInvalid,
 			errors.New("MYSQL_DSN: malformed DSN root:hunter2@tcp(db:3306/x"))
 	}}
@@ -267,7 +276,7 @@ func TestCheckGivesUpOnAnOpenThatIgnoresItsContext(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	lateClosed := make(chan struct{})
-	stuck := backend{name: "stuck", vars: []string{"STUCK"}, prepare: func() (prepared, error) {
+	stuck := backend{name: "stuck", vars: []string{"STUCK"}, prepare: func(lookupFunc) (prepared, error) {
 		return prepared{open: func(context.Context, *slog.Logger) (ports.Connector, error) {
 			<-release
 			return closeSignal{lateClosed}, nil
@@ -373,6 +382,71 @@ func TestCheckRealBackends(t *testing.T) {
 			}
 			if f := strings.Fields(strings.Split(stdout, "\n")[1]); len(f) < 2 || f[0] != b.name || f[1] != "ok" {
 				t.Errorf("stdout:\n%s", stdout)
+			}
+		})
+	}
+}
+
+// TestCheckVerboseShowsNoSecret runs check -v (and -json) on the real
+// adapters with a known password in every form a variable can carry it,
+// against a closed port, a server that wants the password, and malformed
+// values (the configuration error path): no output shows the password.
+// A Redis URL with ?password= authenticates (the password is honoured,
+// not ignored).
+func TestCheckVerboseShowsNoSecret(t *testing.T) {
+	t.Parallel()
+	const pw, marker = "s3cr3t-P4ss!word", "s3cr3t-P4ss"
+	esc := url.QueryEscape(pw)
+	closed := faults.ClosedPort(t)
+	host, port, _ := net.SplitHostPort(closed)
+	type tc struct {
+		env    []string
+		wantOK bool
+	}
+	cases := map[string]tc{
+		"redis user info":             {env: []string{"REDIS_URL", "redis://app:" + esc + "@" + closed + "/0"}},
+		"redis user info, raw":        {env: []string{"REDIS_URL", "redis://app:" + pw + "@" + closed + "/0"}},
+		"redis ?password=":            {env: []string{"REDIS_URL", "redis://" + closed + "/0?password=" + esc}},
+		"redis ?password=, raw":       {env: []string{"REDIS_URL", "redis://" + closed + "/?db=2&password=" + pw}},
+		"redis ?PassWord= encoded":    {env: []string{"REDIS_URL", "redis://" + closed + "/0?Pass%77ord=" + esc}},
+		"redis both passwords":        {env: []string{"REDIS_URL", "redis://:" + esc + "@" + closed + "/0?password=" + esc}},
+		"redis sentinel password":     {env: []string{"REDIS_URL", "redis://" + closed + "/0?master_set=m", "REDIS_SENTINEL_PASSWORD", pw}},
+		"redis malformed":             {env: []string{"REDIS_URL", "redis://app:" + pw + "/x@" + closed + "/0"}},
+		"mysql DSN":                   {env: []string{"MYSQL_DSN", "app:" + pw + "@tcp(" + closed + ")/test"}},
+		"mysql DSN, malformed":        {env: []string{"MYSQL_DSN", "app:" + pw + "@tcp(" + closed}},
+		"mysql URL":                   {env: []string{"MYSQL_URL", "mysql://app:" + esc + "@" + closed + "/test"}},
+		"mysql URL, '#' in password":  {env: []string{"MYSQL_URL", "mysql://app:a#" + pw + "@" + closed + "/test"}},
+		"mysql parts":                 {env: []string{"MYSQL_HOST", host, "MYSQL_PORT", port, "MYSQL_USER", "app", "MYSQL_PASSWORD", pw}},
+		"mysql replicas":              {env: []string{"MYSQL_HOST", host, "MYSQL_PORT", port, "MYSQL_REPLICA_DSNS", "app:" + pw + "@tcp(" + closed + ")/test,mysql://app:" + esc + "@" + closed + "/test"}},
+		"mysql replica split by ','":  {env: []string{"MYSQL_HOST", host, "MYSQL_REPLICA_DSNS", "app:a," + pw + "@tcp(" + closed + ")/test"}},
+		"mongo user info":             {env: []string{"MONGODB_URI", "mongodb://app:" + esc + "@" + closed + "/app?directConnection=true"}},
+		"mongo tls key password":      {env: []string{"MONGODB_URI", "mongodb://" + closed + "/app?tls=true&tlsCertificateKeyFile=/nonexistent.pem&tlsCertificateKeyFilePassword=" + esc}},
+		"mongo AWS session token":     {env: []string{"MONGODB_URI", "mongodb://" + closed + "/app?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:" + esc}},
+		"mongo malformed":             {env: []string{"MONGODB_URI", "mongodb://app:" + pw + "/x@" + closed + "/app"}},
+		"mongo bad option":            {env: []string{"MONGODB_URI", "mongodb://app:" + esc + "@" + closed + "/app?authMechanism=NOPE"}},
+		"pubsub emulator, no secrets": {env: []string{"PUBSUB_EMULATOR_HOST", closed, "PUBSUB_PROJECT_ID", "p"}},
+	}
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		srv := faults.StartRedis(t, "--requirepass", pw)
+		cases["redis ?password= authenticates"] = tc{env: []string{"REDIS_URL", "redis://" + srv.Addr() + "/?db=1&password=" + esc}, wantOK: true}
+		cases["redis user info authenticates"] = tc{env: []string{"REDIS_URL", "redis://:" + esc + "@" + srv.Addr() + "/"}, wantOK: true}
+		cases["redis wrong password"] = tc{env: []string{"REDIS_URL", "redis://" + srv.Addr() + "/0?password=" + esc + "x"}}
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d := deps{lookupEnv: envOf(c.env...), backends: adapterBackends()}
+			for _, args := range [][]string{{"check", "-v", "-timeout", "1s"}, {"check", "-json", "-timeout", "1s"}} {
+				code, stdout, stderr := runTest(t, d, args...)
+				if (code == exitOK) != c.wantOK {
+					t.Errorf("%q: exit %d, want ok %v\nstdout:\n%s\nstderr:\n%s", args, code, c.wantOK, stdout, stderr)
+				}
+				if stdout+stderr == "" {
+					t.Errorf("%q: no output", args)
+				}
+				if strings.Contains(stdout+stderr, marker) {
+					t.Errorf("%q shows the password:\nstdout:\n%s\nstderr:\n%s", args, stdout, stderr)
+				}
 			}
 		})
 	}

@@ -350,10 +350,9 @@ func urlSpans(scheme, rest string, off int) ([]span, bool) {
 // token.
 func userinfoSpans(scheme, userinfo string, off int) []span {
 	if c := strings.IndexByte(userinfo, ':'); c >= 0 {
-		if c+1 < len(userinfo) {
-			return []span{{off + c + 1, off + len(userinfo)}}
-		}
-		return nil
+		// Even an empty password, as url.URL.Redacted does: the output
+		// does not depend on the password.
+		return []span{{off + c + 1, off + len(userinfo)}}
 	}
 	if userinfo != "" && tokenScheme(scheme) {
 		return []span{{off, off + len(userinfo)}}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func TestConn(t *testing.T) {
 		{"mysql://root:hunter2@db:3306/test?parseTime=true", "mysql://root:xxxxx@db:3306/test?parseTime=true"},
 		{"postgres://app:hunter2@db:5432/orders?sslmode=disable", "postgres://app:xxxxx@db:5432/orders?sslmode=disable"},
 		{"unix://:hunter2@/run/redis.sock?db=2", "unix://:xxxxx@/run/redis.sock?db=2"},
-		{"redis://app:@cache", "redis://app:@cache"},
+		{"redis://app:@cache", "redis://app:xxxxx@cache"},
 		{"redis://app@cache", "redis://app@cache"},
 		// NATS: user and password, or a token alone.
 		{"nats://app:hunter2@nats:4222", "nats://app:xxxxx@nats:4222"},
@@ -334,4 +335,24 @@ func ExampleError() {
 	fmt.Println(err, errors.Is(err, fs.ErrPermission))
 	// Output:
 	// auth with xxxxx: permission denied true
+}
+
+func TestHandler(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	log := slog.New(redact.Handler(slog.NewTextHandler(&b, nil))).With("url", "redis://:hunter2@h")
+	log.WithGroup("g").Info("dial app:hunter2@tcp(db:3306)/x failed",
+		"err", errors.New("auth with password=hunter2"),
+		slog.Group("inner", "dsn", "app:hunter2@tcp(db:3306)/x"),
+		"any", struct{ URL string }{"redis://:hunter2@h"},
+		"n", 3)
+	out := b.String()
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("log shows the secret: %s", out)
+	}
+	for _, w := range []string{"url=redis://:xxxxx@h", "g.n=3", "g.inner.dsn=app:xxxxx@tcp(db:3306)/x", `g.err="auth with password=xxxxx"`} {
+		if !strings.Contains(out, w) {
+			t.Errorf("log lacks %s: %s", w, out)
+		}
+	}
 }
