@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/portkit/portkit/internal/faults"
 	"github.com/portkit/portkit/internal/testenv"
+	"github.com/portkit/portkit/internal/testutil"
 	"github.com/portkit/portkit/lifecycle"
 	"github.com/portkit/portkit/ports"
 )
@@ -388,54 +388,43 @@ func TestCheckRealBackends(t *testing.T) {
 }
 
 // TestCheckVerboseShowsNoSecret runs check -v (and -json) on the real
-// adapters with a known password in every form a variable can carry it,
-// against a closed port, a server that wants the password, and malformed
-// values (the configuration error path): no output shows the password.
-// A Redis URL with ?password= authenticates (the password is honoured,
-// not ignored).
+// adapters with the known password in every form of the secrets corpus
+// (internal/testutil: every URL and DSN parameter that can carry a
+// credential), against a closed port, and against a server that wants
+// the password: no output shows it. Malformed forms take the
+// configuration error path. A Redis URL with ?password= authenticates
+// (the password is honoured, not ignored).
 func TestCheckVerboseShowsNoSecret(t *testing.T) {
 	t.Parallel()
-	const pw, marker = "s3cr3t-P4ss!word", "s3cr3t-P4ss"
-	esc := url.QueryEscape(pw)
-	closed := faults.ClosedPort(t)
-	host, port, _ := net.SplitHostPort(closed)
 	type tc struct {
-		env    []string
+		env    map[string]string
 		wantOK bool
 	}
-	cases := map[string]tc{
-		"redis user info":             {env: []string{"REDIS_URL", "redis://app:" + esc + "@" + closed + "/0"}},
-		"redis user info, raw":        {env: []string{"REDIS_URL", "redis://app:" + pw + "@" + closed + "/0"}},
-		"redis ?password=":            {env: []string{"REDIS_URL", "redis://" + closed + "/0?password=" + esc}},
-		"redis ?password=, raw":       {env: []string{"REDIS_URL", "redis://" + closed + "/?db=2&password=" + pw}},
-		"redis ?PassWord= encoded":    {env: []string{"REDIS_URL", "redis://" + closed + "/0?Pass%77ord=" + esc}},
-		"redis both passwords":        {env: []string{"REDIS_URL", "redis://:" + esc + "@" + closed + "/0?password=" + esc}},
-		"redis sentinel password":     {env: []string{"REDIS_URL", "redis://" + closed + "/0?master_set=m", "REDIS_SENTINEL_PASSWORD", pw}},
-		"redis malformed":             {env: []string{"REDIS_URL", "redis://app:" + pw + "/x@" + closed + "/0"}},
-		"mysql DSN":                   {env: []string{"MYSQL_DSN", "app:" + pw + "@tcp(" + closed + ")/test"}},
-		"mysql DSN, malformed":        {env: []string{"MYSQL_DSN", "app:" + pw + "@tcp(" + closed}},
-		"mysql URL":                   {env: []string{"MYSQL_URL", "mysql://app:" + esc + "@" + closed + "/test"}},
-		"mysql URL, '#' in password":  {env: []string{"MYSQL_URL", "mysql://app:a#" + pw + "@" + closed + "/test"}},
-		"mysql parts":                 {env: []string{"MYSQL_HOST", host, "MYSQL_PORT", port, "MYSQL_USER", "app", "MYSQL_PASSWORD", pw}},
-		"mysql replicas":              {env: []string{"MYSQL_HOST", host, "MYSQL_PORT", port, "MYSQL_REPLICA_DSNS", "app:" + pw + "@tcp(" + closed + ")/test,mysql://app:" + esc + "@" + closed + "/test"}},
-		"mysql replica split by ','":  {env: []string{"MYSQL_HOST", host, "MYSQL_REPLICA_DSNS", "app:a," + pw + "@tcp(" + closed + ")/test"}},
-		"mongo user info":             {env: []string{"MONGODB_URI", "mongodb://app:" + esc + "@" + closed + "/app?directConnection=true"}},
-		"mongo tls key password":      {env: []string{"MONGODB_URI", "mongodb://" + closed + "/app?tls=true&tlsCertificateKeyFile=/nonexistent.pem&tlsCertificateKeyFilePassword=" + esc}},
-		"mongo AWS session token":     {env: []string{"MONGODB_URI", "mongodb://" + closed + "/app?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:" + esc}},
-		"mongo malformed":             {env: []string{"MONGODB_URI", "mongodb://app:" + pw + "/x@" + closed + "/app"}},
-		"mongo bad option":            {env: []string{"MONGODB_URI", "mongodb://app:" + esc + "@" + closed + "/app?authMechanism=NOPE"}},
-		"pubsub emulator, no secrets": {env: []string{"PUBSUB_EMULATOR_HOST", closed, "PUBSUB_PROJECT_ID", "p"}},
+	cases := map[string]tc{}
+	for _, f := range testutil.SecretForms(faults.ClosedPort(t)) {
+		switch f.Backend {
+		case "mysql", "redis", "mongo":
+			cases[f.Backend+" "+f.Name] = tc{env: f.Env}
+		}
+	}
+	if len(cases) < 25 {
+		t.Fatalf("%d forms of the corpus for check; it has shrunk", len(cases))
 	}
 	if _, err := exec.LookPath("redis-server"); err == nil {
-		srv := faults.StartRedis(t, "--requirepass", pw)
-		cases["redis ?password= authenticates"] = tc{env: []string{"REDIS_URL", "redis://" + srv.Addr() + "/?db=1&password=" + esc}, wantOK: true}
-		cases["redis user info authenticates"] = tc{env: []string{"REDIS_URL", "redis://:" + esc + "@" + srv.Addr() + "/"}, wantOK: true}
-		cases["redis wrong password"] = tc{env: []string{"REDIS_URL", "redis://" + srv.Addr() + "/0?password=" + esc + "x"}}
+		srv := faults.StartRedis(t, "--requirepass", testutil.SecretPassword)
+		esc := url.QueryEscape(testutil.SecretPassword)
+		cases["redis ?password= authenticates"] = tc{env: map[string]string{"REDIS_URL": "redis://" + srv.Addr() + "/?db=1&password=" + esc}, wantOK: true}
+		cases["redis user info authenticates"] = tc{env: map[string]string{"REDIS_URL": "redis://:" + esc + "@" + srv.Addr() + "/"}, wantOK: true}
+		cases["redis wrong password"] = tc{env: map[string]string{"REDIS_URL": "redis://" + srv.Addr() + "/0?password=" + esc + "x"}}
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			d := deps{lookupEnv: envOf(c.env...), backends: adapterBackends()}
+			var kv []string
+			for k, v := range c.env {
+				kv = append(kv, k, v)
+			}
+			d := deps{lookupEnv: envOf(kv...), backends: adapterBackends()}
 			for _, args := range [][]string{{"check", "-v", "-timeout", "1s"}, {"check", "-json", "-timeout", "1s"}} {
 				code, stdout, stderr := runTest(t, d, args...)
 				if (code == exitOK) != c.wantOK {
@@ -444,7 +433,7 @@ func TestCheckVerboseShowsNoSecret(t *testing.T) {
 				if stdout+stderr == "" {
 					t.Errorf("%q: no output", args)
 				}
-				if strings.Contains(stdout+stderr, marker) {
+				if strings.Contains(stdout+stderr, testutil.SecretMarker) {
 					t.Errorf("%q shows the password:\nstdout:\n%s\nstderr:\n%s", args, stdout, stderr)
 				}
 			}

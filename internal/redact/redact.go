@@ -49,18 +49,21 @@ var (
 	kvStartRE = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_.\-]*\s*=`)
 
 	// In a text: scheme://user:password@ — the password runs to the last
-	// '@' before a space or '/', so that an unescaped '@' in it does not
-	// leak the rest. Any scheme, even one url.Parse rejects.
-	textUserinfoRE = regexp.MustCompile(`://[^\s:/@\[\]]*:([^\s/]*)@`)
+	// '@' before a space, so that an unescaped '@' or '/' in it does not
+	// leak the rest (it may hide a host too). Any scheme, even one
+	// url.Parse rejects.
+	textUserinfoRE = regexp.MustCompile(`://[^\s:/@\[\]]*:(\S*)@`)
 	// In a text: nats://token@ (a user info without a password is a
 	// token in a NATS URL).
 	textTokenRE = regexp.MustCompile(`(?i)(?:^|[^A-Za-z0-9+.\-])(?:nats|tls)://([^\s:/@\[\]?#]+)@`)
 	// In a text: user:password@tcp( or user:password@/, a go-sql-driver
 	// DSN; the password runs to the last "@net(" or "@/".
 	textDSNRE = regexp.MustCompile(`[^\s:@/()"'=]*:(\S*)@(?:\w*\(|/)`)
-	// In a text: name=value, after a start, a space or one of ? & ; , —
-	// the value quoted ('...') or running to the next separator or '"'.
-	textParamRE = regexp.MustCompile(`(?:^|[?&;,\s])([^\s=&;,?]+)=('(?:[^'\\]|\\.)*'?|[^&;,\s?"]*)`)
+	// In a text: name= (libpq allows spaces around '='), after a start, a
+	// space or one of ? & ; , — the value is read by textValueEnd, for a
+	// secret name only (a value is not a name's, so "host= password=x"
+	// hides x).
+	textParamRE = regexp.MustCompile(`(?:^|[?&;,\s])([^\s=&;,?]+)[ \t]*=`)
 	// In a text: MongoDB's AWS session token in authMechanismProperties.
 	textAWSRE = regexp.MustCompile(`(?i)AWS_SESSION_TOKEN:([^,&\s]*)`)
 )
@@ -270,9 +273,41 @@ func textSpans(s string) []span {
 	group(textTokenRE, 1, nil)
 	// Not the "//" of a URL: that is textUserinfoRE's.
 	group(textDSNRE, 1, func(m []int) bool { return !strings.HasPrefix(s[m[2]:], "//") })
-	group(textParamRE, 2, func(m []int) bool { return SecretParam(s[m[2]:m[3]]) })
+	for _, m := range textParamRE.FindAllStringSubmatchIndex(s, -1) {
+		if SecretParam(s[m[2]:m[3]]) {
+			if start, end := textValue(s, m[1]); end > start {
+				spans = append(spans, span{start, end})
+			}
+		}
+	}
 	group(textAWSRE, 1, nil)
 	return spans
+}
+
+// textValue returns the extent of the value that starts at i, after a
+// name=: spaces skipped, then a single-quoted value (backslash escapes;
+// to the end when unterminated) or a run to the next & ; , space ? or '"'.
+func textValue(s string, i int) (start, end int) {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	start = i
+	if i < len(s) && s[i] == '\'' {
+		for i++; i < len(s); i++ {
+			if s[i] == '\\' {
+				i++
+				continue
+			}
+			if s[i] == '\'' {
+				return start, i + 1
+			}
+		}
+		return start, len(s)
+	}
+	for i < len(s) && !strings.ContainsRune("&;, \t\r\n?\"", rune(s[i])) {
+		i++
+	}
+	return start, i
 }
 
 // wholeSpans returns the secret spans of s read leniently as one URL or
