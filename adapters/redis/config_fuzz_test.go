@@ -1,16 +1,12 @@
 package redis
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/portkit/portkit/internal/envconfig"
-	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/internal/testutil"
 )
 
 // envFuzzMarker starts the password FuzzConfigFromEnv puts in REDIS_URL
@@ -62,35 +58,13 @@ func FuzzConfigFromEnv(f *testing.F) {
 				EnvSentinelPassword:    envFuzzPassword,
 			})
 			if err != nil {
-				checkFuzzEnvError(t, err)
+				testutil.CheckConfigError(t, err, envFuzzMarker, envconfig.Vars[Config]())
 				continue
 			}
-			var b bytes.Buffer
-			slog.New(slog.NewJSONHandler(&b, nil)).Info("cfg", "cfg", cfg)
-			slog.New(slog.NewTextHandler(&b, nil)).Info("cfg", "cfg", cfg)
-			for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg, cfg), b.String(), cfg.RedactedURL()} {
-				if strings.Contains(out, envFuzzMarker) {
-					t.Fatalf("Config from %s shows the password: %s", u, out)
-				}
+			testutil.CheckRendered(t, "Config from "+u, cfg, envFuzzMarker)
+			if strings.Contains(cfg.RedactedURL(), envFuzzMarker) {
+				t.Fatalf("RedactedURL of %s shows the password", u)
 			}
 		}
 	})
-}
-
-// checkFuzzEnvError checks an error of ConfigFromEnviron.
-func checkFuzzEnvError(t *testing.T, err error) {
-	t.Helper()
-	msg := err.Error()
-	if strings.Contains(msg, envFuzzMarker) || strings.Contains(fmt.Sprintf("%+v", err), envFuzzMarker) {
-		t.Fatalf("ConfigFromEnv error shows the password: %s", msg)
-	}
-	if !errors.Is(err, ports.ErrInvalid) {
-		t.Fatalf("ConfigFromEnv error %q does not wrap ErrInvalid", msg)
-	}
-	for _, k := range envconfig.Vars[Config]() {
-		if strings.Contains(msg, k) {
-			return
-		}
-	}
-	t.Fatalf("ConfigFromEnv error %q names no variable", msg)
 }
