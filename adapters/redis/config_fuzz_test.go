@@ -31,6 +31,10 @@ func FuzzConfigFromEnv(f *testing.F) {
 	f.Add("redis", "app", "?word", "db:6379", "/0", "", "", "", "")
 	f.Add("redis", "app", "#word", "db:6379", "/0", "", "", "", "")
 	f.Add("redis", "app", "/word", "db:6379", "/0", "", "", "", "")
+	// Forms of other clients (issue 11): a trailing slash, ?db= after it.
+	f.Add("redis", "", "", "127.0.0.1:6379", "/", "", "", "", "")
+	f.Add("redis", "app", "", "127.0.0.1:6379", "/?db=5", "", "", "", "")
+	f.Add("redis", "", "", "h:6379", "/1?db=2&Pass%77ord=x", "", "", "", "")
 	f.Fuzz(func(t *testing.T, scheme, user, pwTail, host, rest, cacheTTL, dial, check, required string) {
 		envFuzzPassword := envFuzzMarker + pwTail
 		parts := []string{scheme, user, pwTail, host, rest, cacheTTL, dial, check, required}
