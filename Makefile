@@ -1,12 +1,27 @@
 # make test  — every test of the module, with the test servers this machine
-#              can run started and stopped around it (see .ci/test.sh).
+#              can run started around it and only those stopped after it
+#              (see .ci/test.sh). Deterministic: fuzz targets run their
+#              committed seed corpora (testdata/fuzz/), nothing random.
+# make fuzz  — exploratory fuzzing of every fuzz target, one after another,
+#              FUZZTIME each (default 30s: make fuzz FUZZTIME=5m), FUZZ=regexp
+#              to pick targets ("package FuzzName"; see .ci/fuzz.sh). Not part
+#              of make test or CI. When it finds an input, go test writes it
+#              under the package's testdata/fuzz/FuzzName/: fix the bug, name
+#              the file after what it shows, and commit it with the fix as a
+#              seed, so that every later make test runs it.
 # make bench — the side-by-side benchmarks of bench/, -count 6, benchstat.
 # make run   — the example service, on in-memory fakes unless configured.
 
-.PHONY: test bench run generate lint
+FUZZTIME ?= 30s
+FUZZ ?=
+
+.PHONY: test fuzz bench run generate lint
 
 test:
 	@./.ci/test.sh
+
+fuzz:
+	@FUZZTIME='$(FUZZTIME)' FUZZ='$(FUZZ)' ./.ci/fuzz.sh
 
 bench:
 	@./.ci/bench.sh

@@ -13,11 +13,17 @@ if [[ -z "${MYSQL_DSN:-}" ]] && port_open 127.0.0.1 3306; then export MYSQL_DSN=
 start() {
 	local name=$1 var=$2 out
 	[[ -n "${!var:-}" ]] && return
-	if out=$("$SERVERS/$name.sh" start); then
+	# A server already running (this checkout's state) is used and left
+	# running; only one this run starts is stopped at exit.
+	if out=$("$SERVERS/$name.sh" status 2>/dev/null); then
+		:
+	elif out=$("$SERVERS/$name.sh" start); then
 		started+=("$name")
-		local line; line=$(grep -E "^$var=" <<<"$out" | tail -1)
-		[[ -n "$line" ]] && export "$line"
+	else
+		return
 	fi
+	local line; line=$(grep -E "^$var=" <<<"$out" | tail -1)
+	[[ -n "$line" ]] && export "$line"
 }
 [[ -x $SERVERS/ferretdb.sh ]] && start ferretdb MONGODB_URI
 [[ -x $SERVERS/pubsub-emulator.sh ]] && start pubsub-emulator PUBSUB_EMULATOR_HOST

@@ -8,11 +8,15 @@
 # Port: $PUBSUB_EMULATOR_PORT, else 8085 when free, else a free one.
 # The launcher comes from the Debian package google-cloud-cli-pubsub-emulator
 # (override with $PUBSUB_EMULATOR_BIN). State (PID, port, log, data dir)
-# lives in $PUBSUB_EMULATOR_STATE (default ${TMPDIR:-/tmp}/portkit-pubsub-emulator).
+# lives in $PUBSUB_EMULATOR_STATE, by default in this checkout's
+# .cache/pubsub-emulator: each checkout has its own instance, and stop
+# only ever stops the instance of its state directory (never one another
+# checkout, or another user, started).
 set -euo pipefail
+cd "$(dirname "$0")/../.."
 
 BIN=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
-STATE=${PUBSUB_EMULATOR_STATE:-${TMPDIR:-/tmp}/portkit-pubsub-emulator}
+STATE=${PUBSUB_EMULATOR_STATE:-$PWD/.cache/pubsub-emulator}
 PIDFILE=$STATE/pid
 PORTFILE=$STATE/port
 LOG=$STATE/emulator.log
@@ -22,8 +26,16 @@ die() { echo "pubsub-emulator: $*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
+# ours PID: PID is alive and is the launcher this state directory
+# started (its command line names the recorded port), not an unrelated
+# process that reused the PID of a dead emulator.
+ours() {
+	[[ -n $1 && -f $PORTFILE ]] && kill -0 "$1" 2>/dev/null &&
+		tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "--port=$(cat "$PORTFILE")"
+}
+
 running() {
-	[[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+	[[ -f $PIDFILE ]] && ours "$(cat "$PIDFILE")"
 }
 
 free_port() {
@@ -93,6 +105,12 @@ stop() {
 	fi
 	local pid
 	pid=$(cat "$PIDFILE")
+	if ! ours "$pid"; then
+		# Dead already (or the PID now belongs to someone else): nothing
+		# of ours to stop.
+		rm -f "$PIDFILE" "$PORTFILE"
+		return
+	fi
 	# setsid made pid the leader of its own process group.
 	kill -TERM -- "-$pid" 2>/dev/null || true
 	local i

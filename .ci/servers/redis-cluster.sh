@@ -10,11 +10,15 @@
 # Nodes listen on 127.0.0.1 only, on the first three free ports from
 # REDIS_CLUSTER_BASE_PORT (default 7001) whose cluster bus ports (+10000)
 # are free too; they never persist anything (--save "" --appendonly no) and
-# keep their files in REDIS_CLUSTER_DIR (default $TMPDIR/portkit-redis-cluster).
-# Port 6379 is never used. start and stop are idempotent.
+# keep their files in REDIS_CLUSTER_DIR, by default in this checkout's
+# .cache/redis-cluster: each checkout has its own cluster, and stop only
+# ever kills the servers of its directory (never those another checkout,
+# or another user, started). Port 6379 is never used. start and stop are
+# idempotent.
 set -uo pipefail
+cd "$(dirname "$0")/../.."
 
-DIR=${REDIS_CLUSTER_DIR:-${TMPDIR:-/tmp}/portkit-redis-cluster}
+DIR=${REDIS_CLUSTER_DIR:-$PWD/.cache/redis-cluster}
 BASE=${REDIS_CLUSTER_BASE_PORT:-7001}
 PORTS_FILE=$DIR/ports
 
@@ -44,7 +48,10 @@ stop() {
 		for pidf in "$DIR"/*.pid; do
 			[[ -f $pidf ]] || continue
 			pid=$(cat "$pidf")
-			if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+			# Only a redis-server on this file's port: a PID reused by
+			# another process after a crash is left alone.
+			if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
+				tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq "redis-server [^ ]*:$(basename "$pidf" .pid)( |\$)"; then
 				kill "$pid" 2>/dev/null
 				for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 				kill -9 "$pid" 2>/dev/null || true

@@ -3,15 +3,14 @@ package mongo
 import (
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"net/url"
 	"reflect"
 	"strings"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
+	"github.com/portkit/portkit/internal/envconfig"
+	"github.com/portkit/portkit/internal/redact"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -27,7 +26,7 @@ const (
 // option) when formatted with any fmt verb or logged through log/slog.
 type Config struct {
 	// URI is the connection string, mongodb:// or mongodb+srv://.
-	URI string `env:"MONGODB_URI,required,notEmpty"`
+	URI string `env:"MONGODB_URI,required,notEmpty" secret:"conn"`
 	// Database is the database the stores use; empty means the database
 	// named in the URI path.
 	Database string `env:"MONGODB_DATABASE"`
@@ -46,47 +45,21 @@ type Config struct {
 // malformed variable gives an error wrapping ports.ErrInvalid that names
 // the variable and never contains the password.
 func ConfigFromEnv() (Config, error) {
-	return configFromEnv(nil)
+	return ConfigFromEnviron(nil)
 }
 
-// configFromEnv parses environ, or the process environment when environ is
-// nil.
-func configFromEnv(environ map[string]string) (Config, error) {
-	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: environ})
+// ConfigFromEnviron is [ConfigFromEnv] reading environ (variable → value)
+// instead of the process environment; a nil environ is the process
+// environment.
+func ConfigFromEnviron(environ map[string]string) (Config, error) {
+	cfg, err := envconfig.Load[Config](backend, environ)
 	if err != nil {
-		return Config{}, ports.NewError(backend, "config", ports.ErrInvalid, envError(err))
+		return Config{}, err
 	}
 	if err := cfg.validate(envName); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
-}
-
-// envError rewrites caarlos0/env's errors, which name Go fields, so that
-// they name the environment variables. Only duration values can fail to
-// parse, and those are not secret.
-func envError(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return err
-	}
-	msgs := make([]string, 0, len(agg.Errors))
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		var unset env.VarIsNotSetError
-		var empty env.EmptyVarError
-		switch {
-		case errors.As(e, &pe):
-			msgs = append(msgs, fmt.Sprintf("%s: %v", envName(pe.Name), pe.Err))
-		case errors.As(e, &unset):
-			msgs = append(msgs, unset.Key+" is not set")
-		case errors.As(e, &empty):
-			msgs = append(msgs, empty.Key+" is empty")
-		default:
-			msgs = append(msgs, e.Error())
-		}
-	}
-	return errors.New(strings.Join(msgs, "; "))
 }
 
 // envName returns the environment variable of the Config field name.
@@ -121,8 +94,7 @@ func (c Config) withDefaults() Config {
 // name turns a field name into the name the error uses.
 func (c Config) validate(name func(string) string) error {
 	invalid := func(field, format string, args ...any) error {
-		return ports.NewError(backend, "config", ports.ErrInvalid,
-			fmt.Errorf("%s: %s", name(field), fmt.Sprintf(format, args...)))
+		return envconfig.Invalidf(backend, "%s: %s", name(field), fmt.Sprintf(format, args...))
 	}
 	p, err := parseURI(c.URI)
 	if err != nil {
@@ -157,28 +129,17 @@ func (c Config) database() string {
 
 // String returns c with the URI's password and secret options replaced by
 // "xxxxx".
-func (c Config) String() string {
-	return fmt.Sprintf("mongo.Config{URI:%q Database:%q ConnectTimeout:%v ServerSelectionTimeout:%v CheckTimeout:%v}",
-		RedactURI(c.URI), c.Database, c.ConnectTimeout, c.ServerSelectionTimeout, c.CheckTimeout)
-}
+func (c Config) String() string { return envconfig.String(c) }
 
 // GoString is String, so that %#v redacts too.
-func (c Config) GoString() string { return c.String() }
+func (c Config) GoString() string { return envconfig.GoString(c) }
 
 // Format writes String for every verb, so that no verb (%d, %x, ...)
 // reaches the fields.
-func (c Config) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+func (c Config) Format(f fmt.State, verb rune) { envconfig.Format(f, verb, c) }
 
 // LogValue logs c with the URI redacted.
-func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("uri", RedactURI(c.URI)),
-		slog.String("database", c.Database),
-		slog.Duration("connect_timeout", c.ConnectTimeout),
-		slog.Duration("server_selection_timeout", c.ServerSelectionTimeout),
-		slog.Duration("check_timeout", c.CheckTimeout),
-	)
-}
+func (c Config) LogValue() slog.Value { return envconfig.LogValue(c) }
 
 // parsedURI is what parseURI extracts from a connection string.
 type parsedURI struct {
@@ -239,141 +200,20 @@ func parseURI(uri string) (parsedURI, error) {
 }
 
 // RedactURI returns uri with its password and the values of secret options
-// (tlsCertificateKeyFilePassword, authMechanismProperties) replaced by
-// "xxxxx". A string that is not a MongoDB URI, or a malformed one with an
-// '@' after the host list (where part of the password may be), is
-// replaced as a whole.
+// (tlsCertificateKeyFilePassword, authMechanismProperties, any option
+// named like a password or token) replaced by "xxxxx". A string that is
+// not a MongoDB URI, or a malformed one with an '@' after the host list
+// (where part of the password may be), is replaced as a whole.
 func RedactURI(uri string) string {
-	if uri == "" {
-		return ""
+	if uri != "" && !strings.HasPrefix(uri, "mongodb://") && !strings.HasPrefix(uri, "mongodb+srv://") {
+		return redact.Placeholder
 	}
-	p, err := parseURI(uri)
-	if (err != nil && p.scheme == "") || errors.Is(err, errMalformedURI) {
-		return "xxxxx"
-	}
-	var b strings.Builder
-	b.WriteString(p.scheme)
-	b.WriteString("://")
-	if p.hasAtSign {
-		user, _, hasPass := strings.Cut(p.userinfo, ":")
-		b.WriteString(user)
-		if hasPass {
-			b.WriteString(":xxxxx")
-		}
-		b.WriteString("@")
-	}
-	b.WriteString(p.hosts)
-	rest := uri[strings.Index(uri, "://")+3:]
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		rest = rest[i:]
-	} else {
-		rest = ""
-	}
-	path, query, hasQuery := strings.Cut(rest, "?")
-	b.WriteString(path)
-	if hasQuery {
-		b.WriteString("?")
-		for kv, sep := range uriOptions(query) {
-			b.WriteString(sep)
-			k, v, hasV := strings.Cut(kv, "=")
-			// A secret option may hide in a value too ("?=?tls...Password=x").
-			if hasV && (isSecretOption(k) || isSecretOption(v)) {
-				b.WriteString(k + "=xxxxx")
-				continue
-			}
-			b.WriteString(kv)
-		}
-	}
-	return b.String()
+	return redact.Conn(uri)
 }
-
-// uriOptions yields the options of a raw query as the driver splits them, on
-// '&' and ';', each with the separator before it ("" for the first).
-func uriOptions(query string) iter.Seq2[string, string] {
-	return func(yield func(string, string) bool) {
-		sep := ""
-		for {
-			i := strings.IndexAny(query, "&;")
-			if i < 0 {
-				yield(query, sep)
-				return
-			}
-			if !yield(query[:i], sep) {
-				return
-			}
-			sep, query = query[i:i+1], query[i+1:]
-		}
-	}
-}
-
-// isSecretOption reports whether the URI option k carries a secret. The
-// driver unescapes option names and ignores their case; a name that only
-// contains a secret one (a stray '?' before it, say) counts too.
-func isSecretOption(k string) bool {
-	if u, err := url.QueryUnescape(k); err == nil {
-		k = u
-	}
-	k = strings.ToLower(k)
-	for _, name := range []string{"authmechanismproperties", "tlscertificatekeyfilepassword", "sslclientcertificatekeypassword"} {
-		if strings.Contains(k, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// uriSecrets returns the secret substrings of uri, raw and unescaped, for
-// scrubbing them from driver error messages.
-func uriSecrets(uri string) []string {
-	p, _ := parseURI(uri)
-	var raw []string
-	if _, pass, ok := strings.Cut(p.userinfo, ":"); ok && pass != "" {
-		raw = append(raw, pass)
-	}
-	for kv := range uriOptions(p.rawQuery) {
-		if k, v, ok := strings.Cut(kv, "="); ok && v != "" && (isSecretOption(k) || isSecretOption(v)) {
-			raw = append(raw, v)
-		}
-	}
-	out := make([]string, 0, 2*len(raw))
-	for _, s := range raw {
-		out = append(out, s)
-		if u, err := url.QueryUnescape(s); err == nil && u != s {
-			out = append(out, u)
-		}
-		if u, err := url.PathUnescape(s); err == nil && u != s {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-// scrubbed is an error whose message has the secrets of a URI removed; it
-// unwraps to the original so that errors.Is and errors.As still work.
-type scrubbed struct {
-	msg string
-	err error
-}
-
-func (e *scrubbed) Error() string { return e.msg }
-func (e *scrubbed) Unwrap() error { return e.err }
 
 // scrub returns err, or a wrapper with the secrets of uri removed from its
-// message when the message contains one.
+// message when the message contains one; the wrapper unwraps to err, so
+// that errors.Is and errors.As still work.
 func scrub(err error, uri string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	changed := false
-	for _, s := range uriSecrets(uri) {
-		if strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-			changed = true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return &scrubbed{msg: msg, err: err}
+	return redact.Error(err, redact.Secrets(uri)...)
 }

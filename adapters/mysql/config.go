@@ -9,13 +9,14 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/caarlos0/env/v11"
 	mysqldrv "github.com/go-sql-driver/mysql"
+
+	"github.com/portkit/portkit/internal/envconfig"
+	"github.com/portkit/portkit/internal/redact"
 )
 
 // Defaults applied by Open to a zero field of Config.
@@ -34,7 +35,7 @@ const (
 	// charset or collation: utf8mb4, whatever the driver's default.
 	defaultCollation = "utf8mb4_general_ci"
 	// redacted replaces secrets in every rendering of a Config.
-	redacted = "xxxxx"
+	redacted = redact.Placeholder
 )
 
 // Config configures Open. ConfigFromEnv fills it from the environment; it
@@ -50,19 +51,19 @@ type Config struct {
 	// '?', '#' or ')' as long as "/db" follows the address. The network
 	// must be tcp, tcp4, tcp6 or unix, and nothing after the last '/' may
 	// hold an '@'.
-	DSN string `env:"MYSQL_DSN"`
+	DSN string `env:"MYSQL_DSN" secret:"conn"`
 	// URL is "mysql://user:pass@host:3306/db?params"; used when DSN is
 	// empty. The query string holds go-sql-driver parameters. The user
 	// name and password must percent-encode '/', '?', '#' and '%': a URL
 	// with a '#', or an '@' in its path or query, is rejected.
-	URL string `env:"MYSQL_URL"`
+	URL string `env:"MYSQL_URL" secret:"conn"`
 
 	// Host, Port, User, Password and Database are used when DSN and URL are
 	// empty. Port defaults to 3306.
 	Host     string `env:"MYSQL_HOST"`
 	Port     int    `env:"MYSQL_PORT"`
 	User     string `env:"MYSQL_USER"`
-	Password string `env:"MYSQL_PASSWORD"`
+	Password string `env:"MYSQL_PASSWORD" secret:"true"`
 	Database string `env:"MYSQL_DATABASE"`
 
 	// TLS is "" (keep what the DSN says), "false", "true" (verify the
@@ -71,7 +72,7 @@ type Config struct {
 	// "true" and "skip-verify"; a CA or client certificate with TLS unset
 	// implies "true".
 	TLS           string `env:"MYSQL_TLS"`
-	TLSCAFile     string `env:"MYSQL_TLS_CA"`
+	TLSCAFile     string `env:"MYSQL_TLS_CA" log:"tls_ca_file"`
 	TLSCertFile   string `env:"MYSQL_TLS_CERT"`
 	TLSKeyFile    string `env:"MYSQL_TLS_KEY"`
 	TLSServerName string `env:"MYSQL_TLS_SERVER_NAME"`
@@ -95,7 +96,7 @@ type Config struct {
 	// the primary. The TLS and pool settings apply to them too. A
 	// password with a ',' can only be given in a URL, percent-encoded
 	// (%2C): MYSQL_REPLICA_DSNS is split at every comma.
-	ReplicaDSNs []string `env:"MYSQL_REPLICA_DSNS" envSeparator:","`
+	ReplicaDSNs []string `env:"MYSQL_REPLICA_DSNS" envSeparator:"," secret:"conn" log:"replica_dsns"`
 
 	// ConnectTimeout bounds Open (0: 5s).
 	ConnectTimeout time.Duration `env:"MYSQL_CONNECT_TIMEOUT"`
@@ -116,19 +117,22 @@ type Config struct {
 // ConfigFromEnv reads Config from the environment variables named in the
 // package documentation. An unparsable value, a malformed MYSQL_DSN,
 // MYSQL_URL or replica, or none of MYSQL_DSN, MYSQL_URL and MYSQL_HOST set
-// is an error naming the variable; it never contains a password.
+// is an error wrapping ports.ErrInvalid that names the variable; it never
+// contains a password.
 func ConfigFromEnv() (Config, error) {
-	return configFrom(env.Options{})
+	return ConfigFromEnviron(nil)
 }
 
-// configFrom is ConfigFromEnv with env options (tests pass Environment).
-func configFrom(opts env.Options) (Config, error) {
-	var c Config
-	if err := env.ParseWithOptions(&c, opts); err != nil {
-		return Config{}, envError(err)
+// ConfigFromEnviron is [ConfigFromEnv] reading environ (variable → value)
+// instead of the process environment; a nil environ is the process
+// environment.
+func ConfigFromEnviron(environ map[string]string) (Config, error) {
+	c, err := envconfig.Load[Config](backend, environ)
+	if err != nil {
+		return Config{}, err
 	}
 	if c.DSN == "" && c.URL == "" && c.Host == "" {
-		return Config{}, fmt.Errorf("mysql: config: none of MYSQL_DSN, MYSQL_URL or MYSQL_HOST is set")
+		return Config{}, errNothingSet
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -136,53 +140,18 @@ func configFrom(opts env.Options) (Config, error) {
 	return c, nil
 }
 
-// envError rewrites env's errors, which name struct fields, to name the
-// variables; the cause is kept except for secret fields.
-func envError(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return fmt.Errorf("mysql: config: %w", err)
-	}
-	msgs := make([]string, 0, len(agg.Errors))
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) {
-			name := varName(pe.Name)
-			if secretField(pe.Name) {
-				msgs = append(msgs, name+": invalid value")
-			} else {
-				msgs = append(msgs, name+": "+pe.Err.Error())
-			}
-			continue
-		}
-		msgs = append(msgs, e.Error())
-	}
-	return fmt.Errorf("mysql: config: %s", strings.Join(msgs, "; "))
+// configError is the error of a bad Config: ErrInvalid, op "config".
+func configError(format string, args ...any) error {
+	return envconfig.Invalidf(backend, format, args...)
 }
 
-// varName returns the environment variable of Config's field, or the field
-// name when it has none.
-func varName(field string) string {
-	if f, ok := reflect.TypeFor[Config]().FieldByName(field); ok {
-		if tag, _, _ := strings.Cut(f.Tag.Get("env"), ","); tag != "" && tag != "-" {
-			return tag
-		}
-	}
-	return field
-}
-
-func secretField(field string) bool {
-	switch field {
-	case "DSN", "URL", "Password", "ReplicaDSNs":
-		return true
-	}
-	return false
-}
+var errNothingSet = configError("none of MYSQL_DSN, MYSQL_URL or MYSQL_HOST is set")
 
 // Validate checks c without connecting: the DSN, URL or parts, the
 // replicas, the TLS settings (reading the certificate files) and the
-// ranges of numbers and durations. Its errors name the variable and never
-// contain a password.
+// ranges of numbers and durations. Its errors wrap ports.ErrInvalid
+// (*ports.OpError, op "config"), name the variable and never contain a
+// password.
 func (c Config) Validate() error {
 	if _, err := c.primaryConfig(); err != nil {
 		return err
@@ -191,23 +160,23 @@ func (c Config) Validate() error {
 		return err
 	}
 	if c.Port < 0 || c.Port > 65535 {
-		return fmt.Errorf("mysql: config: MYSQL_PORT: %d is not a port", c.Port)
+		return configError("MYSQL_PORT: %d is not a port", c.Port)
 	}
 	for _, d := range []struct {
-		field string
-		v     time.Duration
+		name string
+		v    time.Duration
 	}{
-		{"ConnMaxLifetime", c.ConnMaxLifetime},
-		{"ConnMaxIdleTime", c.ConnMaxIdleTime},
-		{"ConnectTimeout", c.ConnectTimeout},
-		{"CheckTimeout", c.CheckTimeout},
+		{"MYSQL_CONN_MAX_LIFETIME", c.ConnMaxLifetime},
+		{"MYSQL_CONN_MAX_IDLE_TIME", c.ConnMaxIdleTime},
+		{"MYSQL_CONNECT_TIMEOUT", c.ConnectTimeout},
+		{"MYSQL_CHECK_TIMEOUT", c.CheckTimeout},
 	} {
 		if d.v < 0 {
-			return fmt.Errorf("mysql: config: %s: negative duration %v", varName(d.field), d.v)
+			return configError("%s: negative duration %v", d.name, d.v)
 		}
 	}
 	if c.MaxOpenConns < 0 {
-		return fmt.Errorf("mysql: config: MYSQL_MAX_OPEN_CONNS: negative value %d", c.MaxOpenConns)
+		return configError("MYSQL_MAX_OPEN_CONNS: negative value %d", c.MaxOpenConns)
 	}
 	return nil
 }
@@ -249,7 +218,7 @@ func (c Config) replicaConfigs() ([]*mysqldrv.Config, error) {
 			err error
 		)
 		if raw == "" {
-			return nil, fmt.Errorf("mysql: config: %s: empty", name)
+			return nil, configError("%s: empty", name)
 		}
 		if isURL(raw) {
 			dc, exp, err = parseURL(name, raw)
@@ -282,7 +251,7 @@ const dsnShape = "want user:pass@tcp(host:port)/db?params"
 func parseDSN(name, dsn string) (*mysqldrv.Config, map[string]bool, error) {
 	dc, err := splitDSN(dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mysql: config: %s: %w", name, err)
+		return nil, nil, configError("%s: %w", name, err)
 	}
 	return dc, explicitParams(dsnQuery(dsn)), nil
 }
@@ -393,21 +362,14 @@ func explicitParams(rawQuery string) map[string]bool {
 }
 
 // scrub replaces every occurrence of each non-empty secret in msg.
-func scrub(msg string, secrets ...string) string {
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, redacted)
-		}
-	}
-	return msg
-}
+func scrub(msg string, secrets ...string) string { return redact.Scrub(msg, secrets...) }
 
 // malformedURL is all that is said about a URL that does not parse safely:
 // url.Parse errors quote the whole URL, and in a malformed URL part of the
 // password may sit where the host, port, path, query or fragment should
 // be.
 func malformedURL(name string) error {
-	return fmt.Errorf("mysql: config: %s: malformed URL (want mysql://user:pass@host:port/db?params; "+
+	return configError("%s: malformed URL (want mysql://user:pass@host:port/db?params; "+
 		"percent-encode @ : / ? # %% in the user name and password)", name)
 }
 
@@ -436,10 +398,10 @@ func parseURL(name, raw string) (*mysqldrv.Config, map[string]bool, error) {
 	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
 		// url.Parse allows only letters, digits, '+', '-' and '.' in a
 		// scheme, which ends at the first ':': never the password.
-		return nil, nil, fmt.Errorf("mysql: config: %s: scheme %q, want mysql://", name, u.Scheme)
+		return nil, nil, configError("%s: scheme %q, want mysql://", name, u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, nil, fmt.Errorf("mysql: config: %s: no host", name)
+		return nil, nil, configError("%s: no host", name)
 	}
 	dc := mysqldrv.NewConfig()
 	dc.Net = "tcp"
@@ -457,7 +419,7 @@ func parseURL(name, raw string) (*mysqldrv.Config, map[string]bool, error) {
 	if u.RawQuery != "" {
 		withParams, err := mysqldrv.ParseDSN("/?" + u.RawQuery)
 		if err != nil {
-			return nil, nil, fmt.Errorf("mysql: config: %s: bad parameter: %s", name, scrub(err.Error(), dc.Passwd, url.QueryEscape(dc.Passwd), url.PathEscape(dc.Passwd)))
+			return nil, nil, configError("%s: bad parameter: %s", name, scrub(err.Error(), dc.Passwd, url.QueryEscape(dc.Passwd), url.PathEscape(dc.Passwd)))
 		}
 		withParams.User, withParams.Passwd, withParams.Net, withParams.Addr, withParams.DBName =
 			dc.User, dc.Passwd, dc.Net, dc.Addr, dc.DBName
@@ -474,10 +436,10 @@ func parseURL(name, raw string) (*mysqldrv.Config, map[string]bool, error) {
 // Password and Database.
 func (c Config) partsConfig() (*mysqldrv.Config, map[string]bool, error) {
 	if c.Host == "" {
-		return nil, nil, fmt.Errorf("mysql: config: none of MYSQL_DSN, MYSQL_URL or MYSQL_HOST is set")
+		return nil, nil, configError("none of MYSQL_DSN, MYSQL_URL or MYSQL_HOST is set")
 	}
 	if c.Port < 0 || c.Port > 65535 {
-		return nil, nil, fmt.Errorf("mysql: config: MYSQL_PORT: %d is not a port", c.Port)
+		return nil, nil, configError("MYSQL_PORT: %d is not a port", c.Port)
 	}
 	port := c.Port
 	if port == 0 {
@@ -515,7 +477,7 @@ func (c Config) applyTLS(dc *mysqldrv.Config) error {
 		return nil
 	case "true", "on", "1", "skip-verify":
 	default:
-		return fmt.Errorf("mysql: config: MYSQL_TLS: %q is not one of false, true, skip-verify, preferred", c.TLS)
+		return configError("MYSQL_TLS: %q is not one of false, true, skip-verify, preferred", c.TLS)
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLSServerName}
 	if mode == "skip-verify" {
@@ -529,21 +491,21 @@ func (c Config) applyTLS(dc *mysqldrv.Config) error {
 	if c.TLSCAFile != "" {
 		pem, err := os.ReadFile(c.TLSCAFile)
 		if err != nil {
-			return fmt.Errorf("mysql: config: MYSQL_TLS_CA: %w", err)
+			return configError("MYSQL_TLS_CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("mysql: config: MYSQL_TLS_CA: no PEM certificate in %s", c.TLSCAFile)
+			return configError("MYSQL_TLS_CA: no PEM certificate in %s", c.TLSCAFile)
 		}
 		tc.RootCAs = pool
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
-		return fmt.Errorf("mysql: config: MYSQL_TLS_CERT and MYSQL_TLS_KEY go together")
+		return configError("MYSQL_TLS_CERT and MYSQL_TLS_KEY go together")
 	}
 	if c.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
 		if err != nil {
-			return fmt.Errorf("mysql: config: MYSQL_TLS_CERT/MYSQL_TLS_KEY: %w", err)
+			return configError("MYSQL_TLS_CERT/MYSQL_TLS_KEY: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -577,149 +539,18 @@ func (c Config) connectTimeout() time.Duration {
 	return DefaultConnectTimeout
 }
 
-// redactedDSN renders a DSN or URL with its password replaced, or only
-// "xxxxx" when it does not parse safely (splitURL, splitDSN): the password
-// may then be anywhere in it.
-func redactedDSN(s string) string {
-	if s == "" {
-		return ""
-	}
-	if isURL(s) {
-		u, ok := splitURL(s)
-		if !ok {
-			return redacted
-		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-		}
-		return u.String()
-	}
-	dc, err := splitDSN(s)
-	if err != nil {
-		return redacted
-	}
-	if dc.Passwd != "" {
-		dc.Passwd = redacted
-	}
-	return dc.FormatDSN()
-}
-
-// redactedReplicas renders the replicas with their passwords replaced,
-// or all of them as "xxxxx" when one does not parse safely: a ',' in a
-// password splits MYSQL_REPLICA_DSNS inside it, leaving a malformed piece
-// and a neighbour that may parse with the rest of the password as its
-// user name.
-func redactedReplicas(replicas []string) []string {
-	rs := make([]string, len(replicas))
-	for i, r := range replicas {
-		rs[i] = redactedDSN(strings.TrimSpace(r))
-		if rs[i] == redacted {
-			for j := range rs {
-				rs[j] = redacted
-			}
-			break
-		}
-	}
-	return rs
-}
-
-// String renders c with every password replaced by "xxxxx".
-func (c Config) String() string {
-	var b strings.Builder
-	b.WriteString("mysql.Config{")
-	sep := func() {
-		if b.Len() > len("mysql.Config{") {
-			b.WriteString(", ")
-		}
-	}
-	add := func(k, v string) {
-		if v != "" {
-			sep()
-			b.WriteString(k)
-			b.WriteString(": ")
-			b.WriteString(v)
-		}
-	}
-	add("DSN", redactedDSN(c.DSN))
-	add("URL", redactedDSN(c.URL))
-	add("Host", c.Host)
-	if c.Port != 0 {
-		add("Port", strconv.Itoa(c.Port))
-	}
-	add("User", c.User)
-	if c.Password != "" {
-		add("Password", redacted)
-	}
-	add("Database", c.Database)
-	add("TLS", c.TLS)
-	add("TLSCAFile", c.TLSCAFile)
-	add("TLSCertFile", c.TLSCertFile)
-	add("TLSKeyFile", c.TLSKeyFile)
-	add("TLSServerName", c.TLSServerName)
-	if c.TLSConfig != nil {
-		add("TLSConfig", "set")
-	}
-	if len(c.ReplicaDSNs) > 0 {
-		add("ReplicaDSNs", "["+strings.Join(redactedReplicas(c.ReplicaDSNs), " ")+"]")
-	}
-	for _, kv := range []struct {
-		k string
-		v any
-		z bool
-	}{
-		{"MaxOpenConns", c.MaxOpenConns, c.MaxOpenConns == 0},
-		{"MaxIdleConns", c.MaxIdleConns, c.MaxIdleConns == 0},
-		{"ConnMaxLifetime", c.ConnMaxLifetime, c.ConnMaxLifetime == 0},
-		{"ConnMaxIdleTime", c.ConnMaxIdleTime, c.ConnMaxIdleTime == 0},
-		{"ConnectTimeout", c.ConnectTimeout, c.ConnectTimeout == 0},
-		{"CheckTimeout", c.CheckTimeout, c.CheckTimeout == 0},
-		{"SlowThreshold", c.SlowThreshold, c.SlowThreshold == 0},
-		{"LogParams", c.LogParams, !c.LogParams},
-		{"DisablePreparedStmt", c.DisablePreparedStmt, !c.DisablePreparedStmt},
-	} {
-		if !kv.z {
-			add(kv.k, fmt.Sprint(kv.v))
-		}
-	}
-	b.WriteString("}")
-	return b.String()
-}
+// String renders c with every password replaced by "xxxxx": the DSN,
+// URL and replicas through the shared redactor (a malformed one, whose
+// password may be anywhere in it, as "xxxxx" whole; all replicas so when
+// one is: a ',' in a password splits MYSQL_REPLICA_DSNS inside it).
+func (c Config) String() string { return envconfig.String(c) }
 
 // GoString is String: %#v shows no password either.
-func (c Config) GoString() string { return c.String() }
+func (c Config) GoString() string { return envconfig.GoString(c) }
 
 // Format writes String for every verb, so that no formatting verb
 // (%v, %+v, %#v, %s, %q, ...) reaches the password.
-func (c Config) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", c.String())
-		return
-	}
-	_, _ = f.Write([]byte(c.String()))
-}
+func (c Config) Format(f fmt.State, verb rune) { envconfig.Format(f, verb, c) }
 
-// LogValue renders c for log/slog, password redacted.
-func (c Config) LogValue() slog.Value {
-	attrs := []slog.Attr{}
-	addStr := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(k, v))
-		}
-	}
-	addStr("dsn", redactedDSN(c.DSN))
-	addStr("url", redactedDSN(c.URL))
-	addStr("host", c.Host)
-	if c.Port != 0 {
-		attrs = append(attrs, slog.Int("port", c.Port))
-	}
-	addStr("user", c.User)
-	if c.Password != "" {
-		addStr("password", redacted)
-	}
-	addStr("database", c.Database)
-	addStr("tls", c.TLS)
-	if n := len(c.ReplicaDSNs); n > 0 {
-		attrs = append(attrs, slog.Int("replicas", n))
-	}
-	return slog.GroupValue(attrs...)
-}
+// LogValue renders c for log/slog, passwords redacted.
+func (c Config) LogValue() slog.Value { return envconfig.LogValue(c) }

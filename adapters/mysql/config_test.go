@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -18,14 +19,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caarlos0/env/v11"
+	"github.com/portkit/portkit/ports"
 )
 
 const secret = "hunter2-s3cret"
 
 func fromEnv(t *testing.T, vars map[string]string) (Config, error) {
 	t.Helper()
-	return configFrom(env.Options{Environment: vars})
+	return ConfigFromEnviron(vars)
 }
 
 func TestConfigFromEnvDSNDefaults(t *testing.T) {
@@ -197,6 +198,12 @@ func TestConfigFromEnvErrorsNameVariableNotSecret(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("%v: error %q shows the password", tc.vars, err)
+		}
+		// Like the other adapters: an *ports.OpError of op "config" with
+		// ErrInvalid (issue 11: MYSQL_PORT and "nothing set" were not).
+		var oe *ports.OpError
+		if !errors.As(err, &oe) || oe.Backend != "mysql" || oe.Op != "config" || !errors.Is(err, ports.ErrInvalid) {
+			t.Errorf("%v: error %#v is not an *ports.OpError mysql/config wrapping ErrInvalid", tc.vars, err)
 		}
 	}
 }

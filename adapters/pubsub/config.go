@@ -1,17 +1,15 @@
 package pubsub
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"reflect"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"github.com/caarlos0/env/v11"
 
+	"github.com/portkit/portkit/internal/envconfig"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -166,17 +164,23 @@ type ReceiveConfig struct {
 // bad value is an error that names the variable and wraps
 // ports.ErrInvalid.
 func ConfigFromEnv() (Config, error) {
-	return configFromEnv(env.ToMap(os.Environ()))
+	return ConfigFromEnviron(nil)
 }
 
-// configFromEnv reads a Config from environ.
-func configFromEnv(environ map[string]string) (Config, error) {
-	var cfg Config
-	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
-		return Config{}, configError(envError(err))
+// ConfigFromEnviron is [ConfigFromEnv] reading environ (variable → value)
+// instead of the process environment; a nil environ is the process
+// environment.
+func ConfigFromEnviron(environ map[string]string) (Config, error) {
+	cfg, err := envconfig.Load[Config](backend, environ)
+	if err != nil {
+		return Config{}, err
 	}
 	if cfg.ProjectID == "" {
-		cfg.ProjectID = environ[EnvGoogleCloudProject]
+		if environ == nil {
+			cfg.ProjectID = os.Getenv(EnvGoogleCloudProject)
+		} else {
+			cfg.ProjectID = environ[EnvGoogleCloudProject]
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -184,57 +188,10 @@ func configFromEnv(environ map[string]string) (Config, error) {
 	return cfg, nil
 }
 
-// envError rewrites caarlos0/env's errors, which name the Go field, to name
-// the environment variable. None of the variables holds a secret, so the
-// bad value is quoted.
-func envError(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return err
-	}
-	vars := envVars(reflect.TypeFor[Config]())
-	msgs := make([]string, 0, len(agg.Errors))
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if !errors.As(e, &pe) {
-			msgs = append(msgs, e.Error())
-			continue
-		}
-		name := pe.Name
-		if v, ok := vars[pe.Name]; ok {
-			name = v
-		}
-		want := "an integer"
-		if pe.Type == reflect.TypeFor[time.Duration]() {
-			want = "a duration such as 500ms or 10s"
-		}
-		msgs = append(msgs, fmt.Sprintf("%s: invalid value (want %s): %v", name, want, pe.Err))
-	}
-	return errors.New(strings.Join(msgs, "; "))
-}
+// configFromEnv is ConfigFromEnviron (for the package's tests).
+func configFromEnv(environ map[string]string) (Config, error) { return ConfigFromEnviron(environ) }
 
-// envVars maps the Go field names of t and its nested structs to their env
-// tags. Field names are unique across Config's structs (a test checks it).
-func envVars(t reflect.Type) map[string]string {
-	m := map[string]string{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
-			for k, v := range envVars(f.Type) {
-				m[k] = v
-			}
-			continue
-		}
-		if tag := f.Tag.Get("env"); tag != "" {
-			m[f.Name] = tag
-		}
-	}
-	return m
-}
-
-func configError(cause error) error {
-	return ports.NewError(backend, "config", ports.ErrInvalid, cause)
-}
+func configError(cause error) error { return envconfig.Invalid(backend, cause) }
 
 // Validate checks c: no negative count or duration, batch thresholds
 // within the service's request limits, and a project when an emulator is
@@ -313,8 +270,19 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// String formats c as envconfig does for every adapter's Config (Config
+// holds no secret; strings pass through the shared redactor anyway).
+func (c Config) String() string { return envconfig.String(c) }
+
+// GoString formats c for %#v, as String.
+func (c Config) GoString() string { return envconfig.GoString(c) }
+
+// Format makes every fmt verb print String.
+func (c Config) Format(f fmt.State, verb rune) { envconfig.Format(f, verb, c) }
+
 // LogValue makes slog log c as a group of its effective settings (Config
-// holds no secret).
+// holds no secret): the defaults applied, the project and endpoint said
+// in words. It is not the field-by-field rendering of String.
 func (c Config) LogValue() slog.Value {
 	d := c.withDefaults()
 	project := d.ProjectID

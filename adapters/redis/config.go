@@ -3,17 +3,15 @@ package redis
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
-	"os"
-	"reflect"
 	"strings"
 	"time"
 
-	"github.com/caarlos0/env/v11"
 	"github.com/redis/rueidis"
 
+	"github.com/portkit/portkit/internal/envconfig"
+	"github.com/portkit/portkit/internal/redact"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -31,20 +29,21 @@ const (
 // Config.DialTimeout is 0.
 const DefaultDialTimeout = 5 * time.Second
 
-// redacted replaces secrets in printed configs and URLs.
-const redacted = "xxxxx"
-
 // Config configures [Open]. Its zero value is invalid (URL is required).
 //
-// Config never shows its password: String, GoString, Format and LogValue
-// print the URL with the password replaced by "xxxxx".
+// Config never shows its passwords: String, GoString, Format and LogValue
+// print the URL with the password (user info or ?password=) replaced by
+// "xxxxx", and SentinelPassword as "xxxxx".
 type Config struct {
 	// URL is the server address, in the forms rueidis.ParseURL accepts:
 	// redis://[user:password@]host:port[/db], rediss:// for TLS,
 	// unix://[user:password@]/path?db=N, several hosts with ?addr=host:port
 	// for a cluster, and ?master_set=name for Sentinel (the hosts are then
-	// the sentinels). Variable REDIS_URL.
-	URL string `env:"REDIS_URL"`
+	// the sentinels); and the forms other clients accept:
+	// redis://host:port/ (database 0), redis://host:port/?db=N, and the
+	// password as ?password=... (percent-encoded; not together with a
+	// password in the user info). Variable REDIS_URL.
+	URL string `env:"REDIS_URL" secret:"conn"`
 
 	// ClientCacheTTL turns on server-assisted client-side caching when
 	// positive: Get and GetMany serve a key from local memory for at most
@@ -71,26 +70,23 @@ type Config struct {
 	// SentinelPassword authenticates to the sentinels of a master set when
 	// they require it (the URL's password is the master's). Variable
 	// REDIS_SENTINEL_PASSWORD.
-	SentinelPassword string `env:"REDIS_SENTINEL_PASSWORD"`
+	SentinelPassword string `env:"REDIS_SENTINEL_PASSWORD" secret:"true"`
 }
 
 // ConfigFromEnv reads a Config from the environment variables listed in the
 // package documentation. REDIS_URL is required. The error names the
 // variable at fault, wraps ports.ErrInvalid, and never shows a secret.
 func ConfigFromEnv() (Config, error) {
-	return configFromEnv(nil)
+	return ConfigFromEnviron(nil)
 }
 
-// configFromEnv reads from environ, or from the process environment when
-// environ is nil.
-func configFromEnv(environ map[string]string) (Config, error) {
-	opts := env.Options{Environment: environ}
-	if environ == nil {
-		opts.Environment = env.ToMap(os.Environ())
-	}
-	var cfg Config
-	if err := env.ParseWithOptions(&cfg, opts); err != nil {
-		return Config{}, configError(envError(err))
+// ConfigFromEnviron is [ConfigFromEnv] reading environ (variable → value)
+// instead of the process environment; a nil environ is the process
+// environment.
+func ConfigFromEnviron(environ map[string]string) (Config, error) {
+	cfg, err := envconfig.Load[Config](backend, environ)
+	if err != nil {
+		return Config{}, err
 	}
 	if cfg.URL == "" {
 		return Config{}, configError(fmt.Errorf("%s is not set", EnvURL))
@@ -101,38 +97,7 @@ func configFromEnv(environ map[string]string) (Config, error) {
 	return cfg, nil
 }
 
-// envError rewrites caarlos0/env's errors, which name the Go field, to name
-// the environment variable. Values of the variables it can fail on
-// (durations, booleans) are not secret.
-func envError(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return err
-	}
-	t := reflect.TypeFor[Config]()
-	msgs := make([]string, 0, len(agg.Errors))
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) {
-			name := pe.Name
-			if f, ok := t.FieldByName(pe.Name); ok {
-				name = f.Tag.Get("env")
-			}
-			if name == EnvSentinelPassword || name == EnvURL {
-				msgs = append(msgs, name+": invalid value")
-				continue
-			}
-			msgs = append(msgs, fmt.Sprintf("%s: %v", name, pe.Err))
-			continue
-		}
-		msgs = append(msgs, e.Error())
-	}
-	return errors.New(strings.Join(msgs, "; "))
-}
-
-func configError(cause error) error {
-	return ports.NewError(backend, "config", ports.ErrInvalid, cause)
-}
+func configError(cause error) error { return envconfig.Invalid(backend, cause) }
 
 // Validate checks c: the URL must parse (without ever quoting it) and the
 // durations must not be negative. The error names the variable at fault
@@ -161,13 +126,26 @@ func (c Config) clientOption() (rueidis.ClientOption, error) {
 	if err != nil {
 		return opt, configError(fmt.Errorf("%s: %w", EnvURL, err))
 	}
-	opt, err = rueidis.ParseURL(c.URL)
+	q := u.Query()
+	password, err := queryPassword(u, q)
+	if err != nil {
+		return opt, configError(fmt.Errorf("%s: %w", EnvURL, err))
+	}
+	forRueidis, err := normalizeURL(u, q)
+	if err != nil {
+		return opt, configError(fmt.Errorf("%s: %w", EnvURL, err))
+	}
+	opt, err = rueidis.ParseURL(forRueidis)
 	if err != nil {
 		// rueidis' own messages quote the scheme, database number or a
-		// query parameter; scrub the password anyway, in case.
-		return rueidis.ClientOption{}, configError(fmt.Errorf("%s: %s", EnvURL, scrub(err.Error(), u)))
+		// query parameter; scrub the secrets anyway, in case.
+		return rueidis.ClientOption{}, configError(fmt.Errorf("%s: %s", EnvURL, redact.Scrub(err.Error(), redact.Secrets(c.URL)...)))
 	}
-	if q := u.Query(); q.Get("client_cache") == "0" && c.ClientCacheTTL > 0 {
+	if password != "" {
+		// rueidis.ParseURL reads only the user info's password.
+		opt.Password = password
+	}
+	if q.Get("client_cache") == "0" && c.ClientCacheTTL > 0 {
 		return rueidis.ClientOption{}, configError(fmt.Errorf("%s is set but %s turns client caching off (client_cache=0)", EnvClientCacheTTL, EnvURL))
 	}
 	opt.DisableCache = c.ClientCacheTTL == 0
@@ -215,78 +193,59 @@ func parseURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// scrub removes u's password from s.
-func scrub(s string, u *url.URL) string {
-	if u == nil || u.User == nil {
-		return s
+// queryPassword returns the password given as ?password= (the form of
+// redis-py and other clients), which rueidis ignores. A password given
+// there and in the user info too, or twice in the query, is an error: which
+// one would be meant is not clear.
+func queryPassword(u *url.URL, q url.Values) (string, error) {
+	ps, ok := q["password"]
+	if !ok {
+		return "", nil
 	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		s = strings.ReplaceAll(s, p, redacted)
-		if e := url.PathEscape(p); e != p {
-			s = strings.ReplaceAll(s, e, redacted)
-		}
-		if e := url.QueryEscape(p); e != p {
-			s = strings.ReplaceAll(s, e, redacted)
-		}
+	if len(ps) > 1 {
+		return "", errors.New("password given twice in the query")
 	}
-	return s
+	if _, has := u.User.Password(); has {
+		return "", errors.New("password given both in the user info and as ?password=: give one")
+	}
+	return ps[0], nil
 }
 
-// RedactedURL returns c.URL with its password replaced by "xxxxx", or a
-// placeholder when the URL does not parse (it may then hold a password
-// anywhere).
-func (c Config) RedactedURL() string {
-	return redactURL(c.URL)
+// normalizeURL returns u as rueidis.ParseURL takes it: the forms other
+// clients accept, redis://host:6379/ (an empty database path) and
+// redis://host:6379/?db=5, become redis://host:6379 and
+// redis://host:6379?db=5 (rueidis reads an empty path segment as a bad
+// database number). A database both in the path and in ?db= must agree.
+func normalizeURL(u *url.URL, q url.Values) (string, error) {
+	if u.Scheme == "unix" {
+		return u.String(), nil
+	}
+	n := *u
+	if n.Path == "/" {
+		n.Path, n.RawPath = "", ""
+	}
+	if db := strings.TrimPrefix(n.Path, "/"); db != "" && q.Has("db") && q.Get("db") != db {
+		return "", fmt.Errorf("database %q in the path and %q in ?db= differ", db, q.Get("db"))
+	}
+	return n.String(), nil
 }
 
-func redactURL(s string) string {
-	if s == "" {
-		return ""
-	}
-	u, err := parseURL(s)
-	if err != nil {
-		return "(malformed URL, redacted)"
-	}
-	return u.Redacted()
-}
+// RedactedURL returns c.URL with its password and secret parameters
+// (?password=) replaced by "xxxxx", or "xxxxx" when the URL does not parse
+// (it may then hold a password anywhere).
+func (c Config) RedactedURL() string { return redactURL(c.URL) }
 
-// String formats c with the password redacted.
-func (c Config) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "redis.Config{URL:%q", c.RedactedURL())
-	fmt.Fprintf(&b, " ClientCacheTTL:%s ClientCacheRequired:%t", c.ClientCacheTTL, c.ClientCacheRequired)
-	fmt.Fprintf(&b, " DialTimeout:%s CheckTimeout:%s", c.DialTimeout, c.CheckTimeout)
-	if c.SentinelPassword != "" {
-		b.WriteString(" SentinelPassword:" + redacted)
-	}
-	b.WriteString("}")
-	return b.String()
-}
+func redactURL(s string) string { return redact.Conn(s) }
 
-// GoString formats c for %#v, with the password redacted.
-func (c Config) GoString() string { return c.String() }
+// String formats c with its secrets redacted.
+func (c Config) String() string { return envconfig.String(c) }
+
+// GoString formats c for %#v, with its secrets redacted.
+func (c Config) GoString() string { return envconfig.GoString(c) }
 
 // Format makes every fmt verb (%v, %+v, %#v, %s, %q...) print the redacted
 // String.
-func (c Config) Format(f fmt.State, verb rune) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", c.String())
-		return
-	}
-	_, _ = io.WriteString(f, c.String())
-}
+func (c Config) Format(f fmt.State, verb rune) { envconfig.Format(f, verb, c) }
 
-// LogValue makes slog log c as a group with the password redacted.
-func (c Config) LogValue() slog.Value {
-	attrs := []slog.Attr{
-		slog.String("url", c.RedactedURL()),
-		slog.Duration("client_cache_ttl", c.ClientCacheTTL),
-		slog.Bool("client_cache_required", c.ClientCacheRequired),
-		slog.Duration("dial_timeout", c.dialTimeout()),
-		slog.Duration("check_timeout", c.checkTimeout()),
-	}
-	if c.SentinelPassword != "" {
-		attrs = append(attrs, slog.String("sentinel_password", redacted))
-	}
-	return slog.GroupValue(attrs...)
-}
+// LogValue makes slog log c as a group with its secrets redacted.
+func (c Config) LogValue() slog.Value { return envconfig.LogValue(c) }

@@ -14,7 +14,7 @@ import (
 
 func TestConfigFromEnv(t *testing.T) {
 	t.Parallel()
-	cfg, err := configFromEnv(map[string]string{
+	cfg, err := ConfigFromEnviron(map[string]string{
 		EnvURL:                 "redis://app:pw@cache.internal:6380/3",
 		EnvClientCacheTTL:      "30s",
 		EnvClientCacheRequired: "true",
@@ -37,7 +37,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("ConfigFromEnv = %+v, want %+v", cfg.LogValue(), want.LogValue())
 	}
 
-	cfg, err = configFromEnv(map[string]string{EnvURL: "redis://localhost:6379"})
+	cfg, err = ConfigFromEnviron(map[string]string{EnvURL: "redis://localhost:6379"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +77,13 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{"hash in password", map[string]string{EnvURL: "redis://app:12#" + secret + "@localhost"}, EnvURL},
 		{"cache off in URL", map[string]string{EnvURL: good + "?client_cache=0", EnvClientCacheTTL: "1m"}, EnvClientCacheTTL},
 		{"sentinel password", map[string]string{EnvURL: good, EnvSentinelPassword: secret, EnvCheckTimeout: "x"}, EnvCheckTimeout},
+		{"password in user info and query", map[string]string{EnvURL: good + "?password=" + secret}, EnvURL},
+		{"password twice in the query", map[string]string{EnvURL: "redis://h:6379/0?password=" + secret + "&password=" + secret}, EnvURL},
+		{"database in path and query differ", map[string]string{EnvURL: "redis://:" + secret + "@h:6379/1?db=2"}, EnvURL},
+		{"query password and bad db", map[string]string{EnvURL: "redis://h:6379/x?password=" + secret}, EnvURL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := configFromEnv(tc.env)
+			_, err := ConfigFromEnviron(tc.env)
 			if err == nil {
 				t.Fatalf("no error")
 			}
@@ -150,6 +154,35 @@ func TestClientOption(t *testing.T) {
 			t.Errorf("got master set %q, sentinel password set %v, addrs %v", opt.Sentinel.MasterSet, opt.Sentinel.Password != "", opt.InitAddress)
 		}
 	})
+	t.Run("password in the query", func(t *testing.T) {
+		// The form of redis-py and others; rueidis.ParseURL ignores it.
+		opt, err := Config{URL: "redis://app@h:6379/2?password=p%26w%2Bd"}.clientOption()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opt.Password != "p&w+d" || opt.Username != "app" || opt.SelectDB != 2 {
+			t.Errorf("got password %q, user %q, db %d; want p&w+d, app, 2", opt.Password, opt.Username, opt.SelectDB)
+		}
+	})
+	t.Run("trailing slash and ?db=", func(t *testing.T) {
+		for url, db := range map[string]int{
+			"redis://127.0.0.1:6379/":          0,
+			"redis://127.0.0.1:6379/?db=5":     5,
+			"redis://127.0.0.1:6379?db=5":      5,
+			"rediss://127.0.0.1:6379/?db=3":    3,
+			"redis://127.0.0.1:6379/4?db=4":    4,
+			"redis://:pw@127.0.0.1:6379/?db=1": 1,
+		} {
+			opt, err := Config{URL: url}.clientOption()
+			if err != nil {
+				t.Errorf("%s: %v", url, err)
+				continue
+			}
+			if opt.SelectDB != db || fmt.Sprint(opt.InitAddress) != "[127.0.0.1:6379]" {
+				t.Errorf("%s: db %d addrs %v, want %d [127.0.0.1:6379]", url, opt.SelectDB, opt.InitAddress, db)
+			}
+		}
+	})
 	t.Run("dial_timeout in URL wins", func(t *testing.T) {
 		opt, err := Config{URL: "redis://h?dial_timeout=1500ms", DialTimeout: time.Minute}.clientOption()
 		if err != nil {
@@ -167,6 +200,7 @@ func TestConfigRedaction(t *testing.T) {
 	t.Parallel()
 	const secret, sentinelSecret = "hunter2-redis", "hunter3-sentinel"
 	cfg := Config{URL: "redis://app:" + secret + "@h:6379/0", SentinelPassword: sentinelSecret, ClientCacheTTL: time.Second}
+	query := Config{URL: "redis://app@h:6379/0?protocol=3&password=" + secret + "&Pass%77ord=" + secret}
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("cfg", "config", cfg, "ptr", &cfg)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("cfg", "config", cfg)
@@ -177,6 +211,17 @@ func TestConfigRedaction(t *testing.T) {
 		"%#v of a struct holding it": fmt.Sprintf("%#v", struct{ C Config }{cfg}),
 		"slog":                       logs.String(),
 		"RedactedURL":                cfg.RedactedURL(),
+	}
+	var qlogs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&qlogs, nil)).Info("cfg", "config", query)
+	slog.New(slog.NewTextHandler(&qlogs, nil)).Info("cfg", "config", query)
+	for what, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", query), "%+v": fmt.Sprintf("%+v", query), "%#v": fmt.Sprintf("%#v", query),
+		"%s": fmt.Sprintf("%s", query), "%q": fmt.Sprintf("%q", query), "slog": qlogs.String(), "RedactedURL": query.RedactedURL(),
+	} {
+		if strings.Contains(out, secret) || !strings.Contains(out, "password=xxxxx&Pass%77ord=xxxxx") {
+			t.Errorf("?password=: %s does not hide it: %s", what, out)
+		}
 	}
 	for what, out := range outputs {
 		if strings.Contains(out, secret) || strings.Contains(out, sentinelSecret) {

@@ -10,7 +10,8 @@ import (
 	"github.com/portkit/portkit/adapters/mysql"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
-	"github.com/portkit/portkit/lifecycle"
+	"github.com/portkit/portkit/internal/envconfig"
+	"github.com/portkit/portkit/internal/redact"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -34,17 +35,17 @@ func connector[C ports.Connector](c C, err error) (ports.Connector, error) {
 	return c, nil
 }
 
-func prepareMySQL() (prepared, error) {
-	cfg, err := mysql.ConfigFromEnv()
+func prepareMySQL(lookup lookupFunc) (prepared, error) {
+	cfg, err := mysql.ConfigFromEnviron(envconfig.Environ[mysql.Config](lookup))
 	if err != nil {
 		return prepared{}, err
 	}
 	var target string
 	switch {
 	case cfg.DSN != "":
-		target = lifecycle.Redact(cfg.DSN)
+		target = redact.Conn(cfg.DSN)
 	case cfg.URL != "":
-		target = lifecycle.Redact(cfg.URL)
+		target = redact.Conn(cfg.URL)
 	default:
 		port := cfg.Port
 		if port == 0 {
@@ -60,8 +61,8 @@ func prepareMySQL() (prepared, error) {
 	}}, nil
 }
 
-func prepareMongo() (prepared, error) {
-	cfg, err := mongo.ConfigFromEnv()
+func prepareMongo(lookup lookupFunc) (prepared, error) {
+	cfg, err := mongo.ConfigFromEnviron(envconfig.Environ[mongo.Config](lookup))
 	if err != nil {
 		return prepared{}, err
 	}
@@ -70,8 +71,8 @@ func prepareMongo() (prepared, error) {
 	}}, nil
 }
 
-func prepareRedis() (prepared, error) {
-	cfg, err := redis.ConfigFromEnv()
+func prepareRedis(lookup lookupFunc) (prepared, error) {
+	cfg, err := redis.ConfigFromEnviron(envconfig.Environ[redis.Config](lookup))
 	if err != nil {
 		return prepared{}, err
 	}
@@ -80,8 +81,8 @@ func prepareRedis() (prepared, error) {
 	}}, nil
 }
 
-func preparePubSub() (prepared, error) {
-	cfg, err := pubsub.ConfigFromEnv()
+func preparePubSub(lookup lookupFunc) (prepared, error) {
+	cfg, err := pubsub.ConfigFromEnviron(envconfig.Environ[pubsub.Config](lookup, pubsub.EnvGoogleCloudProject))
 	if err != nil {
 		return prepared{}, err
 	}

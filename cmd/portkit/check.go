@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portkit/portkit/internal/redact"
 	"github.com/portkit/portkit/lifecycle"
 	"github.com/portkit/portkit/ports"
 )
@@ -28,10 +29,14 @@ type backend struct {
 	// vars are the environment variables of which any one, set and not
 	// empty, means the backend is configured.
 	vars []string
-	// prepare reads the backend's configuration from the environment. Its
-	// error names the variable at fault and shows no secret.
-	prepare func() (prepared, error)
+	// prepare reads the backend's configuration from the environment
+	// through lookup. Its error names the variable at fault and shows no
+	// secret.
+	prepare func(lookup lookupFunc) (prepared, error)
 }
+
+// lookupFunc is os.LookupEnv, or a test's environment.
+type lookupFunc = func(string) (string, bool)
 
 // prepared is a configured backend, ready to open.
 type prepared struct {
@@ -80,7 +85,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, d de
 		if !configured(b, d.lookupEnv) {
 			continue
 		}
-		p, err := b.prepare()
+		p, err := b.prepare(d.lookupEnv)
 		if err != nil {
 			// The adapters' errors name the backend and the variable.
 			fmt.Fprintf(stderr, "portkit check: %s\n", lifecycle.Redact(err.Error()))
@@ -100,7 +105,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, d de
 
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
+		// The adapters redact what they log; the shared redactor runs over
+		// every line once more, for driver text they quote.
+		logger = slog.New(redact.Handler(slog.NewTextHandler(stderr, nil)))
 	}
 	g := lifecycle.NewGroup(lifecycle.WithLogger(logger))
 	opened := openAll(ctx, names, targets, o.timeout, logger)

@@ -20,16 +20,20 @@ import (
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
 	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/redact"
 	"github.com/portkit/portkit/internal/testenv"
+	"github.com/portkit/portkit/internal/testutil"
+	"github.com/portkit/portkit/lifecycle"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 )
 
 // password is the known secret of the secrets tests; marker is the part a
 // leak must not show, whatever the escaping ('!' becomes %21 in URLs).
+// They are the corpus's (internal/testutil).
 const (
-	password = "s3cr3t-P4ss!word"
-	marker   = "s3cr3t-P4ss"
+	password = testutil.SecretPassword
+	marker   = testutil.SecretMarker
 )
 
 // shortTimeout bounds the failing Opens of the secrets tests.
@@ -88,7 +92,7 @@ func (lc *leakCheck) config(what string, cfg any) {
 }
 
 // logs checks a captured log.
-func (lc *leakCheck) logs(what string, buf *logBuffer) {
+func (lc *leakCheck) logs(what string, buf fmt.Stringer) {
 	lc.t.Helper()
 	out := buf.String()
 	if out == "" {
@@ -109,6 +113,7 @@ func TestSecrets(t *testing.T) {
 		"mysql":  func(t *testing.T) { secretsMySQL(t, lc) },
 		"mongo":  func(t *testing.T) { secretsMongo(t, lc) },
 		"pubsub": func(t *testing.T) { secretsPubSub(t, lc) },
+		"corpus": func(t *testing.T) { secretsCorpus(t, lc) },
 	})
 	line := fmt.Sprintf("%d texts checked (errors of failing Opens, Checks and operations, captured logs, Config renderings): **%d leaked secrets**.", lc.cases, lc.leaks)
 	t.Log(line)
@@ -377,4 +382,75 @@ func secretsPubSub(t *testing.T, lc *leakCheck) {
 		t.Errorf("pubsub Close, message pending = %v; want it to say the message was not confirmed", err)
 	}
 	lc.logs("pubsub", buf)
+}
+
+// secretsCorpus checks every form of the corpus (internal/testutil: every
+// URL and DSN parameter that can carry a credential, for every adapter
+// and for those to come, PostgreSQL and NATS): the redactor hides it in
+// the bare string and quoted in a text; each adapter's ConfigFromEnviron
+// error, or its Config in every rendering and its RedactedURL/RedactURI;
+// and Open against a closed port, its error and its connect log lines.
+// (portkit check -v runs the same corpus in cmd/portkit.)
+func secretsCorpus(t *testing.T, lc *leakCheck) {
+	addr := faults.ClosedPort(t)
+	forms := testutil.SecretForms(addr)
+	if len(forms) < 40 {
+		t.Fatalf("corpus of %d forms; it has shrunk", len(forms))
+	}
+	var wg sync.WaitGroup
+	for _, f := range forms {
+		what := f.Backend + " " + f.Name
+		if f.Conn != "" {
+			lc.text(what+": redact.Conn", redact.Conn(f.Conn))
+			lc.text(what+": lifecycle.Redact", lifecycle.Redact(f.Conn))
+			lc.text(what+": quoted in a text", lifecycle.Redact("dial "+f.Conn+": connection refused"))
+			lc.text(what+": quoted with %q", lifecycle.Redact(fmt.Sprintf("open %q: refused", f.Conn)))
+			lc.text(what+": Secrets scrub", redact.Scrub("driver said: "+f.Conn, redact.Secrets(f.Conn)...))
+		}
+		wg.Go(func() { corpusOpen(t, lc, what, f) })
+	}
+	wg.Wait()
+}
+
+// corpusOpen reads f's configuration with its adapter and opens it (at a
+// closed port), checking every text on the way.
+func corpusOpen(t *testing.T, lc *leakCheck, what string, f testutil.SecretForm) {
+	bg := context.Background()
+	log, buf := testutil.CaptureLogger()
+	var (
+		cfgErr  error
+		openErr error
+	)
+	switch f.Backend {
+	case "mysql":
+		var cfg mysql.Config
+		if cfg, cfgErr = mysql.ConfigFromEnviron(f.Env); cfgErr == nil {
+			lc.config(what+": mysql.Config", cfg)
+			cfg.ConnectTimeout = shortTimeout
+			_, openErr = mysql.Open(bg, cfg, mysql.WithLogger(log))
+		}
+	case "redis":
+		var cfg redis.Config
+		if cfg, cfgErr = redis.ConfigFromEnviron(f.Env); cfgErr == nil {
+			lc.config(what+": redis.Config", cfg)
+			lc.text(what+": RedactedURL", cfg.RedactedURL())
+			cfg.DialTimeout = shortTimeout
+			_, openErr = redis.Open(bg, cfg, redis.WithLogger(log))
+		}
+	case "mongo":
+		var cfg mongo.Config
+		if cfg, cfgErr = mongo.ConfigFromEnviron(f.Env); cfgErr == nil {
+			lc.config(what+": mongo.Config", cfg)
+			lc.text(what+": RedactURI", mongo.RedactURI(cfg.URI))
+			_, openErr = mongo.Open(bg, cfg, mongo.WithLogger(log))
+		}
+	default:
+		return // no adapter yet: the redactor's checks above are all
+	}
+	if cfgErr != nil {
+		lc.err(what+": ConfigFromEnviron", cfgErr)
+		return
+	}
+	lc.err(what+": Open at a closed port", openErr)
+	lc.logs(what+": Open", buf)
 }

@@ -63,17 +63,23 @@ func TestConfigFromEnvironErrors(t *testing.T) {
 	}
 }
 
-// TestConfigFromEnvironDisagreement: the adapters read the process
-// environment, so a backend variable that environ sets differently is an
-// error, which does not show the value.
-func TestConfigFromEnvironDisagreement(t *testing.T) {
-	t.Setenv("MYSQL_DSN", "")
-	_, err := wiring.ConfigFromEnviron([]string{"MYSQL_DSN=root:" + secret + "@tcp(127.0.0.1:3306)/test"})
-	if !errors.Is(err, ports.ErrInvalid) || !strings.Contains(err.Error(), "MYSQL_DSN") {
-		t.Fatalf("err = %v, want ErrInvalid naming MYSQL_DSN", err)
+// TestConfigFromEnvironIsTheOnlySource: the adapters read environ, not
+// the process environment: a backend variable set only in the process
+// does not select the adapter, and environ's value is the one read.
+func TestConfigFromEnvironIsTheOnlySource(t *testing.T) {
+	t.Setenv("MYSQL_DSN", "root:other@tcp(elsewhere:3306)/x")
+	t.Setenv("REDIS_URL", "redis://:"+secret+"@127.0.0.1:6379/0")
+	dsn := "root:" + secret + "@tcp(127.0.0.1:3306)/test"
+	cfg, err := wiring.ConfigFromEnviron([]string{"MYSQL_DSN=" + dsn, "MYSQL_MAX_OPEN_CONNS=7"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(err.Error(), secret) {
-		t.Errorf("error shows the password: %v", err)
+	if cfg.MySQL == nil || cfg.MySQL.DSN != dsn || cfg.MySQL.MaxOpenConns != 7 || cfg.Redis != nil {
+		t.Fatalf("config = %v; want MySQL from environ only, Redis fake", cfg)
+	}
+	_, err = wiring.ConfigFromEnviron([]string{"MYSQL_DSN=" + dsn, "MYSQL_MAX_OPEN_CONNS=many"})
+	if !errors.Is(err, ports.ErrInvalid) || !strings.Contains(err.Error(), "MYSQL_MAX_OPEN_CONNS") || strings.Contains(err.Error(), secret) {
+		t.Errorf("err = %v, want ErrInvalid naming MYSQL_MAX_OPEN_CONNS without the password", err)
 	}
 }
 
@@ -121,6 +127,13 @@ func TestConfigRedacts(t *testing.T) {
 	}
 	if s := fmt.Sprint(wiring.Config{}); !strings.Contains(s, "MySQL:fake") || !strings.Contains(s, "PubSub:fake") {
 		t.Errorf("fakes not shown: %s", s)
+	}
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "cfg", cfg)
+	for _, want := range []string{"cfg.mysql.dsn=root:xxxxx@tcp(db:3306)/orders", "cfg.redis.url=redis://:xxxxx@cache:6379/0", "cfg.pubsub.project=p"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s: %s", want, logs.String())
+		}
 	}
 }
 
