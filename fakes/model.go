@@ -159,10 +159,13 @@ func cmpKeys(a, b any) int {
 	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
 }
 
-// uniqueIndex is a unique index over one or more columns.
+// uniqueIndex is a unique index over one or more columns: cols are field
+// index paths into *T rows, or fn (when set) computes the index value of a
+// row of any form.
 type uniqueIndex struct {
 	name string
 	cols [][]int
+	fn   func(row any) (any, bool)
 }
 
 // compositeKey is the value of a unique index over several columns.
@@ -178,6 +181,9 @@ type timeKey struct {
 // value returns the index value of row (a *T), or false when a column is
 // NULL, which a unique index does not constrain.
 func (u uniqueIndex) value(row any) (any, bool) {
+	if u.fn != nil {
+		return u.fn(row)
+	}
 	v := reflect.ValueOf(row).Elem()
 	if len(u.cols) == 1 {
 		return colValue(v, u.cols[0])
@@ -370,6 +376,20 @@ func needsDeep(t reflect.Type) bool {
 		return t != timeType
 	}
 	return false
+}
+
+// tableName returns what T's method named method (TableName or
+// CollectionName) returns, else T's snake-case plural name. (The SQL store
+// names its table with gorm's naming strategy instead.)
+func tableName(typ reflect.Type, method string) string {
+	for _, v := range []reflect.Value{reflect.New(typ).Elem(), reflect.New(typ)} {
+		if m := v.MethodByName(method); m.IsValid() && m.Type().NumIn() == 0 && m.Type().NumOut() == 1 && m.Type().Out(0).Kind() == reflect.String {
+			if name := m.Call(nil)[0].String(); name != "" {
+				return name
+			}
+		}
+	}
+	return snakePlural(typ.Name())
 }
 
 // snakePlural turns a Go type name into a gorm-like table name:
