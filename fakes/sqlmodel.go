@@ -289,7 +289,9 @@ func (m *sqlModel) dbDefault(c *sqlCol) (func(time.Time) any, error) {
 		return func(time.Time) any { return v }, nil
 	}
 	dv := strings.TrimSpace(f.DefaultValue)
-	dv = strings.TrimSuffix(strings.TrimPrefix(dv, "("), ")")
+	if strings.HasPrefix(dv, "(") && strings.HasSuffix(dv, ")") {
+		dv = strings.TrimSpace(dv[1 : len(dv)-1])
+	}
 	if c.kind == kindTime && currentTimestamp.MatchString(dv) {
 		return func(now time.Time) any { return storeTime(now, c.prec, m.dialect) }, nil
 	}

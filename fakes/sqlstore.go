@@ -91,8 +91,8 @@ type SQLStore[T any] struct {
 	m      *sqlModel
 	closed atomic.Bool
 
-	opCreate, opCreateMany, opGet, opFind, opStream, opFindPage, opCount string
-	opUpdate, opPatch, opUpsert, opDelete, opDeleteIfVersion, opDeleteWhere   string
+	opCreate, opCreateMany, opGet, opFind, opStream, opFindPage, opCount    string
+	opUpdate, opPatch, opUpsert, opDelete, opDeleteIfVersion, opDeleteWhere string
 }
 
 var (
@@ -1097,7 +1097,7 @@ func increment(c *sqlCol, stored, delta any, d Dialect) (any, error) {
 				}
 				sum = x + uint64(y)
 			} else {
-				if x < uint64(-(y + 1))+1 {
+				if x < uint64(-(y+1))+1 {
 					return nil, errColumn(c, "the increment makes an unsigned column negative")
 				}
 				sum = x - (uint64(-(y + 1)) + 1)
