@@ -248,14 +248,10 @@ func (s *SQLStore[T]) prepareInsert(ctx context.Context, op string, e *T, now ti
 				return nil, s.invalid(op, errColumn(c, "%v", err))
 			}
 			p.sets = append(p.sets, f)
-		case !f.Creatable:
-			continue // the column's default, below
-		case f.HasDefaultValue && f.DefaultValueInterface == nil:
-			// A default gorm leaves to the database (AUTO_INCREMENT
-			// included): the column is written only when non-zero.
-			if _, zero := f.ValueOf(ctx, p.cp); zero {
-				continue
-			}
+		case !f.Creatable, f.HasDefaultValue && f.DefaultValueInterface == nil:
+			// The column's default, below; a default gorm leaves to the
+			// database (AUTO_INCREMENT included) is used only when the
+			// field is zero.
 		default:
 			if _, zero := f.ValueOf(ctx, p.cp); zero {
 				var err error
