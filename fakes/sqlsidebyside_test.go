@@ -242,3 +242,30 @@ func TestSQLSideBySideSoftDelete(t *testing.T) {
 	same(t, p, "Create with a's key", func(s ports.SQLStore[softRow]) (any, error) { return nil, s.Create(ctx, &softRow{ID: 1, Name: "z"}) })
 	same(t, p, "Create with a's unique value", func(s ports.SQLStore[softRow]) (any, error) { return nil, s.Create(ctx, &softRow{Name: "A"}) })
 }
+
+func TestSQLSideBySideKeys(t *testing.T) {
+	p := newPair[uniqueRow](t)
+	ctx := t.Context()
+	same(t, p, "CreateMany", func(s ports.SQLStore[uniqueRow]) (any, error) {
+		return nil, s.CreateMany(ctx, []*uniqueRow{{Code: "a"}, {ID: 100, Code: "b"}, {Code: "c"}, {Code: "d"}})
+	})
+	ids := func(s ports.SQLStore[uniqueRow]) (any, error) {
+		rows, err := s.Find(ctx, ports.All())
+		out := make([]int64, len(rows))
+		for i, r := range rows {
+			out[i] = r.ID
+		}
+		return out, err
+	}
+	same(t, p, "stored ids", ids)
+	same(t, p, "Create of a duplicate", func(s ports.SQLStore[uniqueRow]) (any, error) { return nil, s.Create(ctx, &uniqueRow{Code: "A"}) })
+	same(t, p, "CreateMany with a duplicate inside", func(s ports.SQLStore[uniqueRow]) (any, error) {
+		return nil, s.CreateMany(ctx, []*uniqueRow{{Code: "x"}, {Code: "y"}, {Code: "X"}})
+	})
+	same(t, p, "Create after the failures", func(s ports.SQLStore[uniqueRow]) (any, error) {
+		e := uniqueRow{Code: "e"}
+		err := s.Create(ctx, &e)
+		return e.ID, err
+	})
+	same(t, p, "stored ids at the end", ids)
+}

@@ -246,3 +246,54 @@ func TestSQLPostgresRejects(t *testing.T) {
 		t.Errorf("MySQL round trip = %+v, %v", got, err)
 	}
 }
+
+type uniqueRow struct {
+	ID        int64
+	Code      string `gorm:"size:20;uniqueIndex"`
+	N5        int    `gorm:"default:5"`
+	CreatedAt time.Time
+}
+
+// Keys follow MySQL's AUTO_INCREMENT: an explicit key moves the counter
+// past it, a failed insert consumes its value; the entities get the keys
+// the rows are stored under. A write that fails leaves its entities as
+// given (MySQL and gorm had set times, defaults and ids of rolled-back
+// rows on them).
+func TestSQLKeysAndFailedWrites(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[uniqueRow](t)
+	es := []*uniqueRow{{Code: "a"}, {ID: 100, Code: "b"}, {Code: "c"}, {Code: "d"}}
+	must(t, "CreateMany", s.CreateMany(ctx, es))
+	var got []int64
+	for _, e := range es {
+		got = append(got, e.ID)
+	}
+	stored, _ := s.Find(ctx, ports.All())
+	var want []int64
+	for _, e := range stored {
+		want = append(want, e.ID)
+	}
+	if !slices.Equal(got, []int64{1, 100, 101, 102}) || !slices.Equal(got, want) {
+		t.Errorf("CreateMany handed back ids %v, stored %v; want 1 100 101 102 both", got, want)
+	}
+	dup := uniqueRow{Code: "A"}
+	wantKind(t, "Create of a duplicate", s.Create(ctx, &dup), ports.ErrConflict)
+	if dup != (uniqueRow{Code: "A"}) {
+		t.Errorf("a failed Create changed its entity: %+v", dup)
+	}
+	batch := []*uniqueRow{{Code: "x"}, {Code: "y"}, {Code: "X"}}
+	wantKind(t, "CreateMany with a duplicate inside", s.CreateMany(ctx, batch), ports.ErrConflict)
+	for _, e := range batch {
+		if e.ID != 0 || e.N5 != 0 || !e.CreatedAt.IsZero() {
+			t.Errorf("a failed CreateMany changed an entity: %+v", *e)
+		}
+	}
+	if n, _ := s.Count(ctx, ports.All()); n != 4 {
+		t.Errorf("Count after the failed writes = %d, want 4", n)
+	}
+	next := uniqueRow{Code: "e"}
+	must(t, "Create after the failures", s.Create(ctx, &next))
+	if next.ID != 107 {
+		t.Errorf("next id = %d, want 107 (the failed inserts consumed 103..106)", next.ID)
+	}
+}
