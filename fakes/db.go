@@ -42,8 +42,11 @@ type DB struct {
 	sem      chan struct{} // the transaction slot
 
 	// schemas caches gorm's parsed model schemas for this DB's SQL
-	// stores.
-	schemas sync.Map
+	// stores, and models the models made of them (under modelsMu: gorm's
+	// ParseIndexes writes to the schema).
+	schemas  sync.Map
+	modelsMu sync.Mutex
+	models   map[reflect.Type]*sqlModel
 
 	mu     sync.RWMutex
 	tables map[string]*table
@@ -361,6 +364,24 @@ func (db *DB) waitLock(ctx context.Context, done <-chan struct{}, backend, op st
 	case <-timer.C:
 		return ports.NewError(backend, op, ports.ErrUnavailable, fmt.Errorf("lock wait timeout exceeded (%v)", db.lockWait))
 	}
+}
+
+// sqlModel returns the model of SQL rows of type typ, parsing it once.
+func (db *DB) sqlModel(typ reflect.Type) (*sqlModel, error) {
+	db.modelsMu.Lock()
+	defer db.modelsMu.Unlock()
+	if m, ok := db.models[typ]; ok {
+		return m, nil
+	}
+	m, err := newSQLModel(typ, db.dialect, &db.schemas)
+	if err != nil {
+		return nil, err
+	}
+	if db.models == nil {
+		db.models = make(map[reflect.Type]*sqlModel)
+	}
+	db.models[typ] = m
+	return m, nil
 }
 
 // register returns the table named name, creating it with mk. A table of

@@ -231,8 +231,12 @@ func (m *sqlModel) newCol(i int, f *schema.Field) (*sqlCol, error) {
 			}
 		}
 	case kindTime:
+		// gorm's MySQL dialect writes datetime(precision) when the tag is
+		// given (precision:0 included), datetime(3) otherwise; its
+		// PostgreSQL dialect timestamptz(precision) for a positive one.
 		c.prec = m.dialect.TimePrecision()
-		if _, ok := f.TagSettings["PRECISION"]; ok && f.Precision >= 0 && f.Precision <= 6 {
+		_, tagged := f.TagSettings["PRECISION"]
+		if (m.dialect == MySQL && tagged || f.Precision > 0) && f.Precision >= 0 && f.Precision <= 6 {
 			c.prec = time.Duration(math.Pow10(9 - f.Precision))
 		}
 	case kindFloat:
@@ -253,11 +257,13 @@ func (m *sqlModel) newCol(i int, f *schema.Field) (*sqlCol, error) {
 // intRange returns the range of an integer column of gorm size bits.
 func intRange(bits int, d Dialect) (lo, hi int64, uhi uint64) {
 	switch {
-	case d == Postgres && bits <= 16:
-		bits = 16
-	case d == Postgres && bits <= 32:
-		bits = 32
-	case d == Postgres:
+	case d == Postgres: // smallint, integer, bigint: all signed
+		switch {
+		case bits <= 16:
+			return math.MinInt16, math.MaxInt16, math.MaxInt16
+		case bits <= 32:
+			return math.MinInt32, math.MaxInt32, math.MaxInt32
+		}
 		return math.MinInt64, math.MaxInt64, math.MaxInt64
 	case bits <= 8:
 		bits = 8

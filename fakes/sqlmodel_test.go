@@ -3,6 +3,7 @@ package fakes_test
 import (
 	"errors"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,4 +263,20 @@ func TestSQLRowsShareNothing(t *testing.T) {
 	if got.Tags[0] != "x" || *got.PInt != 7 {
 		t.Errorf("the stored row changed through the caller's memory: %v %d", got.Tags, *got.PInt)
 	}
+}
+
+// Stores of one model made at once on one DB share its parsed schema
+// safely (run with -race).
+func TestSQLConcurrentNewStore(t *testing.T) {
+	db := fakes.NewDB()
+	defer db.Close(t.Context())
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := fakes.NewSQLStore[word](db); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -113,7 +113,7 @@ func NewSQLStore[T any](db *DB, opts ...StoreOption) (*SQLStore[T], error) {
 	fail := func(err error) (*SQLStore[T], error) {
 		return nil, ports.NewError(db.name, "new store", ports.ErrInvalid, err)
 	}
-	m, err := newSQLModel(typ, db.dialect, &db.schemas)
+	m, err := db.sqlModel(typ)
 	if err != nil {
 		return fail(err)
 	}
