@@ -382,6 +382,12 @@ func errColumn(c *sqlCol, format string, args ...any) error {
 	return fmt.Errorf("%s (column %s): %s", c.f.Name, c.f.DBName, fmt.Sprintf(format, args...))
 }
 
+// errSet is the error of a gorm field setter that failed; its message is
+// not passed on, as it may quote the value.
+func errSet(c *sqlCol) error {
+	return errColumn(c, "gorm cannot set a value of the column on the %v field", c.f.FieldType)
+}
+
 // store converts a driver value to the form the column stores, or fails
 // where the backend rejects the value.
 func (c *sqlCol) store(v any, d Dialect) (any, error) {
@@ -682,7 +688,7 @@ func (m *sqlModel) decode(ctx context.Context, r sqlRow, dst reflect.Value) erro
 			err = c.f.Set(ctx, dst, v)
 		}
 		if err != nil {
-			return errColumn(c, "cannot be read back: %v", err)
+			return errSet(c)
 		}
 	}
 	return nil

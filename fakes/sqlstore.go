@@ -245,7 +245,7 @@ func (s *SQLStore[T]) prepareInsert(ctx context.Context, op string, e *T, now ti
 		switch {
 		case c == m.version:
 			if err := f.Set(ctx, p.cp, int64(1)); err != nil {
-				return nil, s.invalid(op, errColumn(c, "%v", err))
+				return nil, s.invalid(op, errSet(c))
 			}
 			p.sets = append(p.sets, f)
 		case !f.Creatable, f.HasDefaultValue && f.DefaultValueInterface == nil:
@@ -264,7 +264,7 @@ func (s *SQLStore[T]) prepareInsert(ctx context.Context, op string, e *T, now ti
 					p.sets = append(p.sets, f)
 				}
 				if err != nil {
-					return nil, s.invalid(op, errColumn(c, "%v", err))
+					return nil, s.invalid(op, errSet(c))
 				}
 			}
 		}
@@ -809,7 +809,7 @@ func (s *SQLStore[T]) prepareUpdate(ctx context.Context, op string, e *T, now ti
 	for _, c := range m.cols {
 		if f := c.f; f.Updatable && f.AutoUpdateTime > 0 && c != m.pk {
 			if err := f.Set(ctx, p.cp, now); err != nil {
-				return nil, nil, s.invalid(op, errColumn(c, "%v", err))
+				return nil, nil, s.invalid(op, errSet(c))
 			}
 			p.sets = append(p.sets, f)
 		}
