@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	igate "github.com/portkit/portkit/internal/gate"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -32,8 +33,8 @@ func (c *coll[T]) enter(ctx context.Context, op string) (*tx, error) {
 	if c.closed.Load() || c.db.closed.Load() {
 		return nil, ports.NewError(c.backend, op, ports.ErrClosed, nil)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, ports.NewError(c.backend, op, ports.ErrUnavailable, err)
+	if err := igate.CheckContext(ctx, c.backend, op); err != nil {
+		return nil, err
 	}
 	if err := c.db.Faults.inject(c.backend, op); err != nil {
 		return nil, err

@@ -37,8 +37,16 @@ type DB struct {
 	name     string
 	clock    Clock
 	lockWait time.Duration
+	dialect  Dialect
 	closed   atomic.Bool
 	sem      chan struct{} // the transaction slot
+
+	// schemas caches gorm's parsed model schemas for this DB's SQL
+	// stores, and models the models made of them (under modelsMu: gorm's
+	// ParseIndexes writes to the schema).
+	schemas  sync.Map
+	modelsMu sync.Mutex
+	models   map[reflect.Type]*sqlModel
 
 	mu     sync.RWMutex
 	tables map[string]*table
@@ -54,13 +62,14 @@ var (
 )
 
 // NewDB returns an empty in-memory database. It honours [WithClock],
-// [WithName] and [WithLockWait].
+// [WithName], [WithLockWait] and [WithDialect] (MySQL by default).
 func NewDB(opts ...Option) *DB {
 	cfg := newConfig("fake-sql", opts)
 	db := &DB{
 		name:     cfg.name,
 		clock:    cfg.clock,
 		lockWait: cfg.lockWait,
+		dialect:  cfg.dialect,
 		sem:      make(chan struct{}, 1),
 		tables:   make(map[string]*table),
 	}
@@ -78,18 +87,28 @@ func (db *DB) Name() string { return db.name }
 // injected.
 func (db *DB) Check(ctx context.Context) error { return db.enter(ctx, "check") }
 
+// Dialect returns the SQL backend the DB follows (see [WithDialect]).
+func (db *DB) Dialect() Dialect { return db.dialect }
+
 // Close closes the DB and its stores: every later call returns an error
-// wrapping ports.ErrClosed, so a running transaction fails and rolls back.
-// Close waits, until ctx ends, for that transaction to end.
+// wrapping ports.ErrClosed. A transaction running at that moment cannot
+// commit any more: its store calls fail with ErrClosed, and its WithinTx
+// rolls back and returns ErrClosed (or fn's error, when fn fails). Close waits,
+// until ctx ends, for that transaction to end (ErrUnavailable wrapping
+// ctx's error when ctx ends first).
 func (db *DB) Close(ctx context.Context) error {
+	db.mu.Lock()
 	if db.closed.Swap(true) {
+		db.mu.Unlock()
 		return ports.NewError(db.name, "close", ports.ErrClosed, nil)
 	}
-	db.mu.RLock()
 	t := db.active
-	db.mu.RUnlock()
+	db.mu.Unlock()
 	if t == nil {
 		return nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	select {
 	case <-t.done:
@@ -97,6 +116,26 @@ func (db *DB) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ports.NewError(db.name, "close", ports.ErrUnavailable, fmt.Errorf("a transaction is still running: %w", ctx.Err()))
 	}
+}
+
+// InTx reports whether ctx carries a running transaction of db (one that
+// store calls made with ctx take part in).
+func (db *DB) InTx(ctx context.Context) bool {
+	if ctx == nil {
+		return false
+	}
+	t, _ := ctx.Value(txKey{}).(*tx)
+	return t != nil && t.db == db && !t.ended.Load()
+}
+
+// gormNow is the time gorm stamps CreatedAt, UpdatedAt and DeletedAt with:
+// its NowFunc, which on MySQL rounds to the datetime precision (ms).
+func (db *DB) gormNow() time.Time {
+	now := db.clock.Now()
+	if db.dialect == MySQL {
+		return now.Round(time.Millisecond)
+	}
+	return now
 }
 
 func (db *DB) enter(ctx context.Context, op string) error {
@@ -202,10 +241,6 @@ func (db *DB) WithinTx(ctx context.Context, fn func(ctx context.Context) error) 
 	if err := db.acquire(ctx); err != nil {
 		return err
 	}
-	if db.closed.Load() { // closed while this call waited for the slot
-		<-db.sem
-		return ports.NewError(db.name, "begin", ports.ErrClosed, nil)
-	}
 	t := &tx{
 		db:     db,
 		writes: make(map[*table]map[any]any),
@@ -214,7 +249,12 @@ func (db *DB) WithinTx(ctx context.Context, fn func(ctx context.Context) error) 
 		done:   make(chan struct{}),
 	}
 	db.mu.Lock()
-	db.active = t
+	if db.closed.Load() { // closed while this call waited for the slot
+		db.mu.Unlock()
+		<-db.sem
+		return ports.NewError(db.name, "begin", ports.ErrClosed, nil)
+	}
+	db.active = t // under mu: Close either sees t or WithinTx sees closed
 	db.mu.Unlock()
 	finished := false
 	defer func() {
@@ -324,6 +364,24 @@ func (db *DB) waitLock(ctx context.Context, done <-chan struct{}, backend, op st
 	case <-timer.C:
 		return ports.NewError(backend, op, ports.ErrUnavailable, fmt.Errorf("lock wait timeout exceeded (%v)", db.lockWait))
 	}
+}
+
+// sqlModel returns the model of SQL rows of type typ, parsing it once.
+func (db *DB) sqlModel(typ reflect.Type) (*sqlModel, error) {
+	db.modelsMu.Lock()
+	defer db.modelsMu.Unlock()
+	if m, ok := db.models[typ]; ok {
+		return m, nil
+	}
+	m, err := newSQLModel(typ, db.dialect, &db.schemas)
+	if err != nil {
+		return nil, err
+	}
+	if db.models == nil {
+		db.models = make(map[reflect.Type]*sqlModel)
+	}
+	db.models[typ] = m
+	return m, nil
 }
 
 // register returns the table named name, creating it with mk. A table of

@@ -3,8 +3,10 @@
 //
 //   - [Cache]: a [ports.Cache] with Redis semantics (TTLs, SetNX, Incr);
 //   - [DB]: an in-memory database and its [ports.Transactor], holding
-//     [SQLStore] ([ports.SQLStore], gorm-tagged models) and [DocStore]
-//     ([ports.DocStore], models embedding [ports.Document]) tables;
+//     [SQLStore] ([ports.SQLStore], gorm-tagged models, with the semantics
+//     of MySQL or PostgreSQL as the adapters create their tables, see
+//     [WithDialect]) and [DocStore] ([ports.DocStore], models embedding
+//     [ports.Document]) tables;
 //   - [PubSub]: a [ports.Publisher] and [ports.Subscriber] with topics,
 //     subscriptions, fan-out, at-least-once redelivery and ordering keys.
 //
@@ -17,9 +19,16 @@
 // capability claimed: transactions with savepoints, unique indexes,
 // ordering keys, delivery attempts. Queries are validated by the same
 // [ports.Schema] the adapters use, so a query a fake rejects is rejected in
-// production too. Where backends differ among themselves (string collation,
-// partial batch failures) the fakes choose the strict behaviour and say so
-// in the type's documentation.
+// production too. The SQL store goes further and reuses the adapters'
+// machinery: gorm's own schema parser reads the model (table and column
+// names, keys, defaults, permissions, serializers, embedded structs, soft
+// delete, auto times), rows hold column values written and read through
+// gorm's field accessors, strings compare by the collation the adapter
+// creates its tables with (utf8mb4_general_ci on MySQL, from a weight table
+// generated from MariaDB; bytewise on PostgreSQL), times keep the column's
+// precision, and values the backend rejects are ErrInvalid by the same
+// portable rules (internal/sqlrules) the adapters apply. Side-by-side
+// tests against MariaDB keep it honest.
 //
 // # Clock
 //
@@ -39,18 +48,21 @@
 // Calls counts calls. Faults set on a DB apply to all its stores, and are
 // counted there; a store's own faults apply to that store only. Close is
 // never failed; after it, every call returns ErrClosed. A call whose
-// context is already done returns an error wrapping ctx.Err().
+// context is already done returns an error wrapping ctx.Err(); one with a
+// nil context returns ErrInvalid.
 //
 // # Isolation
 //
 // [DB] serializes transactions: one runs at a time, the others wait (for
-// at most [WithLockWait], honouring their context). A transaction's writes
-// stay private until commit, which applies them atomically, so calls
-// outside it see committed data only (read committed), and a rollback,
-// whole or to a savepoint (a nested WithinTx), leaves no trace. Writes made
-// outside the transaction to rows or unique values it has written wait for
-// it to end, as InnoDB row locks make them. One WithinTx covers every SQL
-// and document store of the DB.
+// at most [WithLockWait], honouring their context); [DB.InTx] tells
+// whether a context carries one. A transaction's writes stay private until
+// commit, which applies them atomically, so calls outside it see committed
+// data only (read committed), and a rollback, whole or to a savepoint (a
+// nested WithinTx), leaves no trace. Writes made outside the transaction
+// to rows or unique values it has written wait for it to end, as InnoDB
+// row locks make them. One WithinTx covers every SQL
+// and document store of the DB. Closing the DB while a transaction runs
+// makes it fail (it cannot commit any more), and Close waits for it.
 //
 // Nothing is kept in package-level state: fakes made side by side share
 // nothing.

@@ -315,7 +315,7 @@ func TestSQLStoreGormTimes(t *testing.T) {
 func TestSQLStoreCopiesInAndOut(t *testing.T) {
 	type row struct {
 		ID   int
-		Tags []string
+		Tags []string `gorm:"serializer:json"`
 		Note *string
 	}
 	ctx := t.Context()

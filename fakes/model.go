@@ -3,7 +3,6 @@ package fakes
 import (
 	"cmp"
 	"fmt"
-	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -16,122 +15,13 @@ var timeType = reflect.TypeFor[time.Time]()
 // cyclic value cannot overflow the stack.
 const maxDepth = 32
 
-// structField is a field found by walkFields, with its index path and
-// nesting depth through embedded structs.
-type structField struct {
-	reflect.StructField
-	index []int
-	depth int
-}
-
-// walkFields lists the fields of struct type t, descending into embedded
-// (non-pointer) structs, as gorm does.
-func walkFields(t reflect.Type) []structField {
-	var out []structField
-	var walk func(t reflect.Type, index []int, depth int)
-	walk = func(t reflect.Type, index []int, depth int) {
-		if depth > 8 {
-			return
-		}
-		for i := range t.NumField() {
-			f := t.Field(i)
-			idx := append(append([]int(nil), index...), i)
-			if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Type != timeType {
-				walk(f.Type, idx, depth+1)
-				continue
-			}
-			if f.IsExported() {
-				out = append(out, structField{StructField: f, index: idx, depth: depth})
-			}
-		}
-	}
-	walk(t, nil, 0)
-	return out
-}
-
-// gormSettings parses a gorm struct tag ("primaryKey;uniqueIndex:idx,sort:desc")
-// into upper-cased keys and their values, as gorm's schema.ParseTagSetting
-// does.
-func gormSettings(tag string) map[string]string {
-	out := make(map[string]string)
-	for _, part := range strings.Split(tag, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, ":")
-		out[strings.ToUpper(strings.TrimSpace(k))] = v
-	}
-	return out
-}
-
-// primaryKey finds T's primary key: the field tagged gorm primaryKey (or
-// primary_key), else the shallowest field named ID.
-func primaryKey(t reflect.Type) (structField, error) {
-	fields := walkFields(t)
-	var tagged []structField
-	for _, f := range fields {
-		s := gormSettings(f.Tag.Get("gorm"))
-		_, pk := s["PRIMARYKEY"]
-		_, pk2 := s["PRIMARY_KEY"]
-		if pk || pk2 {
-			tagged = append(tagged, f)
-		}
-	}
-	switch len(tagged) {
-	case 1:
-		return tagged[0], nil
-	case 0:
-	default:
-		return structField{}, fmt.Errorf("%v has a composite primary key, which the fake does not support", t)
-	}
-	var best *structField
-	for i, f := range fields {
-		if f.Name == "ID" && (best == nil || f.depth < best.depth) {
-			best = &fields[i]
-		}
-	}
-	if best == nil {
-		return structField{}, fmt.Errorf("%v has no primary key: tag a field gorm:\"primaryKey\" or name it ID", t)
-	}
-	return *best, nil
-}
-
-// isIntKind reports whether k is a signed or unsigned integer kind.
-func isIntKind(k reflect.Kind) bool {
-	switch k {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return true
-	}
-	return false
-}
-
+// isUintKind reports whether k is an unsigned integer kind.
 func isUintKind(k reflect.Kind) bool {
 	switch k {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return true
 	}
 	return false
-}
-
-// normKey turns a key value into the comparable form rows are stored
-// under: int64 for integers (uint64 above MaxInt64), string for strings,
-// the value itself otherwise.
-func normKey(v reflect.Value) any {
-	switch {
-	case isUintKind(v.Kind()):
-		if u := v.Uint(); u > math.MaxInt64 {
-			return u
-		} else {
-			return int64(u)
-		}
-	case isIntKind(v.Kind()):
-		return v.Int()
-	case v.Kind() == reflect.String:
-		return v.String()
-	}
-	return v.Interface()
 }
 
 // cmpKeys orders normalized keys: numbers numerically, strings bytewise.
@@ -159,10 +49,13 @@ func cmpKeys(a, b any) int {
 	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
 }
 
-// uniqueIndex is a unique index over one or more columns.
+// uniqueIndex is a unique index over one or more columns: cols are field
+// index paths into *T rows, or fn (when set) computes the index value of a
+// row of any form.
 type uniqueIndex struct {
 	name string
 	cols [][]int
+	fn   func(row any) (any, bool)
 }
 
 // compositeKey is the value of a unique index over several columns.
@@ -178,6 +71,9 @@ type timeKey struct {
 // value returns the index value of row (a *T), or false when a column is
 // NULL, which a unique index does not constrain.
 func (u uniqueIndex) value(row any) (any, bool) {
+	if u.fn != nil {
+		return u.fn(row)
+	}
 	v := reflect.ValueOf(row).Elem()
 	if len(u.cols) == 1 {
 		return colValue(v, u.cols[0])
@@ -203,59 +99,6 @@ func colValue(v reflect.Value, index []int) (any, bool) {
 		return timeKey{t.Unix(), t.Nanosecond()}, true
 	}
 	return f.Interface(), true
-}
-
-// uniqueIndexes reads T's unique indexes from its gorm tags: "unique",
-// "uniqueIndex[:name]" and "index:name,unique"; fields sharing an index name
-// form one composite index.
-func uniqueIndexes(t reflect.Type) ([]uniqueIndex, error) {
-	var out []uniqueIndex
-	byName := map[string]int{}
-	for _, f := range walkFields(t) {
-		s := gormSettings(f.Tag.Get("gorm"))
-		name, unique := "", false
-		if _, ok := s["UNIQUE"]; ok {
-			name, unique = "unique_"+f.Name, true
-		}
-		if v, ok := s["UNIQUEINDEX"]; ok {
-			n, _, _ := strings.Cut(v, ",")
-			name, unique = n, true
-			if name == "" {
-				name = "idx_" + f.Name
-			}
-		}
-		if v, ok := s["INDEX"]; ok && !unique {
-			n, opts, _ := strings.Cut(v, ",")
-			for _, o := range strings.Split(opts, ",") {
-				if strings.EqualFold(strings.TrimSpace(o), "unique") {
-					name, unique = n, true
-					if name == "" {
-						name = "idx_" + f.Name
-					}
-				}
-			}
-		}
-		if !unique {
-			continue
-		}
-		ft := f.Type
-		for ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		if !ft.Comparable() {
-			return nil, fmt.Errorf("unique field %s of %v has the non-comparable type %v", f.Name, t, f.Type)
-		}
-		if i, ok := byName[name]; ok {
-			if len(out[i].cols) == len(compositeKey{}) {
-				return nil, fmt.Errorf("unique index %s of %v has over %d columns", name, t, len(compositeKey{}))
-			}
-			out[i].cols = append(out[i].cols, f.index)
-			continue
-		}
-		byName[name] = len(out)
-		out = append(out, uniqueIndex{name: name, cols: [][]int{f.index}})
-	}
-	return out, nil
 }
 
 // fieldValue returns the field at index in struct value v, following
@@ -370,6 +213,20 @@ func needsDeep(t reflect.Type) bool {
 		return t != timeType
 	}
 	return false
+}
+
+// tableName returns what T's method named method (TableName or
+// CollectionName) returns, else T's snake-case plural name. (The SQL store
+// names its table with gorm's naming strategy instead.)
+func tableName(typ reflect.Type, method string) string {
+	for _, v := range []reflect.Value{reflect.New(typ).Elem(), reflect.New(typ)} {
+		if m := v.MethodByName(method); m.IsValid() && m.Type().NumIn() == 0 && m.Type().NumOut() == 1 && m.Type().Out(0).Kind() == reflect.String {
+			if name := m.Call(nil)[0].String(); name != "" {
+				return name
+			}
+		}
+	}
+	return snakePlural(typ.Name())
 }
 
 // snakePlural turns a Go type name into a gorm-like table name:

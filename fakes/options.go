@@ -18,6 +18,7 @@ type config struct {
 	maxConcurrency int
 	redelivery     time.Duration
 	maxMessage     int
+	dialect        Dialect
 }
 
 // Defaults of the options.
@@ -45,6 +46,7 @@ func newConfig(defaultName string, opts []Option) config {
 		maxConcurrency: DefaultMaxConcurrency,
 		redelivery:     DefaultRedeliveryDelay,
 		maxMessage:     DefaultMaxMessageBytes,
+		dialect:        MySQL,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -124,6 +126,15 @@ func WithMaxMessageBytes(n int) Option {
 			c.maxMessage = n
 		}
 	}
+}
+
+// WithDialect makes a DB follow the semantics of the SQL backend d
+// ([MySQL], the default, or [Postgres]) as its adapter creates tables:
+// string collation and padding, time precision, column types and the
+// values the backend rejects. NewSQLStore fails with ErrInvalid on a DB
+// given an unknown dialect.
+func WithDialect(d Dialect) Option {
+	return func(c *config) { c.dialect = d }
 }
 
 // StoreOption configures a store made by [NewSQLStore] or [NewDocStore].

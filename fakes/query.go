@@ -154,15 +154,9 @@ func (m *matcher) compareRows(a, b reflect.Value) int {
 	return 0
 }
 
-// window applies offset and limit to n results and returns the bounds.
-func (m *matcher) window(n int) (lo, hi int) {
-	lo = min(m.offset, n)
-	hi = n
-	if m.limit > 0 {
-		hi = min(lo+m.limit, n)
-	}
-	return lo, hi
-}
+// window applies offset and limit to n results and returns the bounds
+// (see the function window).
+func (m *matcher) window(n int) (lo, hi int) { return window(n, m.offset, m.limit) }
 
 // compareValues compares two non-NULL values of one class: numbers
 // numerically across integer, unsigned and float kinds, strings bytewise,

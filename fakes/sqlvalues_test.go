@@ -1,0 +1,299 @@
+package fakes_test
+
+import (
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/ports"
+)
+
+type valueRow struct {
+	ID        int64
+	S         string `gorm:"size:100"`
+	Big       string
+	Key       string `gorm:"index"` // unsized and indexed: varchar(191) on MySQL
+	F         float64
+	At        time.Time
+	Small     int64   `gorm:"size:8"`              // tinyint
+	Cost      float64 `gorm:"precision:6;scale:2"` // decimal(6,2)
+	N5        int     `gorm:"default:5"`
+	CreatedAt time.Time
+}
+
+// Values MySQL rejects (measured on MariaDB 10.11 in strict mode) are
+// ErrInvalid before anything is stored, and the entity is left as given.
+func TestSQLRejectsWhatMySQLRejects(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[valueRow](t)
+	for _, c := range []struct {
+		name string
+		e    valueRow
+	}{
+		{"101 characters in size:100", valueRow{S: strings.Repeat("é", 101)}},
+		{"invalid UTF-8", valueRow{S: "\xff\xfe"}},
+		{"year 0", valueRow{At: time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"year -5", valueRow{At: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"year 10000", valueRow{At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"NaN", valueRow{F: math.NaN()}},
+		{"+Inf", valueRow{F: math.Inf(1)}},
+		{"-Inf", valueRow{F: math.Inf(-1)}},
+		{"17 MiB string", valueRow{Big: strings.Repeat("x", 17<<20)}},
+		{"192 characters in an unsized indexed string", valueRow{Key: strings.Repeat("k", 192)}},
+		{"300 in a tinyint", valueRow{Small: 300}},
+		{"10000 in a decimal(6,2)", valueRow{Cost: 10000}},
+	} {
+		e := c.e
+		before := e
+		wantKind(t, "Create with "+c.name, s.Create(ctx, &e), ports.ErrInvalid)
+		if !sameRow(e, before) {
+			t.Errorf("a failed Create (%s) changed the entity: %+v", c.name, e)
+		}
+		e = c.e
+		es := []*valueRow{{S: "fine"}, &e}
+		wantKind(t, "CreateMany with "+c.name, s.CreateMany(ctx, es), ports.ErrInvalid)
+		if es[0].ID != 0 || es[0].N5 != 0 || !es[0].CreatedAt.IsZero() {
+			t.Errorf("a failed CreateMany (%s) changed its first entity: %+v", c.name, *es[0])
+		}
+	}
+	if n, _ := s.Count(ctx, ports.All()); n != 0 {
+		t.Errorf("%d rows stored by failed writes", n)
+	}
+	// Update and Patch check the same way.
+	ok := valueRow{S: "ok"}
+	must(t, "Create", s.Create(ctx, &ok))
+	bad := ok
+	bad.S = strings.Repeat("x", 101)
+	wantKind(t, "Update with 101 characters", s.Update(ctx, &bad), ports.ErrInvalid)
+	wantKind(t, "Patch with 101 characters", s.Patch(ctx, ok.ID, ports.Set("S", strings.Repeat("x", 101))), ports.ErrInvalid)
+	wantKind(t, "Patch with year 10000", s.Patch(ctx, ok.ID, ports.Set("At", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))), ports.ErrInvalid)
+	wantKind(t, "Patch overflowing a tinyint", s.Patch(ctx, ok.ID, ports.Inc("Small", 200)), ports.ErrInvalid)
+	// A query with 70 000 In values (MySQL: too many placeholders).
+	_, err := s.Find(ctx, ports.Where("ID", ports.In, make([]int64, 70000)))
+	wantKind(t, "Find with 70 000 In values", err, ports.ErrInvalid)
+	got, _ := s.Get(ctx, ok.ID)
+	if got.S != "ok" || got.Small != 0 {
+		t.Errorf("failed writes changed the row: %+v", *got)
+	}
+}
+
+func sameRow(a, b valueRow) bool {
+	return a.ID == b.ID && a.S == b.S && a.N5 == b.N5 && a.CreatedAt.Equal(b.CreatedAt) && a.Small == b.Small
+}
+
+// -0.0 comes back 0 on MySQL, decimals round to their scale, a successful
+// Create sets what MySQL and gorm set.
+func TestSQLStoredValues(t *testing.T) {
+	ctx := t.Context()
+	s, _, clock := newSQL[valueRow](t)
+	clock.Set(time.Date(2025, 3, 1, 12, 0, 0, 999_600_000, time.UTC))
+	e := valueRow{F: math.Copysign(0, -1), Cost: 12.345}
+	must(t, "Create", s.Create(ctx, &e))
+	if e.ID != 1 || e.N5 != 5 || !e.CreatedAt.Equal(time.Date(2025, 3, 1, 12, 0, 1, 0, time.UTC)) {
+		t.Errorf("entity after Create = %+v, want ID 1, N5 5 and CreatedAt rounded to ms as gorm's MySQL NowFunc does", e)
+	}
+	got, err := s.Get(ctx, e.ID)
+	must(t, "Get", err)
+	if math.Signbit(got.F) || got.Cost != 12.35 {
+		t.Errorf("Get: F %v (signbit %v), Cost %v; want 0 and 12.35", got.F, math.Signbit(got.F), got.Cost)
+	}
+	// On PostgreSQL -0 stays -0.
+	p, _, _ := newSQL[valueRow](t, fakes.WithDialect(fakes.Postgres))
+	e = valueRow{F: math.Copysign(0, -1)}
+	must(t, "Create on Postgres", p.Create(ctx, &e))
+	got, _ = p.Get(ctx, e.ID)
+	if !math.Signbit(got.F) {
+		t.Errorf("Postgres: -0 came back %v", got.F)
+	}
+}
+
+type nullable struct {
+	ID   int64
+	PInt *int
+	Name string `gorm:"->"` // never written: NULL in a non-pointer column
+}
+
+func ids(rows []nullable) []int64 {
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func intp(i int) *int { return &i }
+
+// Ne with a value on a pointer field also matches NULL (the port's rule;
+// MySQL through the adapter gives [1 2 4 5 6] for PInt != 2 here, the
+// fake used to give [1 4 6]); NULL sorts first ascending, last descending.
+func TestSQLNullRules(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[nullable](t)
+	for _, p := range []*int{intp(1), nil, intp(2), intp(4), nil, intp(6)} {
+		must(t, "Create", s.Create(ctx, &nullable{PInt: p}))
+	}
+	for _, c := range []struct {
+		q    ports.Query
+		want []int64
+	}{
+		{ports.Where("PInt", ports.Ne, 2), []int64{1, 2, 4, 5, 6}},
+		{ports.Where("PInt", ports.Ne, intp(2)), []int64{1, 2, 4, 5, 6}},
+		{ports.Where("PInt", ports.Eq, nil), []int64{2, 5}},
+		{ports.Where("PInt", ports.Ne, nil), []int64{1, 3, 4, 6}},
+		{ports.Where("PInt", ports.Lt, 5), []int64{1, 3, 4}},
+		{ports.Where("PInt", ports.In, []int{1, 6}), []int64{1, 6}},
+		{ports.All().OrderBy("PInt"), []int64{2, 5, 1, 3, 4, 6}},
+		{ports.All().OrderBy("-PInt"), []int64{6, 4, 3, 1, 2, 5}},
+		// A NULL in a non-pointer column matches no comparison, as in SQL.
+		{ports.Where("Name", ports.Ne, "x"), []int64{}},
+		{ports.Where("Name", ports.Eq, ""), []int64{}},
+	} {
+		got, err := s.Find(ctx, c.q)
+		must(t, c.q.String(), err)
+		if g := ids(got); !slices.Equal(g, c.want) {
+			t.Errorf("%v = %v, want %v", c.q, g, c.want)
+		}
+	}
+}
+
+// Find with a huge limit used to panic (makeslice: lo+limit overflowed).
+func TestSQLHugeLimit(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[nullable](t)
+	for range 3 {
+		must(t, "Create", s.Create(ctx, &nullable{}))
+	}
+	got, err := s.Find(ctx, ports.All().Offset(1).Limit(math.MaxInt64))
+	if err != nil || !slices.Equal(ids(got), []int64{2, 3}) {
+		t.Errorf("Find(Offset(1).Limit(MaxInt64)) = %v, %v", ids(got), err)
+	}
+	got, err = s.Find(ctx, ports.All().Offset(math.MaxInt64).Limit(math.MaxInt64))
+	if err != nil || len(got) != 0 {
+		t.Errorf("Find(Offset(MaxInt64)) = %v, %v", ids(got), err)
+	}
+}
+
+type timeRow struct {
+	ID        int64
+	At        time.Time
+	Micro     time.Time `gorm:"precision:6"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Times are stored in UTC at the column's precision: datetime(3) keeps
+// milliseconds, truncated (measured on MariaDB: .123999999 +01:00 comes
+// back .123 UTC); PostgreSQL keeps microseconds.
+func TestSQLTimes(t *testing.T) {
+	ctx := t.Context()
+	at := time.Date(2024, 1, 2, 3, 4, 5, 123_999_999, time.FixedZone("X", 3600))
+	for _, c := range []struct {
+		d            fakes.Dialect
+		want, wantUs time.Time
+	}{
+		{fakes.MySQL, time.Date(2024, 1, 2, 2, 4, 5, 123_000_000, time.UTC), time.Date(2024, 1, 2, 2, 4, 5, 123_999_000, time.UTC)},
+		{fakes.Postgres, time.Date(2024, 1, 2, 2, 4, 5, 123_999_000, time.UTC), time.Date(2024, 1, 2, 2, 4, 5, 123_999_000, time.UTC)},
+	} {
+		s, _, clock := newSQL[timeRow](t, fakes.WithDialect(c.d))
+		e := timeRow{At: at, Micro: at}
+		must(t, "Create", s.Create(ctx, &e))
+		got, err := s.Get(ctx, e.ID)
+		must(t, "Get", err)
+		if !reflect.DeepEqual(got.At, c.want) || !reflect.DeepEqual(got.Micro, c.wantUs) {
+			t.Errorf("%s: At %v, Micro %v; want %v and %v (UTC)", c.d, got.At, got.Micro, c.want, c.wantUs)
+		}
+		// A query compares the value the driver sends (µs) with the
+		// stored one: the inserted ns value does not find its row on
+		// MySQL, the stored one does.
+		n, _ := s.Count(ctx, ports.Where("At", ports.Eq, at))
+		m, _ := s.Count(ctx, ports.Where("At", ports.Eq, got.At))
+		if wantN := map[fakes.Dialect]int64{fakes.MySQL: 0, fakes.Postgres: 1}[c.d]; n != wantN || m != 1 {
+			t.Errorf("%s: At = inserted value: %d rows (want %d), = stored value: %d (want 1)", c.d, n, wantN, m)
+		}
+		// An Update with a zero CreatedAt keeps the stored one.
+		created := got.CreatedAt
+		clock.Advance(time.Hour)
+		u := *got
+		u.CreatedAt = time.Time{}
+		must(t, "Update", s.Update(ctx, &u))
+		got, _ = s.Get(ctx, e.ID)
+		if !got.CreatedAt.Equal(created) || !got.UpdatedAt.Equal(clock.Now()) || !u.UpdatedAt.Equal(clock.Now()) {
+			t.Errorf("%s: after Update CreatedAt %v UpdatedAt %v (entity %v); want %v and %v", c.d, got.CreatedAt, got.UpdatedAt, u.UpdatedAt, created, clock.Now())
+		}
+	}
+}
+
+type pgRow struct {
+	ID int64
+	U  uint64
+	S  string
+}
+
+// PostgreSQL has no unsigned bigint and no NUL in text.
+func TestSQLPostgresRejects(t *testing.T) {
+	ctx := t.Context()
+	p, _, _ := newSQL[pgRow](t, fakes.WithDialect(fakes.Postgres))
+	wantKind(t, "uint64 over MaxInt64", p.Create(ctx, &pgRow{U: math.MaxInt64 + 1}), ports.ErrInvalid)
+	wantKind(t, "NUL in a string", p.Create(ctx, &pgRow{S: "a\x00b"}), ports.ErrInvalid)
+	m, _, _ := newSQL[pgRow](t)
+	must(t, "MySQL: uint64 over MaxInt64", m.Create(ctx, &pgRow{U: math.MaxUint64, S: "a\x00b"}))
+	got, err := m.Get(ctx, int64(1))
+	if err != nil || got.U != math.MaxUint64 || got.S != "a\x00b" {
+		t.Errorf("MySQL round trip = %+v, %v", got, err)
+	}
+}
+
+type uniqueRow struct {
+	ID        int64
+	Code      string `gorm:"size:20;uniqueIndex"`
+	N5        int    `gorm:"default:5"`
+	CreatedAt time.Time
+}
+
+// Keys follow MySQL's AUTO_INCREMENT: an explicit key moves the counter
+// past it, a failed insert consumes its value; the entities get the keys
+// the rows are stored under. A write that fails leaves its entities as
+// given (MySQL and gorm had set times, defaults and ids of rolled-back
+// rows on them).
+func TestSQLKeysAndFailedWrites(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[uniqueRow](t)
+	es := []*uniqueRow{{Code: "a"}, {ID: 100, Code: "b"}, {Code: "c"}, {Code: "d"}}
+	must(t, "CreateMany", s.CreateMany(ctx, es))
+	var got []int64
+	for _, e := range es {
+		got = append(got, e.ID)
+	}
+	stored, _ := s.Find(ctx, ports.All())
+	var want []int64
+	for _, e := range stored {
+		want = append(want, e.ID)
+	}
+	if !slices.Equal(got, []int64{1, 100, 101, 102}) || !slices.Equal(got, want) {
+		t.Errorf("CreateMany handed back ids %v, stored %v; want 1 100 101 102 both", got, want)
+	}
+	dup := uniqueRow{Code: "A"}
+	wantKind(t, "Create of a duplicate", s.Create(ctx, &dup), ports.ErrConflict)
+	if dup != (uniqueRow{Code: "A"}) {
+		t.Errorf("a failed Create changed its entity: %+v", dup)
+	}
+	batch := []*uniqueRow{{Code: "x"}, {Code: "y"}, {Code: "X"}}
+	wantKind(t, "CreateMany with a duplicate inside", s.CreateMany(ctx, batch), ports.ErrConflict)
+	for _, e := range batch {
+		if e.ID != 0 || e.N5 != 0 || !e.CreatedAt.IsZero() {
+			t.Errorf("a failed CreateMany changed an entity: %+v", *e)
+		}
+	}
+	if n, _ := s.Count(ctx, ports.All()); n != 4 {
+		t.Errorf("Count after the failed writes = %d, want 4", n)
+	}
+	next := uniqueRow{Code: "e"}
+	must(t, "Create after the failures", s.Create(ctx, &next))
+	if next.ID != 107 {
+		t.Errorf("next id = %d, want 107 (the failed inserts consumed 103..106)", next.ID)
+	}
+}
