@@ -165,10 +165,15 @@ func deadLetterMessage(m ports.Message, cause error, subscription string, delive
 	return dead
 }
 
-// reason renders err for AttrDeadLetterReason: "ErrInvalid: ...", valid
+// reason renders err for AttrDeadLetterReason: "ErrInvalid: ..." (the
+// kind, when err has one, and the text), valid
 // UTF-8, at most ports.MaxAttributeValueBytes.
 func reason(err error) string {
-	s := strings.ToValidUTF8(ports.KindName(err)+": "+err.Error(), "?")
+	s := err.Error()
+	if k := ports.KindName(err); k != "none" {
+		s = k + ": " + s
+	}
+	s = strings.ToValidUTF8(s, "?")
 	if len(s) <= ports.MaxAttributeValueBytes {
 		return s
 	}

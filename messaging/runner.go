@@ -247,7 +247,7 @@ func (r *Runner) runLoop(ctx context.Context, l *loop) error {
 		}
 		if err == nil {
 			err = ports.NewError(r.cfg.Name, "subscribe "+l.sub, ports.ErrUnavailable,
-				errors.New("Subscribe returned before its context ended"))
+				errors.New("the Subscribe call returned nil before its context ended"))
 		}
 		if !errors.Is(err, ports.ErrUnavailable) {
 			l.set(LoopStopped, err, 0)

@@ -84,7 +84,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func unavailable() error { return ports.NewError("sub", "subscribe", ports.ErrUnavailable, errors.New("connection refused")) }
+func unavailable() error {
+	return ports.NewError("sub", "subscribe", ports.ErrUnavailable, errors.New("connection refused"))
+}
 
 func TestRunnerRestartsOnUnavailable(t *testing.T) {
 	sub := newScripted(map[string][]error{"a": {unavailable(), unavailable()}})
@@ -194,7 +196,7 @@ func TestRunnerClose(t *testing.T) {
 	if err := r2.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	//nolint:staticcheck // a nil context is the point
+	//lint:ignore SA1012 a nil context is the point
 	if err := newRunner(t, sub, messaging.RunnerConfig{}, "a").Run(nil); !errors.Is(err, ports.ErrInvalid) {
 		t.Fatalf("Run(nil) = %v", err)
 	}
@@ -204,11 +206,17 @@ func TestRunnerConfig(t *testing.T) {
 	sub := newScripted(nil)
 	h := messaging.Route{Subscription: "a", Handler: nopHandler}
 	cases := map[string]func() error{
-		"no subscriber":   func() error { _, err := messaging.NewRunner(nil, messaging.RunnerConfig{}, h); return err },
-		"no route":        func() error { _, err := messaging.NewRunner(sub, messaging.RunnerConfig{}); return err },
-		"no subscription": func() error { _, err := messaging.NewRunner(sub, messaging.RunnerConfig{}, messaging.Route{Handler: nopHandler}); return err },
-		"no handler":      func() error { _, err := messaging.NewRunner(sub, messaging.RunnerConfig{}, messaging.Route{Subscription: "a"}); return err },
-		"twice":           func() error { _, err := messaging.NewRunner(sub, messaging.RunnerConfig{}, h, h); return err },
+		"no subscriber": func() error { _, err := messaging.NewRunner(nil, messaging.RunnerConfig{}, h); return err },
+		"no route":      func() error { _, err := messaging.NewRunner(sub, messaging.RunnerConfig{}); return err },
+		"no subscription": func() error {
+			_, err := messaging.NewRunner(sub, messaging.RunnerConfig{}, messaging.Route{Handler: nopHandler})
+			return err
+		},
+		"no handler": func() error {
+			_, err := messaging.NewRunner(sub, messaging.RunnerConfig{}, messaging.Route{Subscription: "a"})
+			return err
+		},
+		"twice": func() error { _, err := messaging.NewRunner(sub, messaging.RunnerConfig{}, h, h); return err },
 		"bad backoff": func() error {
 			_, err := messaging.NewRunner(sub, messaging.RunnerConfig{Restart: messaging.Backoff{Initial: -1}}, h)
 			return err

@@ -13,7 +13,16 @@ import (
 	"github.com/portkit/portkit/ports"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The Pub/Sub client's (see adapters/pubsub/main_test.go): an
+		// OpenCensus worker for the process' life, and StreamingPull
+		// keep-alives that outlive Close by up to 10 s.
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreTopFunction("cloud.google.com/go/pubsub/v2.(*messageIterator).streamKeepAliveHandler"),
+		goleak.IgnoreAnyFunction("cloud.google.com/go/pubsub/v2.(*messageIterator).checkServer"),
+	)
+}
 
 // TestFake runs the suite on the fake Pub/Sub.
 func TestFake(t *testing.T) {
