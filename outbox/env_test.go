@@ -11,9 +11,13 @@ import (
 	"testing"
 	"time"
 
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"go.uber.org/goleak"
 
+	"github.com/portkit/portkit/adapters/mysql"
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/outbox"
 	"github.com/portkit/portkit/ports"
 )
@@ -62,6 +66,52 @@ var backends = []struct {
 		return &db{tx: f, rows: rows, leases: leases, sent: sent, down: f.SetUnavailable,
 			requireNew: func(t *testing.T) { requireNewMethods(t, leases) }}
 	}},
+	{"mysql", openMySQL},
+}
+
+// openMySQL opens the MySQL adapter at MYSQL_DSN through a fault proxy
+// (down cuts it), with tables of the test's own, dropped at the end.
+func openMySQL(t *testing.T) *db {
+	raw := testenv.Env(t, "mysql", "MYSQL_DSN")
+	dc, err := mysqldrv.ParseDSN(raw)
+	if err != nil || dc.Net != "tcp" {
+		testenv.Missing(t, "mysql", "MYSQL_DSN is not a tcp DSN")
+	}
+	proxy := faults.NewProxy(t, dc.Addr)
+	viaProxy := dc.Clone()
+	viaProxy.Addr = proxy.Addr()
+	ctx := context.Background()
+	m, err := mysql.Open(ctx, mysql.Config{DSN: viaProxy.FormatDSN()}, mysql.WithLogger(quiet()))
+	if err != nil {
+		testenv.Missing(t, "mysql", err.Error())
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	prefix := testenv.UniqueName("pk_mg")
+	rows := mustStore[outbox.Row](t, m, prefix+"_outbox")
+	leases := mustStore[outbox.Lease](t, m, prefix+"_leases")
+	sent := mustStore[outbox.SentRow](t, m, prefix+"_sent")
+	down := func(v bool) {
+		if v {
+			proxy.Cut()
+		} else {
+			proxy.Restore()
+		}
+	}
+	return &db{tx: m, rows: rows, leases: leases, sent: sent, down: down,
+		requireNew: func(t *testing.T) { requireNewMethods(t, leases) }}
+}
+
+func mustStore[T any](t *testing.T, m *mysql.DB, table string) *mysql.Store[T] {
+	t.Helper()
+	s, err := mysql.NewStore[T](m, mysql.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", table, err)
+	}
+	t.Cleanup(func() { _ = m.DB().Migrator().DropTable(table) })
+	return s
 }
 
 // requireNewMethods skips the test when the store's Patch is still the

@@ -341,7 +341,9 @@ func (r *Relay) rebalance(ctx context.Context) error {
 	var free []Lease
 	for _, l := range parts {
 		switch {
-		case l.Owner == r.cfg.Replica && l.Until.After(now.Add(skew)):
+		case l.Owner == r.cfg.Replica:
+			// IfVersion: renewed only if no one has claimed it since, however
+			// late this is (usable decides whether it may be published).
 			if err := r.cfg.Leases.Patch(ctx, l.Name, ports.Set("Until", until).IfVersion(l.Version)); err == nil {
 				held[l.Number] = heldLease{version: l.Version + 1, until: until}
 			} else if !errors.Is(err, ports.ErrConflict) && !errors.Is(err, ports.ErrNotFound) {
