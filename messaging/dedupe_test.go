@@ -3,11 +3,14 @@ package messaging_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/portkit/portkit/adapters/mysql"
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/messaging"
 	"github.com/portkit/portkit/ports"
 )
@@ -150,11 +153,37 @@ type Effect struct {
 }
 
 func TestDedupeTx(t *testing.T) {
-	ctx := context.Background()
 	db := fakes.NewDB()
-	defer db.Close(ctx)
+	defer db.Close(context.Background())
 	processed := must[*fakes.SQLStore[messaging.Processed]](t)(fakes.NewSQLStore[messaging.Processed](db))
 	effects := must[*fakes.SQLStore[Effect]](t)(fakes.NewSQLStore[Effect](db))
+	testDedupeTx(t, db, processed, effects)
+}
+
+// TestDedupeTxOnMySQL runs the same case on the MySQL adapter (MYSQL_DSN),
+// where the duplicate key fails one statement inside the transaction.
+func TestDedupeTxOnMySQL(t *testing.T) {
+	dsn := testenv.Env(t, "mysql", "MYSQL_DSN")
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{DSN: dsn}, mysql.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		testenv.Missing(t, "mysql", err.Error())
+	}
+	defer db.Close(ctx)
+	prefix := testenv.UniqueName("pk_mg")
+	processed := must[*mysql.Store[messaging.Processed]](t)(mysql.NewStore[messaging.Processed](db, mysql.WithTable(prefix+"_processed")))
+	effects := must[*mysql.Store[Effect]](t)(mysql.NewStore[Effect](db, mysql.WithTable(prefix+"_effects")))
+	for _, s := range []interface{ Migrate(context.Context) error }{processed, effects} {
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() { _ = db.DB().Migrator().DropTable(prefix+"_processed", prefix+"_effects") }()
+	testDedupeTx(t, db, processed, effects)
+}
+
+func testDedupeTx(t *testing.T, db ports.Transactor, processed ports.SQLStore[messaging.Processed], effects ports.SQLStore[Effect]) {
+	ctx := context.Background()
 	mw := must[messaging.Middleware](t)(messaging.DedupeTx(messaging.DedupeTxConfig{Tx: db, Store: processed, Consumer: "projector"}))
 	fail := false
 	h := mw(func(ctx context.Context, m ports.Message) error {
@@ -207,6 +236,26 @@ func TestDedupeTx(t *testing.T) {
 	}
 	if e, p := count(); e != 2 || p != 2 {
 		t.Fatalf("after the redelivery: effects %d, records %d; want 2 and 2", e, p)
+	}
+	// Two deliveries at once: the second waits for the first's record
+	// (a row lock on MySQL, the transaction slot on the fake), then sees it.
+	release := make(chan struct{})
+	blocking := mw(func(ctx context.Context, m ports.Message) error {
+		<-release
+		return effects.Create(ctx, &Effect{Ref: messaging.MessageKey(m)})
+	})
+	results := make(chan error, 2)
+	for range 2 {
+		go func() { results <- blocking(ctx, stable("4", "C")) }()
+	}
+	close(release)
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Fatalf("concurrent delivery: %v", err)
+		}
+	}
+	if e, p := count(); e != 3 || p != 3 {
+		t.Fatalf("after two concurrent deliveries: effects %d, records %d; want 3 and 3", e, p)
 	}
 }
 

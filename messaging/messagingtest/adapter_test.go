@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -11,20 +12,37 @@ import (
 
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/messaging/messagingtest"
 	"github.com/portkit/portkit/ports"
 )
 
-// TestPubSubAdapterOnPstest runs the suite on the Pub/Sub adapter against
-// pstest, in process. (At integration this call belongs in the adapter's
-// tests, on pstest and on Google's emulator.)
-func TestPubSubAdapterOnPstest(t *testing.T) {
+// TestPubSubAdapter runs the suite on the Pub/Sub adapter against pstest,
+// in process, and against Google's emulator at PUBSUB_EMULATOR_HOST when
+// it is set. (At integration this call belongs in the adapter's tests.)
+func TestPubSubAdapter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Run("pstest", func(t *testing.T) { runOnAdapter(t, "") })
+	t.Run("emulator", func(t *testing.T) {
+		host := os.Getenv(pubsub.EnvEmulatorHost)
+		if host == "" {
+			testenv.Missing(t, "pubsub-emulator", pubsub.EnvEmulatorHost+" is not set")
+		}
+		runOnAdapter(t, host)
+	})
+}
+
+func runOnAdapter(t *testing.T, host string) {
 	messagingtest.Run(t, func(t *testing.T) messagingtest.Env {
-		srv := pstest.NewServer()
-		cfg := pubsub.Config{ProjectID: "portkit-test", EmulatorHost: srv.Addr}
+		var srv *pstest.Server
+		addr := host
+		if addr == "" {
+			srv = pstest.NewServer()
+			addr = srv.Addr
+		}
+		cfg := pubsub.Config{ProjectID: "portkit-test", EmulatorHost: addr}
 		cfg.Receive.Streams = 4
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -35,7 +53,9 @@ func TestPubSubAdapterOnPstest(t *testing.T) {
 		cache := fakes.NewCache()
 		t.Cleanup(func() {
 			_ = ps.Close(context.Background())
-			_ = srv.Close()
+			if srv != nil {
+				_ = srv.Close()
+			}
 			_ = cache.Close(context.Background())
 		})
 		return messagingtest.Env{Publisher: ps, Subscriber: ps, Admin: pubsubAdmin(ps), Cache: cache, Wait: 30 * time.Second}
