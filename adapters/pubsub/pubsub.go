@@ -319,13 +319,22 @@ func (p *PubSub) unanswered(ctx, cctx context.Context, op string, err error, rec
 	}
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		cause := err
-		if rec.last != nil && !ports.IsContextError(rec.last) {
+		if rec.last != nil && !ports.IsContextError(rec.last) && rec.last.Error() != err.Error() {
 			cause = fmt.Errorf("%w (last attempt: %v)", err, rec.last)
 		}
 		return ports.NewError(backend, op, ports.ErrUnavailable,
-			fmt.Errorf("no answer within %s (%s): %w", bound.Round(time.Millisecond), what, cause))
+			fmt.Errorf("no answer within %s (%s): %w", roundBound(bound), what, cause))
 	}
 	return p.wrap(ctx, op, err)
+}
+
+// roundBound rounds a bound for a message: to 100ms from 1s on, else to
+// the millisecond.
+func roundBound(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // describeDial names a hopeless dial error.

@@ -23,9 +23,9 @@ const receiveGrace = 2 * time.Second
 
 // subscriptionEntry is one running Subscribe call, as Close sees it.
 type subscriptionEntry struct {
-	cancel context.CancelCauseFunc
-	mu     sync.Mutex
-	runner *subscribe.Runner // nil until the start-up check passed
+	cancel  context.CancelCauseFunc
+	mu      sync.Mutex
+	runner  *subscribe.Runner // nil until the start-up check passed
 	hurried bool
 }
 

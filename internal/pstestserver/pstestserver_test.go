@@ -71,19 +71,19 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ps.EnsureTopic(ctx, "t"); err != nil {
+	if err := ps.EnsureTopic(ctx, "topic"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ps.EnsureSubscription(ctx, "s", pubsub.SubscriptionConfig{Topic: "t"}); err != nil {
+	if err := ps.EnsureSubscription(ctx, "sub", ports.SubscriptionConfig{Topic: "topic"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ps.Publish(ctx, "t", ports.Message{Data: []byte("hello")}); err != nil {
+	if _, err := ps.Publish(ctx, "topic", ports.Message{Data: []byte("hello")}); err != nil {
 		t.Fatal(err)
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()
 	var got string
-	err = ps.Subscribe(rctx, "s", func(_ context.Context, m ports.Message) error {
+	err = ps.Subscribe(rctx, "sub", func(_ context.Context, m ports.Message) error {
 		got = string(m.Data)
 		rcancel()
 		return nil
