@@ -19,10 +19,9 @@ import (
 	"github.com/portkit/portkit/ports"
 )
 
-// SubscriptionConfig is ports.SubscriptionConfig, the one subscription
-// configuration of every portkit messaging implementation.
-//
-// Deprecated: use ports.SubscriptionConfig.
+// SubscriptionConfig is an alias of ports.SubscriptionConfig, the one
+// subscription configuration of every portkit messaging implementation,
+// kept for existing callers; new code names ports.SubscriptionConfig.
 type SubscriptionConfig = ports.SubscriptionConfig
 
 // PubSub is an in-memory [ports.Publisher], [ports.Subscriber],

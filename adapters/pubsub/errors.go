@@ -114,13 +114,19 @@ func tooLarge(err error) bool {
 	return ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max")
 }
 
-// wrap classifies err, the client's error for operation op. A call whose
-// ctx ended keeps the context's error reachable too.
+// classify classifies err, the client's error for operation op.
+func (p *PubSub) classify(op string, err error) error {
+	return classifier.Wrap(op, err, p.isClosed())
+}
+
+// wrap classifies err, the client's error for operation op of a call
+// made with ctx: when ctx has ended, the context's error stays reachable
+// too.
 func (p *PubSub) wrap(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if ctx != nil && ctx.Err() != nil && !ports.IsContextError(err) && ports.KindOf(err) == nil {
+	if ctx.Err() != nil && !ports.IsContextError(err) && ports.KindOf(err) == nil {
 		k := classifier.KindOf(err, p.isClosed())
 		if k == ports.ErrUnavailable || k == ports.ErrClosed {
 			err = fmt.Errorf("%w: %w", ctx.Err(), err)

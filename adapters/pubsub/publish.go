@@ -223,7 +223,7 @@ func (p *PubSub) collect(pd *Pending, pub *pubsub.Publisher, msgs []ports.Messag
 		}
 		p.inflight.Add(-1)
 		if err != nil {
-			failures = append(failures, ports.PublishFailure{Index: i, Err: p.wrap(nil, pd.op, err)})
+			failures = append(failures, ports.PublishFailure{Index: i, Err: p.classify(pd.op, err)})
 			if k := msgs[i].OrderingKey; k != "" && !slices.Contains(keys, k) {
 				keys = append(keys, k)
 			}
@@ -296,7 +296,7 @@ func (pd *Pending) unconfirmed(ctx context.Context) ([]string, error) {
 		case <-r.Ready():
 			id, err := r.Get(context.Background())
 			if err != nil {
-				failures = append(failures, ports.PublishFailure{Index: i, Err: pd.p.wrap(nil, pd.op, err)})
+				failures = append(failures, ports.PublishFailure{Index: i, Err: pd.p.classify(pd.op, err)})
 				continue
 			}
 			ids[i] = id

@@ -450,7 +450,7 @@ func (p *PubSub) Close(ctx context.Context) error {
 	}
 
 	if err := p.client.Close(); err != nil {
-		errs = append(errs, p.wrap(nil, op, err))
+		errs = append(errs, p.classify(op, err))
 	}
 	// With the connection closed every pending call fails at once; give
 	// the goroutines that wait for them a moment to return.

@@ -187,7 +187,7 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 		// ended, which must not pass for a clean end.
 		err = ports.NewError(backend, opName, ports.ErrUnavailable, errors.New("receive ended unexpectedly"))
 	}
-	return result(p.wrap(nil, opName, err))
+	return result(p.classify(opName, err))
 }
 
 // stopReceive ends a Receive whose context has ended: it waits for the
@@ -286,7 +286,7 @@ func (p *PubSub) watch(rctx context.Context, cancel context.CancelCauseFunc, opN
 			}
 			switch {
 			case isNotFound(err):
-				cancel(p.wrap(nil, opName, err))
+				cancel(p.classify(opName, err))
 				return
 			case alive:
 				lastAnswer = time.Now()
