@@ -34,9 +34,10 @@ type SubscriptionConfig = ports.SubscriptionConfig
 // package internal/subscribe) and follows Google Pub/Sub where the ports
 // leave it to the backend:
 //
-//   - topic and subscription IDs follow Google's naming rule (3 to 255
-//     characters, starting with a letter, no "goog" prefix): ErrInvalid
-//     otherwise, before any other check of existence;
+//   - topics and subscriptions are named by ID or by full name of the
+//     fake's project ([WithProject]); IDs follow Google's naming rule (3
+//     to 255 characters, starting with a letter, no "goog" prefix):
+//     ErrInvalid otherwise, before any check of existence;
 //   - each subscription gets every message published to its topic after
 //     it was created (fan-out); a topic without subscriptions accepts
 //     messages and keeps them only for [PubSub.Published];
@@ -191,6 +192,31 @@ func (ps *PubSub) notFound(op, format string, args ...any) error {
 	return ports.NewError(ps.name, op, ports.ErrNotFound, fmt.Errorf(format, args...))
 }
 
+// resolve returns the ID of a topic (collection "topics") or
+// subscription ("subscriptions") named by ID or by full name
+// "projects/PROJECT/<collection>/ID" of the fake's project ([WithProject]),
+// after checking it against Google Pub/Sub's naming rule.
+func (ps *PubSub) resolve(what, collection, name string) (string, error) {
+	if rest, ok := strings.CutPrefix(name, "projects/"); ok {
+		prefix := ps.project + "/" + collection + "/"
+		id, ok := strings.CutPrefix(rest, prefix)
+		if !ok {
+			return "", fmt.Errorf("%s %.80q is not an ID nor a name of the form projects/%s/%s/ID (the fake's project)", what, name, ps.project, collection)
+		}
+		name = id
+	}
+	return name, subscribe.ValidateName(what, name)
+}
+
+// id is the ID of a topic or subscription given to an inspection method
+// (as resolve, without the checks).
+func (ps *PubSub) id(collection, name string) string {
+	if id, ok := strings.CutPrefix(name, "projects/"+ps.project+"/"+collection+"/"); ok {
+		return id
+	}
+	return name
+}
+
 // Close ends running Subscribe calls, which stop handing out messages, let
 // their running handlers finish within the shutdown grace and return an
 // error wrapping ports.ErrClosed. Close waits for them until ctx ends; then
@@ -251,7 +277,8 @@ func (ps *PubSub) createTopic(ctx context.Context, op, topic string, strict bool
 	if err := ps.enter(ctx, op); err != nil {
 		return err
 	}
-	if err := subscribe.ValidateName("topic", topic); err != nil {
+	topic, err := ps.resolve("topic", "topics", topic)
+	if err != nil {
 		return ps.invalid(op, err)
 	}
 	ps.mu.Lock()
@@ -295,17 +322,18 @@ func (ps *PubSub) createSubscription(ctx context.Context, op, name string, cfg p
 	if err := ps.enter(ctx, op); err != nil {
 		return err
 	}
-	if err := subscribe.ValidateName("subscription", name); err != nil {
+	name, err := ps.resolve("subscription", "subscriptions", name)
+	if err != nil {
 		return ps.invalid(op, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return ports.NewError(ps.name, op, ports.ErrInvalid, err)
 	}
-	if err := subscribe.ValidateName("topic", cfg.Topic); err != nil {
+	if cfg.Topic, err = ps.resolve("topic", "topics", cfg.Topic); err != nil {
 		return ps.invalid(op, err)
 	}
 	if cfg.DeadLetterTopic != "" {
-		if err := subscribe.ValidateName("dead-letter topic", cfg.DeadLetterTopic); err != nil {
+		if cfg.DeadLetterTopic, err = ps.resolve("dead-letter topic", "topics", cfg.DeadLetterTopic); err != nil {
 			return ps.invalid(op, err)
 		}
 	}
@@ -378,7 +406,8 @@ func (ps *PubSub) Publish(ctx context.Context, topic string, msgs ...ports.Messa
 	if err := igate.CheckContext(ctx, ps.name, op); err != nil {
 		return nil, err
 	}
-	if err := subscribe.ValidateName("topic", topic); err != nil {
+	topic, err := ps.resolve("topic", "topics", topic)
+	if err != nil {
 		return nil, ps.invalid(op, err)
 	}
 	for i, m := range msgs {
@@ -608,7 +637,8 @@ func (ps *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Ha
 	if err := ps.enter(ctx, op); err != nil {
 		return err
 	}
-	if err := subscribe.ValidateName("subscription", subscription); err != nil {
+	subscription, err := ps.resolve("subscription", "subscriptions", subscription)
+	if err != nil {
 		return ps.invalid(op, err)
 	}
 	if h == nil {
@@ -782,7 +812,7 @@ func (ps *PubSub) deadLetterLocked(s *psSub, d *delivery) {
 func (ps *PubSub) Published(topic string) []ports.Message {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	t, ok := ps.topics[topic]
+	t, ok := ps.topics[ps.id("topics", topic)]
 	if !ok {
 		return nil
 	}
@@ -801,7 +831,7 @@ func (ps *PubSub) Published(topic string) []ports.Message {
 func (ps *PubSub) Pending(subscription string) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	s, ok := ps.subs[subscription]
+	s, ok := ps.subs[ps.id("subscriptions", subscription)]
 	if !ok {
 		return 0
 	}
@@ -820,7 +850,7 @@ func (ps *PubSub) Pending(subscription string) int {
 func (ps *PubSub) Acked(subscription string) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if s, ok := ps.subs[subscription]; ok {
+	if s, ok := ps.subs[ps.id("subscriptions", subscription)]; ok {
 		return s.acked
 	}
 	return 0
@@ -831,7 +861,7 @@ func (ps *PubSub) Acked(subscription string) int {
 func (ps *PubSub) Nacked(subscription string) int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if s, ok := ps.subs[subscription]; ok {
+	if s, ok := ps.subs[ps.id("subscriptions", subscription)]; ok {
 		return s.nacked
 	}
 	return 0

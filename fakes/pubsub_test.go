@@ -467,6 +467,21 @@ func TestPubSubAdmin(t *testing.T) {
 	if err := admin.EnsureTopic(ctx, "a b"); ports.KindOf(err) != ports.ErrInvalid {
 		t.Errorf("EnsureTopic of a bad name: %v, want ErrInvalid", err)
 	}
+	// Full names of the fake's project name the same topics, as on the
+	// adapter; another project's are refused.
+	full := "projects/" + fakes.DefaultPubSubProject + "/topics/orders"
+	if err := admin.EnsureTopic(ctx, full); err != nil {
+		t.Errorf("EnsureTopic by full name: %v", err)
+	}
+	if _, err := ps.Publish(ctx, full, ports.Message{Data: []byte("x")}); err != nil || len(ps.Published("orders")) != 1 {
+		t.Errorf("Publish by full name: %v; %d messages on orders", err, len(ps.Published("orders")))
+	}
+	if err := admin.EnsureSubscription(ctx, "projects/"+fakes.DefaultPubSubProject+"/subscriptions/billing", cfg); err != nil {
+		t.Errorf("EnsureSubscription by full name: %v", err)
+	}
+	if err := admin.EnsureTopic(ctx, "projects/other/topics/orders"); ports.KindOf(err) != ports.ErrInvalid {
+		t.Errorf("EnsureTopic in another project: %v, want ErrInvalid", err)
+	}
 }
 
 func TestPubSubMessageRules(t *testing.T) {

@@ -148,8 +148,8 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	}
 
 	r := subscribe.New(rctx, subscribe.Config{
-		Backend:        backend,
-		Subscription:   subscription,
+		Subscription: subscription, // p.logger names the backend
+
 		MaxConcurrency: p.cfg.Receive.Goroutines,
 		ShutdownGrace:  p.cfg.Receive.ShutdownTimeout,
 		Logger:         p.logger,

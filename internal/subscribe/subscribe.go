@@ -36,7 +36,8 @@ var ErrShutdownGrace = errors.New("subscribe: shutdown grace over")
 
 // Config configures a [Runner].
 type Config struct {
-	// Backend and Subscription name the runner in its log lines.
+	// Backend and Subscription name the runner in its log lines (Backend
+	// only when set: leave it empty when Logger already names it).
 	Backend      string
 	Subscription string
 	// MaxConcurrency caps the handler calls running at once; 0 means
@@ -113,10 +114,13 @@ func New(ctx context.Context, cfg Config, h ports.Handler) *Runner {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if cfg.Backend != "" {
+		logger = logger.With(slog.String("backend", cfg.Backend))
+	}
 	r := &Runner{
 		cfg:      cfg,
 		h:        h,
-		logger:   logger.With(slog.String("backend", cfg.Backend), slog.String("subscription", cfg.Subscription)),
+		logger:   logger.With(slog.String("subscription", cfg.Subscription)),
 		slots:    make(chan struct{}, cfg.MaxConcurrency),
 		stopping: make(chan struct{}),
 		abandon:  make(chan struct{}),
