@@ -91,9 +91,8 @@ type PubSub struct {
 
 // psRun is one running Subscribe call, as Close sees it.
 type psRun struct {
-	cancel  context.CancelCauseFunc
-	runner  *subscribe.Runner // set under PubSub.mu
-	hurried bool
+	cancel context.CancelCauseFunc
+	runner *subscribe.Runner
 }
 
 type psTopic struct {
@@ -252,10 +251,7 @@ func (ps *PubSub) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		ps.mu.Lock()
 		for run := range ps.runs {
-			run.hurried = true
-			if run.runner != nil {
-				run.runner.Hurry()
-			}
+			run.runner.Hurry()
 		}
 		ps.mu.Unlock()
 		return ports.NewError(ps.name, "close", ports.ErrUnavailable, fmt.Errorf("handlers still running: %w", ctx.Err()))

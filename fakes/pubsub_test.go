@@ -716,3 +716,37 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestPubSubCloseHurries: a Close whose ctx ends while a handler still
+// runs within its grace returns ErrUnavailable and cancels the handler's
+// context at once; Subscribe then returns ErrClosed.
+func TestPubSubCloseHurries(t *testing.T) {
+	ps := fakes.NewPubSub(fakes.WithShutdownGrace(time.Hour))
+	ctx := t.Context()
+	_ = ps.EnsureTopic(ctx, "topic")
+	_ = ps.EnsureSubscription(ctx, "sub", ports.SubscriptionConfig{Topic: "topic"})
+	_, _ = ps.Publish(ctx, "topic", ports.Message{Data: []byte("x")})
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- ps.Subscribe(ctx, "sub", func(hctx context.Context, _ ports.Message) error {
+			close(started)
+			<-hctx.Done()
+			return hctx.Err()
+		})
+	}()
+	<-started
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := ps.Close(cctx); ports.KindOf(err) != ports.ErrUnavailable || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close with a handler still running = %v, want ErrUnavailable wrapping the deadline", err)
+	}
+	select {
+	case err := <-done:
+		if ports.KindOf(err) != ports.ErrClosed {
+			t.Errorf("Subscribe = %v, want ErrClosed", err)
+		}
+	case <-time.After(waitBound):
+		t.Fatal("the handler's context was not cancelled after Close's deadline")
+	}
+}
