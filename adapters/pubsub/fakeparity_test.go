@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,10 +101,13 @@ func parityScript(t *testing.T, m messaging) []string {
 		ports.Message{Attributes: map[string]string{"a": ""}})
 	publish("Publish by full name", full, ports.Message{Data: []byte("two")})
 
+	var mu sync.Mutex
 	got := map[string]ports.Message{}
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	err := m.Subscribe(rctx, sub, func(_ context.Context, msg ports.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
 		if len(ids) == 2 && (msg.ID == ids[0] || msg.ID == ids[1]) {
 			got[msg.ID] = msg
 		}
@@ -113,6 +117,8 @@ func parityScript(t *testing.T, m messaging) []string {
 		return nil
 	})
 	note("Subscribe", err)
+	mu.Lock()
+	defer mu.Unlock()
 	for i, id := range ids {
 		msg := got[id]
 		out = append(out, fmt.Sprintf("message %d: data %q (nil %t), attributes %v (nil %t), key %q, attempt %d, decimal ID %t, ms time %t",
