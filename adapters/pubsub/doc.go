@@ -33,7 +33,8 @@
 //	PUBSUB_RECEIVE_STREAMS          StreamingPull streams per Subscribe call (default 4).
 //	PUBSUB_RECEIVE_GOROUTINES       cap on concurrent handler calls per Subscribe (default
 //	                                ports.DefaultMaxConcurrency, 16).
-//	PUBSUB_RECEIVE_MAX_OUTSTANDING  received, not yet acked messages per Subscribe (default 1000).
+//	PUBSUB_RECEIVE_MAX_OUTSTANDING  received, not yet acked messages per Subscribe (default 1000,
+//	                                and never more than PUBSUB_RECEIVE_GOROUTINES' value).
 //	PUBSUB_SHUTDOWN_TIMEOUT         the shutdown grace: how long running handlers keep a live
 //	                                context once Subscribe's ends (default 10s,
 //	                                ports.DefaultShutdownGrace).

@@ -52,7 +52,10 @@ func (s *subscriptionEntry) hurry() {
 // Subscribe calls h for every message of subscription (an ID of the
 // configured project or a full name "projects/P/subscriptions/S"), up to
 // PUBSUB_RECEIVE_GOROUTINES at once (default ports.DefaultMaxConcurrency),
-// until ctx ends. A nil return acknowledges the message; an error or a
+// until ctx ends. It holds no more received, unsettled messages than that
+// either (nor than PUBSUB_RECEIVE_MAX_OUTSTANDING): a message it could not
+// hand to h at once would only wait, its lease extended, while another
+// subscriber could take it. A nil return acknowledges the message; an error or a
 // panic (which is logged once, with the message ID and the stack but never
 // its data) negatively acknowledges it for redelivery. On a subscription
 // with ordering, the messages of one ordering key reach h one at a time,
@@ -130,10 +133,14 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	stopWatch := p.watch(rctx, cancel, opName, name)
 	defer stopWatch()
 
+	concurrency := p.cfg.Receive.Goroutines
+	if concurrency <= 0 {
+		concurrency = ports.DefaultMaxConcurrency
+	}
 	s := p.client.Subscriber(name)
 	s.ReceiveSettings = pubsub.ReceiveSettings{
 		NumGoroutines:          p.cfg.Receive.Streams,
-		MaxOutstandingMessages: p.cfg.Receive.MaxOutstanding,
+		MaxOutstandingMessages: min(p.cfg.Receive.MaxOutstanding, concurrency),
 		// Also the stream ack deadline: how long a message the server
 		// pushed into a stream that broke stays invisible. Google's
 		// emulator keeps pushing into a broken stream for a while; with
@@ -150,7 +157,7 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	r := subscribe.New(rctx, subscribe.Config{
 		Subscription: subscription, // p.logger names the backend
 
-		MaxConcurrency: p.cfg.Receive.Goroutines,
+		MaxConcurrency: concurrency,
 		ShutdownGrace:  p.cfg.Receive.ShutdownTimeout,
 		Logger:         p.logger,
 	}, h)
