@@ -98,7 +98,7 @@ func (pb *pubsubBench) warmUp(b *testing.B) {
 	b.Helper()
 	topic := pb.topic(b)
 	sub := uniqueName("warm")
-	if err := pb.port.EnsureSubscription(pb.ctx, sub, pspubsub.SubscriptionConfig{Topic: topic}); err != nil {
+	if err := pb.port.EnsureSubscription(pb.ctx, sub, ports.SubscriptionConfig{Topic: topic}); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = pb.port.DeleteSubscription(context.Background(), sub) }()
@@ -262,7 +262,7 @@ func BenchmarkReceive10k(b *testing.B) {
 	fill := func(b *testing.B, topic string) string {
 		b.Helper()
 		sub := uniqueName("bench")
-		if err := pb.port.EnsureSubscription(pb.ctx, sub, pspubsub.SubscriptionConfig{Topic: topic, AckDeadline: 60 * time.Second}); err != nil {
+		if err := pb.port.EnsureSubscription(pb.ctx, sub, ports.SubscriptionConfig{Topic: topic, AckDeadline: 60 * time.Second}); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() {

@@ -114,8 +114,11 @@ func ExampleNewPubSub() {
 	ctx := context.Background()
 	ps := fakes.NewPubSub()
 	defer ps.Close(ctx)
-	_ = ps.CreateTopic(ctx, "orders")
-	_ = ps.CreateSubscription(ctx, "billing", "orders", fakes.SubscriptionConfig{Ordering: true})
+	_ = ps.EnsureTopic(ctx, "orders")
+	_ = ps.EnsureTopic(ctx, "orders-dead")
+	// With a dead-letter policy, DeliveryAttempt counts deliveries.
+	_ = ps.EnsureSubscription(ctx, "billing", ports.SubscriptionConfig{
+		Topic: "orders", Ordering: true, MaxDeliveryAttempts: 5, DeadLetterTopic: "orders-dead"})
 
 	ids, _ := ps.Publish(ctx, "orders",
 		ports.Message{Data: []byte("created"), OrderingKey: "A-1"},

@@ -3,6 +3,8 @@ package fakes
 import (
 	"log/slog"
 	"time"
+
+	"github.com/portkit/portkit/ports"
 )
 
 // Option configures a fake made by [NewCache], [NewDB] or [NewPubSub].
@@ -19,6 +21,7 @@ type config struct {
 	redelivery     time.Duration
 	maxMessage     int
 	dialect        Dialect
+	pubsub         pubsubConfig
 }
 
 // Defaults of the options.
@@ -28,14 +31,14 @@ const (
 	// innodb_lock_wait_timeout plays this part).
 	DefaultLockWait = 10 * time.Second
 	// DefaultMaxConcurrency is how many handlers one Subscribe call runs at
-	// once.
-	DefaultMaxConcurrency = 8
+	// once: ports.DefaultMaxConcurrency.
+	DefaultMaxConcurrency = ports.DefaultMaxConcurrency
 	// DefaultRedeliveryDelay is how long a nacked message waits before it is
 	// delivered again.
 	DefaultRedeliveryDelay = 5 * time.Millisecond
-	// DefaultMaxMessageBytes is the largest message Publish accepts (data,
-	// attributes and ordering key together), as on Google Pub/Sub.
-	DefaultMaxMessageBytes = 10 << 20
+	// DefaultMaxMessageBytes is the largest message Publish accepts, as
+	// ports.MessageSize counts it: ports.MaxMessageBytes.
+	DefaultMaxMessageBytes = ports.MaxMessageBytes
 )
 
 func newConfig(defaultName string, opts []Option) config {
@@ -119,7 +122,9 @@ func WithRedeliveryDelay(d time.Duration) Option {
 }
 
 // WithMaxMessageBytes sets the largest message the PubSub fake accepts
-// ([DefaultMaxMessageBytes] by default).
+// ([DefaultMaxMessageBytes] by default), to stand for a backend with a
+// smaller limit of its own; a larger value than ports.MaxMessageBytes
+// changes nothing.
 func WithMaxMessageBytes(n int) Option {
 	return func(c *config) {
 		if n > 0 {

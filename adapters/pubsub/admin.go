@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -13,126 +14,147 @@ import (
 	"github.com/portkit/portkit/ports"
 )
 
-// SubscriptionConfig describes the subscription [PubSub.EnsureSubscription]
-// creates.
-type SubscriptionConfig struct {
-	// Topic is the topic (ID or full name) the subscription receives from.
-	// Required.
-	Topic string
+// SubscriptionConfig is an alias of ports.SubscriptionConfig, the one
+// subscription configuration of every portkit messaging implementation,
+// kept for existing callers; new code names ports.SubscriptionConfig.
+type SubscriptionConfig = ports.SubscriptionConfig
 
-	// AckDeadline is how long the service waits for the ack of a
-	// delivered message before redelivering it, rounded up to whole
-	// seconds. 0 leaves the service's default (10s); Google Pub/Sub
-	// accepts 10s to 600s. While Subscribe runs, the client extends the
-	// deadline of the messages it holds on its own.
-	AckDeadline time.Duration
-
-	// Ordering delivers the messages that share an ordering key in the
-	// order they were published, one at a time.
-	Ordering bool
-
-	// DeadLetterTopic, when set, receives the messages that were delivered
-	// MaxDeliveryAttempts times without an ack. On Google Pub/Sub the
-	// project's Pub/Sub service agent needs permission to publish to it
-	// and to subscribe to this subscription. Subscribers then see
-	// Message.DeliveryAttempt.
-	DeadLetterTopic string
-
-	// MaxDeliveryAttempts is the number of deliveries before a message goes
-	// to DeadLetterTopic: 5 to 100 (0 means 5).
-	MaxDeliveryAttempts int
-}
-
-// EnsureTopic creates topic (an ID or full name) unless it exists. It is
-// meant for tests and local development; production topics usually come
-// from infrastructure code.
+// EnsureTopic creates topic (an ID or full name) unless it exists. A name
+// that breaks Google Pub/Sub's naming rule is ports.ErrInvalid. It is meant
+// for tests, local development and start-up wiring; production topics
+// usually come from infrastructure code.
 func (p *PubSub) EnsureTopic(ctx context.Context, topic string) error {
 	op := "ensure topic " + topic
-	if topic == "" {
-		return invalidErr("ensure topic", errors.New("empty topic"))
+	if err := p.enter(ctx, op); err != nil {
+		return err
 	}
-	if p.isClosed() {
-		return closedErr(op)
+	if err := checkName("topic", "topics", topic); err != nil {
+		return invalidErr(op, err)
 	}
 	_, err := p.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: p.topicName(topic)})
 	if err != nil && status.Code(err) != codes.AlreadyExists {
-		return p.callErr(op, err)
+		return p.wrap(ctx, op, err)
 	}
 	return nil
 }
 
-// EnsureSubscription creates subscription sub (an ID or full name) to
-// cfg.Topic unless it exists. An existing subscription keeps its settings;
-// one attached to another topic is ports.ErrConflict. A topic that does
-// not exist is ports.ErrNotFound.
-func (p *PubSub) EnsureSubscription(ctx context.Context, sub string, cfg SubscriptionConfig) error {
+// EnsureSubscription creates subscription sub (an ID or full name) with
+// cfg unless it exists. It returns ports.ErrInvalid, sending nothing, when
+// cfg fails Validate or a name breaks Google Pub/Sub's naming rule;
+// ports.ErrNotFound when the topic or the dead-letter topic does not
+// exist; and ports.ErrConflict, changing nothing, when the subscription
+// exists with another configuration (the error names each field that
+// differs). On Google Pub/Sub a dead-letter policy also needs the
+// project's Pub/Sub service agent to be allowed to publish to the
+// dead-letter topic and to subscribe to sub.
+func (p *PubSub) EnsureSubscription(ctx context.Context, sub string, cfg ports.SubscriptionConfig) error {
 	op := "ensure subscription " + sub
-	switch {
-	case sub == "":
-		return invalidErr("ensure subscription", errors.New("empty subscription"))
-	case cfg.Topic == "":
-		return invalidErr(op, errors.New("no topic"))
-	case cfg.AckDeadline < 0:
-		return invalidErr(op, fmt.Errorf("negative ack deadline %s", cfg.AckDeadline))
-	case cfg.MaxDeliveryAttempts != 0 && (cfg.MaxDeliveryAttempts < 5 || cfg.MaxDeliveryAttempts > 100):
-		return invalidErr(op, fmt.Errorf("max delivery attempts %d is outside 5..100", cfg.MaxDeliveryAttempts))
-	case cfg.MaxDeliveryAttempts != 0 && cfg.DeadLetterTopic == "":
-		return invalidErr(op, errors.New("max delivery attempts without a dead-letter topic"))
+	if err := p.enter(ctx, op); err != nil {
+		return err
 	}
-	if p.isClosed() {
-		return closedErr(op)
+	if err := checkName("subscription", "subscriptions", sub); err != nil {
+		return invalidErr(op, err)
 	}
-	topic := p.topicName(cfg.Topic)
-	req := &pubsubpb.Subscription{
-		Name:                  p.subName(sub),
-		Topic:                 topic,
-		AckDeadlineSeconds:    int32((cfg.AckDeadline + time.Second - 1) / time.Second),
-		EnableMessageOrdering: cfg.Ordering,
+	if err := cfg.Validate(); err != nil {
+		return p.wrap(ctx, op, err)
+	}
+	if err := checkName("topic", "topics", cfg.Topic); err != nil {
+		return invalidErr(op, err)
 	}
 	if cfg.DeadLetterTopic != "" {
-		attempts := cfg.MaxDeliveryAttempts
-		if attempts == 0 {
-			attempts = 5
-		}
-		req.DeadLetterPolicy = &pubsubpb.DeadLetterPolicy{
-			DeadLetterTopic:     p.topicName(cfg.DeadLetterTopic),
-			MaxDeliveryAttempts: int32(attempts),
+		if err := checkName("dead-letter topic", "topics", cfg.DeadLetterTopic); err != nil {
+			return invalidErr(op, err)
 		}
 	}
-	_, err := p.client.SubscriptionAdminClient.CreateSubscription(ctx, req)
+	want := p.subscriptionOf(sub, cfg)
+	if want.DeadLetterPolicy != nil {
+		// The service's answer for a missing dead-letter topic varies;
+		// ask first, to say ErrNotFound and name it.
+		_, err := p.client.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: want.DeadLetterPolicy.DeadLetterTopic})
+		if err != nil {
+			if status.Code(err) == codes.NotFound {
+				return ports.NewError(backend, op, ports.ErrNotFound, fmt.Errorf("dead-letter topic %s: %w", cfg.DeadLetterTopic, err))
+			}
+			return p.wrap(ctx, op, err)
+		}
+	}
+	_, err := p.client.SubscriptionAdminClient.CreateSubscription(ctx, want)
 	if err == nil {
 		return nil
 	}
 	if status.Code(err) != codes.AlreadyExists {
-		return p.callErr(op, err)
+		return p.wrap(ctx, op, err)
 	}
-	got, gerr := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: req.Name})
+	got, gerr := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: want.Name})
 	if gerr != nil {
-		return p.callErr(op, gerr)
+		return p.wrap(ctx, op, gerr)
 	}
-	if got.GetTopic() != topic {
-		return ports.NewError(backend, op, ports.ErrConflict,
-			fmt.Errorf("subscription exists on topic %s, not %s", got.GetTopic(), topic))
+	if diff := subscriptionDiff(got, want); diff != "" {
+		return ports.NewError(backend, op, ports.ErrConflict, fmt.Errorf("subscription exists with another configuration: %s", diff))
 	}
 	return nil
+}
+
+// subscriptionOf is the subscription that cfg describes.
+func (p *PubSub) subscriptionOf(sub string, cfg ports.SubscriptionConfig) *pubsubpb.Subscription {
+	ack := cfg.AckDeadline
+	if ack == 0 {
+		ack = ports.DefaultAckDeadline
+	}
+	s := &pubsubpb.Subscription{
+		Name:                  p.subName(sub),
+		Topic:                 p.topicName(cfg.Topic),
+		AckDeadlineSeconds:    int32(ack / time.Second),
+		EnableMessageOrdering: cfg.Ordering,
+	}
+	if cfg.DeadLetterTopic != "" {
+		s.DeadLetterPolicy = &pubsubpb.DeadLetterPolicy{
+			DeadLetterTopic:     p.topicName(cfg.DeadLetterTopic),
+			MaxDeliveryAttempts: int32(cfg.MaxDeliveryAttempts),
+		}
+	}
+	return s
+}
+
+// subscriptionDiff names the fields of ports.SubscriptionConfig in which
+// got differs from want, with both values ("" when none differs).
+func subscriptionDiff(got, want *pubsubpb.Subscription) string {
+	var diffs []string
+	add := func(field string, g, w any) {
+		if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s is %v, not %v", field, g, w))
+		}
+	}
+	add("Topic", got.GetTopic(), want.GetTopic())
+	add("Ordering", got.GetEnableMessageOrdering(), want.GetEnableMessageOrdering())
+	add("AckDeadline", time.Duration(got.GetAckDeadlineSeconds())*time.Second, time.Duration(want.GetAckDeadlineSeconds())*time.Second)
+	add("DeadLetterTopic", got.GetDeadLetterPolicy().GetDeadLetterTopic(), want.GetDeadLetterPolicy().GetDeadLetterTopic())
+	add("MaxDeliveryAttempts", got.GetDeadLetterPolicy().GetMaxDeliveryAttempts(), want.GetDeadLetterPolicy().GetMaxDeliveryAttempts())
+	return strings.Join(diffs, "; ")
 }
 
 // DeleteTopic deletes topic (an ID or full name); its subscriptions stay,
 // detached. A topic that does not exist is ports.ErrNotFound.
 func (p *PubSub) DeleteTopic(ctx context.Context, topic string) error {
 	op := "delete topic " + topic
-	if p.isClosed() {
-		return closedErr(op)
+	if err := p.enter(ctx, op); err != nil {
+		return err
 	}
-	return p.callErr(op, p.client.TopicAdminClient.DeleteTopic(ctx, &pubsubpb.DeleteTopicRequest{Topic: p.topicName(topic)}))
+	if topic == "" {
+		return invalidErr(op, errors.New("empty topic"))
+	}
+	return p.wrap(ctx, op, p.client.TopicAdminClient.DeleteTopic(ctx, &pubsubpb.DeleteTopicRequest{Topic: p.topicName(topic)}))
 }
 
 // DeleteSubscription deletes subscription sub (an ID or full name). One
 // that does not exist is ports.ErrNotFound.
 func (p *PubSub) DeleteSubscription(ctx context.Context, sub string) error {
 	op := "delete subscription " + sub
-	if p.isClosed() {
-		return closedErr(op)
+	if err := p.enter(ctx, op); err != nil {
+		return err
 	}
-	return p.callErr(op, p.client.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: p.subName(sub)}))
+	if sub == "" {
+		return invalidErr(op, errors.New("empty subscription"))
+	}
+	return p.wrap(ctx, op, p.client.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: p.subName(sub)}))
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/portkit/portkit/adapters/pubsub"
+	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 )
 
@@ -37,7 +38,7 @@ func provisionSpecs(ctx context.Context, ps *pubsub.PubSub, topic string, subs [
 		return err
 	}
 	for _, s := range subs {
-		err := ps.EnsureSubscription(ctx, s.Name, pubsub.SubscriptionConfig{
+		err := ps.EnsureSubscription(ctx, s.Name, ports.SubscriptionConfig{
 			Topic:       topic,
 			AckDeadline: s.AckDeadline,
 			Ordering:    s.Ordering,

@@ -7,9 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2/pstest"
-
 	"github.com/portkit/portkit/adapters/pubsub"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -48,8 +47,13 @@ func ExampleOpen() {
 }
 
 // An in-process pstest server stands in for Pub/Sub in tests, without Java.
+// Admin (ports.Admin) creates the topic and the subscription idempotently,
+// on any backend.
 func Example_pstest() {
-	srv := pstest.NewServer()
+	srv, err := pstestserver.Start("127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 
 	ctx := context.Background()
@@ -60,10 +64,11 @@ func Example_pstest() {
 	}
 	defer ps.Close(ctx)
 
-	if err := ps.EnsureTopic(ctx, "greetings"); err != nil {
+	var admin ports.Admin = ps
+	if err := admin.EnsureTopic(ctx, "greetings"); err != nil {
 		log.Fatal(err)
 	}
-	if err := ps.EnsureSubscription(ctx, "greeter", pubsub.SubscriptionConfig{Topic: "greetings"}); err != nil {
+	if err := admin.EnsureSubscription(ctx, "greeter", ports.SubscriptionConfig{Topic: "greetings"}); err != nil {
 		log.Fatal(err)
 	}
 	if _, err := ps.Publish(ctx, "greetings", ports.Message{Data: []byte("hello")}); err != nil {

@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/portkit/portkit/ports"
 )
@@ -118,92 +117,95 @@ func TestConfigLogValue(t *testing.T) {
 	}
 }
 
-func TestKindOf(t *testing.T) {
+func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
-		err  error
-		want error
+		err    error
+		closed bool
+		want   error
 	}{
-		{status.Error(codes.NotFound, "x"), ports.ErrNotFound},
-		{status.Error(codes.AlreadyExists, "x"), ports.ErrConflict},
-		{status.Error(codes.InvalidArgument, "x"), ports.ErrInvalid},
-		{status.Error(codes.Unavailable, "x"), ports.ErrUnavailable},
-		{status.Error(codes.DeadlineExceeded, "x"), ports.ErrUnavailable},
-		{status.Error(codes.Internal, "x"), ports.ErrUnavailable},
-		{status.Error(codes.Canceled, "x"), context.Canceled},
-		{context.DeadlineExceeded, ports.ErrUnavailable},
-		{fmt.Errorf("wrapped: %w", context.Canceled), nil},
-		{pubsub.ErrOversizedMessage, ports.ErrInvalid},
-		{pubsub.ErrPublisherStopped, ports.ErrClosed},
-		{pubsub.ErrPublishingPaused{OrderingKey: "k"}, ports.ErrUnavailable},
+		{status.Error(codes.NotFound, "x"), false, ports.ErrNotFound},
+		{status.Error(codes.AlreadyExists, "x"), false, ports.ErrConflict},
+		{status.Error(codes.InvalidArgument, "x"), false, ports.ErrInvalid},
+		{status.Error(codes.FailedPrecondition, "x"), false, ports.ErrInvalid},
+		{status.Error(codes.PermissionDenied, "x"), false, ports.ErrPermission},
+		{status.Error(codes.Unauthenticated, "x"), false, ports.ErrPermission},
+		{status.Error(codes.Unavailable, "x"), false, ports.ErrUnavailable},
+		{status.Error(codes.DeadlineExceeded, "x"), false, ports.ErrUnavailable},
+		{status.Error(codes.Internal, "x"), false, ports.ErrUnavailable},
+		{status.Error(codes.ResourceExhausted, "quota"), false, ports.ErrUnavailable},
+		{status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5000000 vs. 4194304)"), false, ports.ErrInvalid},
+		{status.Error(codes.Canceled, "x"), false, ports.ErrUnavailable},
+		{status.Error(codes.Canceled, "x"), true, ports.ErrClosed},
+		{status.Error(codes.DataLoss, "x"), false, ports.ErrInvalid}, // an unrecognised reply
+		{context.DeadlineExceeded, false, ports.ErrUnavailable},
+		{fmt.Errorf("wrapped: %w", context.Canceled), false, ports.ErrUnavailable},
+		{pubsub.ErrOversizedMessage, false, ports.ErrInvalid},
+		{pubsub.ErrPublisherStopped, false, ports.ErrClosed},
+		{pubsub.ErrPublishingPaused{OrderingKey: "k"}, false, ports.ErrUnavailable},
+		{errors.New("no reply"), false, ports.ErrUnavailable},
 	} {
-		if got := kindOf(tc.err); got != tc.want {
-			t.Errorf("kindOf(%v) = %v, want %v", tc.err, got, tc.want)
+		err := classifier.Wrap("op", tc.err, tc.closed)
+		if got := ports.KindOf(err); got != tc.want {
+			t.Errorf("Wrap(%v, closed %v) is %v, want %v", tc.err, tc.closed, got, tc.want)
 		}
-		err := mapErr("op", tc.err)
+		n := 0
+		for _, k := range ports.Kinds() {
+			if errors.Is(err, k) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("Wrap(%v) matches %d sentinels, want 1", tc.err, n)
+		}
 		if !errors.Is(err, tc.err) {
-			t.Errorf("mapErr(%v) lost the cause", tc.err)
-		}
-		if tc.want != nil && !errors.Is(err, tc.want) {
-			t.Errorf("mapErr(%v) = %v, not %v", tc.err, err, tc.want)
+			t.Errorf("Wrap(%v) lost the cause", tc.err)
 		}
 	}
-	if mapErr("op", nil) != nil {
-		t.Error("mapErr(nil) != nil")
+	if classifier.Wrap("op", nil, false) != nil {
+		t.Error("Wrap(nil) != nil")
 	}
 }
 
-func TestMaxMessageSize(t *testing.T) {
-	topic := "projects/p/topics/" + strings.Repeat("t", 200)
-	limit := maxMessageSize(topic)
-	// The limit is the client's own: a request of one message of exactly
-	// limit bytes is MaxRequestBytes.
-	req := &pubsubpb.PublishRequest{Topic: topic, Messages: []*pubsubpb.PubsubMessage{{Data: make([]byte, 0)}}}
-	// Find data length giving an encoded message of exactly limit bytes.
-	n := limit - 5
-	for proto.Size(&pubsubpb.PubsubMessage{Data: make([]byte, n)}) < limit {
-		n++
+// TestPublishRetryer: a request refused as too large is never retried;
+// an unavailable service is, after at most publishRetryMax.
+func TestPublishRetryer(t *testing.T) {
+	var settings gax.CallSettings
+	for _, o := range publishCallOptions() {
+		o.Resolve(&settings)
 	}
-	req.Messages[0].Data = make([]byte, n)
-	if got := proto.Size(req); got > MaxRequestBytes {
-		t.Errorf("a message at the limit makes a request of %d bytes, over %d", got, MaxRequestBytes)
+	r := settings.Retry()
+	if _, ok := r.Retry(status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5000000 vs. 4194304)")); ok {
+		t.Error("a request refused as too large is retried")
 	}
-	if err := checkMessages(topic, []ports.Message{{Data: make([]byte, n)}}); err != nil {
-		t.Errorf("message at the limit: %v", err)
+	for range 20 {
+		d, ok := r.Retry(status.Error(codes.Unavailable, "down"))
+		if !ok {
+			t.Fatal("Unavailable is not retried")
+		}
+		if d > publishRetryMax {
+			t.Fatalf("pause %s, over %s", d, publishRetryMax)
+		}
 	}
-	err := checkMessages(topic, []ports.Message{{Data: []byte("ok")}, {Data: make([]byte, n+1)}})
-	if err == nil || !strings.Contains(err.Error(), "message 1 ") {
-		t.Errorf("message over the limit: %v, want an error naming message 1", err)
+	if _, ok := settings.Retry().Retry(status.Error(codes.Canceled, "closed")); ok {
+		t.Error("Canceled is retried")
 	}
 }
 
-func TestSizeBound(t *testing.T) {
-	for _, m := range []ports.Message{
-		{Data: []byte("x")},
-		{Data: make([]byte, 300), OrderingKey: "key"},
-		{Attributes: map[string]string{"a": "b", strings.Repeat("k", 200): strings.Repeat("v", 70000)}},
-		{Data: make([]byte, 5<<20), Attributes: map[string]string{"a": ""}, OrderingKey: strings.Repeat("o", 1024)},
+func TestCheckName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"orders", true},
+		{"projects/p/topics/orders", true},
+		{"projects/p/subscriptions/orders", false},
+		{"projects//topics/orders", false},
+		{"projects/p/topics/1x", false},
+		{"ab", false},
+		{"goog-x", false},
 	} {
-		exact := proto.Size(&pubsubpb.PubsubMessage{Data: m.Data, Attributes: m.Attributes, OrderingKey: m.OrderingKey})
-		if b := sizeBound(m); b < exact {
-			t.Errorf("sizeBound = %d < exact size %d", b, exact)
+		if err := checkName("topic", "topics", tc.name); (err == nil) != tc.ok {
+			t.Errorf("checkName(%q) = %v, want ok %v", tc.name, err, tc.ok)
 		}
-	}
-}
-
-func TestPublishErrorText(t *testing.T) {
-	nf := status.Error(codes.NotFound, "topic gone")
-	un := status.Error(codes.Unavailable, "down")
-	pe := &PublishError{Topic: "t", Total: 10, Failed: []FailedMessage{
-		{Index: 0, Err: nf}, {Index: 1, Err: nf}, {Index: 2, Err: nf}, {Index: 5, Err: un}, {Index: 7, Err: nf},
-	}}
-	want := "5 of 10 messages failed: [0-2 7]: " + nf.Error() + "; [5]: " + un.Error()
-	if got := pe.Error(); got != want {
-		t.Errorf("Error() =\n%s\nwant\n%s", got, want)
-	}
-	if !errors.Is(pe, un) || !errors.Is(pe, nf) {
-		t.Error("PublishError does not unwrap to its causes")
-	}
-	if pe.kind() != ports.ErrNotFound {
-		t.Errorf("kind = %v, want the first failure's", pe.kind())
 	}
 }

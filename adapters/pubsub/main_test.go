@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2/pstest"
 	"go.uber.org/goleak"
 
 	"github.com/portkit/portkit/adapters/pubsub"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/internal/testenv"
+	"github.com/portkit/portkit/ports"
 )
 
 func TestMain(m *testing.M) {
@@ -45,12 +45,12 @@ type backend struct {
 	config func(t *testing.T) pubsub.Config
 }
 
-// backends are pstest (always, in-process) and Google's emulator (when
+// backends are pstest (always, in-process, served by internal/pstestserver
+// with the service's request limits) and Google's emulator (when
 // PUBSUB_EMULATOR_HOST is set).
 var backends = []backend{
 	{name: "pstest", config: func(t *testing.T) pubsub.Config {
-		srv := pstest.NewServer()
-		t.Cleanup(func() { _ = srv.Close() })
+		srv := startPstest(t)
 		cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
 		// pstest hands each stream about one message per 10ms tick.
 		cfg.Receive.Streams = 16
@@ -62,10 +62,25 @@ var backends = []backend{
 	}},
 }
 
-// forEachBackend runs f as a subtest per backend.
+// startPstest serves a pstest fake with the service's limits until the
+// test ends.
+func startPstest(t *testing.T) *pstestserver.Server {
+	t.Helper()
+	srv, err := pstestserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// forEachBackend runs f as a parallel subtest per backend, in a parallel
+// test.
 func forEachBackend(t *testing.T, f func(t *testing.T, cfg pubsub.Config)) {
+	t.Parallel()
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
 			f(t, b.config(t))
 		})
 	}
@@ -93,7 +108,7 @@ func open(t *testing.T, cfg pubsub.Config, opts ...pubsub.Option) *pubsub.PubSub
 }
 
 // provision creates a topic and subscriptions with unique names.
-func provision(t *testing.T, ps *pubsub.PubSub, subs map[string]pubsub.SubscriptionConfig) (topic string, names map[string]string) {
+func provision(t *testing.T, ps *pubsub.PubSub, subs map[string]ports.SubscriptionConfig) (topic string, names map[string]string) {
 	t.Helper()
 	ctx := t.Context()
 	topic = testenv.UniqueName("t")
@@ -146,40 +161,4 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// deadServer is a TCP listener that accepts connections and never answers
-// (no HTTP/2 preface, nothing): the worst case for a gRPC client.
-func deadServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		_ = l.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
 }

@@ -6,18 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	gax "github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -26,23 +24,33 @@ import (
 // server-assigned IDs in order.
 //
 // topic is a topic ID of the configured project or a full name
-// "projects/P/topics/T". Nothing is sent when a message is empty (no data
-// and no attributes) or too large for a request ([MaxRequestBytes]): the
-// error wraps ports.ErrInvalid. An unknown topic is ports.ErrNotFound, a
-// service that does not confirm within the publish timeout
-// ports.ErrUnavailable, and every call after Close ports.ErrClosed.
+// "projects/P/topics/T"; an ID that breaks Google Pub/Sub's naming rule is
+// ports.ErrInvalid. Every message is checked with ports.ValidateMessage
+// before anything is sent: one that breaks a rule (empty, over
+// ports.MaxMessageBytes, too many or too long attributes, invalid UTF-8 in
+// an attribute or the ordering key, a "goog" attribute key) is
+// ports.ErrInvalid, naming the message's index, and no message of the call
+// is sent, so no bad message ever shares a request with another caller's.
+// Large messages are split into requests under the service's 10 MB
+// request limit. An unknown topic is ports.ErrNotFound, a service that
+// does not confirm within the publish timeout ports.ErrUnavailable, a
+// request the server refuses as too large ports.ErrInvalid at once (never
+// retried), and every call after Close ports.ErrClosed. Publish with no
+// message sends nothing and returns no ID.
 //
-// On a partial failure the error is a *ports.OpError whose Err is a
-// *[PublishError] naming each failed message by index, and ids holds "" at
-// each failed index. Messages with an OrderingKey are delivered in order
-// to subscriptions with ordering; after a failure, the later messages of
-// the same key in this call fail too (they are not sent out of order), and
-// Publish resumes the key before it returns, so the caller may retry from
-// the first failed message.
+// On a partial failure the error is a *ports.OpError whose cause is a
+// *ports.PublishError (errors.As finds it) listing each failed message by
+// index, and ids holds "" at each failed index. Messages with an
+// OrderingKey are delivered in order to subscriptions with ordering; after
+// a failure, the later messages of the same key in this call fail too
+// (they are not sent out of order), and Publish resumes the key before it
+// returns, so the caller may retry from the first failed message.
 //
-// When ctx ends before every message is confirmed, Publish returns the
-// context's error; the messages already handed over are still sent, and
-// Close waits for them.
+// When ctx ends before every message is confirmed, the messages not yet
+// confirmed are failures marked Unconfirmed, each an ErrUnavailable that
+// wraps ports.ErrOutcomeUnknown and ctx's error (both reachable from the
+// returned error with errors.Is): they are still sent, Close waits for
+// them, and publishing them again may duplicate them.
 func (p *PubSub) Publish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
 	pd, err := p.PublishAsync(ctx, topic, msgs...)
 	if err != nil {
@@ -57,22 +65,27 @@ func (p *PubSub) Publish(ctx context.Context, topic string, msgs ...ports.Messag
 // of every Pending, awaited or not. The caller must not modify msgs (their
 // Data and Attributes) until the Pending resolves.
 func (p *PubSub) PublishAsync(ctx context.Context, topic string, msgs ...ports.Message) (*Pending, error) {
+	op := "publish " + topic
+	if err := p.enter(ctx, op); err != nil {
+		return nil, err
+	}
 	if topic == "" {
 		return nil, invalidErr("publish", errors.New("empty topic"))
 	}
-	op := "publish " + topic
-	pd := &Pending{op: op, done: make(chan struct{})}
+	if err := checkName("topic", "topics", topic); err != nil {
+		return nil, invalidErr(op, err)
+	}
+	for i, m := range msgs {
+		if err := ports.ValidateMessage(m); err != nil {
+			return nil, invalidErr(op, fmt.Errorf("message %d of %d: %w (nothing sent)", i, len(msgs), err))
+		}
+	}
+	pd := &Pending{p: p, op: op, done: make(chan struct{}), ids: []string{}}
 	if len(msgs) == 0 {
 		close(pd.done)
 		return pd, nil
 	}
 	name := p.topicName(topic)
-	if err := checkMessages(name, msgs); err != nil {
-		return nil, invalidErr(op, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, ctxErr(op, err)
-	}
 
 	p.mu.RLock()
 	if p.closed {
@@ -92,6 +105,7 @@ func (p *PubSub) PublishAsync(ctx context.Context, topic string, msgs ...ports.M
 	p.trackers.Add(1)
 	p.mu.RUnlock()
 
+	pd.results = results
 	go p.collect(pd, pub, msgs, results)
 	return pd, nil
 }
@@ -122,14 +136,27 @@ func (p *PubSub) publisher(name string) *pubsub.Publisher {
 	return pub
 }
 
-// publishCallOptions replace the client's retry policy for Publish RPCs:
-// the same codes and backoff, less Canceled. The client retries Canceled,
-// which is also what every call returns once the connection is closed, so
-// a publisher stopping after Close would retry until the publish timeout.
+// Publish retries: the codes the client retries, less Canceled (also
+// what every call returns once the connection is closed, so a publisher
+// stopping after Close would retry until the publish timeout), and less a
+// request the server refused as too large (it fails again). The pause
+// between attempts grows from 50ms to at most 250ms (the client's grows
+// to 60s: a request in flight during a 2s outage then waited up to 11.6s
+// more after the service's return). Each attempt also waits for the
+// connection to be ready instead of failing at once while it reconnects,
+// so it starts the moment the connection is back.
+const (
+	publishRetryInitial = 50 * time.Millisecond
+	publishRetryMax     = 250 * time.Millisecond
+)
+
+// publishCallOptions replace the client's retry policy for Publish RPCs
+// (see publishRetryMax).
 func publishCallOptions() []gax.CallOption {
 	return []gax.CallOption{
+		gax.WithGRPCOptions(grpc.WaitForReady(true)),
 		gax.WithRetry(func() gax.Retryer {
-			return gax.OnCodes([]codes.Code{
+			return publishRetryer{gax.OnCodes([]codes.Code{
 				codes.Aborted,
 				codes.Internal,
 				codes.ResourceExhausted,
@@ -137,12 +164,22 @@ func publishCallOptions() []gax.CallOption {
 				codes.Unavailable,
 				codes.DeadlineExceeded,
 			}, gax.Backoff{
-				Initial:    100 * time.Millisecond,
-				Max:        60 * time.Second,
-				Multiplier: 4,
-			})
+				Initial:    publishRetryInitial,
+				Max:        publishRetryMax,
+				Multiplier: 2,
+			})}
 		}),
 	}
+}
+
+// publishRetryer never retries a request refused as too large.
+type publishRetryer struct{ inner gax.Retryer }
+
+func (r publishRetryer) Retry(err error) (time.Duration, bool) {
+	if tooLarge(err) {
+		return 0, false
+	}
+	return r.inner.Retry(err)
 }
 
 // streamingPullCallOptions replace the client's retry policy for opening
@@ -169,55 +206,13 @@ func streamingPullCallOptions() []gax.CallOption {
 	}
 }
 
-// checkMessages returns an error naming the first message that cannot be
-// sent to the topic with full name topic.
-func checkMessages(topic string, msgs []ports.Message) error {
-	limit := maxMessageSize(topic)
-	for i, m := range msgs {
-		if len(m.Data) == 0 && len(m.Attributes) == 0 {
-			return fmt.Errorf("message %d is empty (no data and no attributes)", i)
-		}
-		if sizeBound(m) <= limit {
-			continue // the exact size is no larger
-		}
-		size := proto.Size(&pubsubpb.PubsubMessage{
-			Data:        m.Data,
-			Attributes:  m.Attributes,
-			OrderingKey: m.OrderingKey,
-		})
-		if size > limit {
-			return fmt.Errorf("message %d is %d bytes encoded, over the limit of %d for this topic (10 MB per request)", i, size, limit)
-		}
-	}
-	return nil
-}
-
-// sizeBound is an upper bound of m's encoded size, cheaper than
-// proto.Size: every field counted with the largest tag and length prefix
-// (1 + 5 bytes for fields under 4 GB).
-func sizeBound(m ports.Message) int {
-	const field = 1 + 5
-	n := field + len(m.Data) + field + len(m.OrderingKey)
-	for k, v := range m.Attributes {
-		n += field + field + len(k) + field + len(v)
-	}
-	return n
-}
-
-// maxMessageSize is the largest encoded message the client accepts for the
-// topic: a request of that one message is exactly MaxRequestBytes (the
-// client's BundleByteLimit).
-func maxMessageSize(topic string) int {
-	topicField := 1 + protowire.SizeVarint(uint64(len(topic))) + len(topic)
-	return MaxRequestBytes - topicField - 5
-}
-
 // collect waits for the results of one PublishAsync call, in order, and
 // resolves pd.
 func (p *PubSub) collect(pd *Pending, pub *pubsub.Publisher, msgs []ports.Message, results []*pubsub.PublishResult) {
 	defer p.trackers.Done()
 	ids := make([]string, len(results))
-	var failed []FailedMessage
+	var failures []ports.PublishFailure
+	var keys []string
 	for i, r := range results {
 		<-r.Ready()
 		id, err := r.Get(context.Background())
@@ -228,29 +223,27 @@ func (p *PubSub) collect(pd *Pending, pub *pubsub.Publisher, msgs []ports.Messag
 		}
 		p.inflight.Add(-1)
 		if err != nil {
-			failed = append(failed, FailedMessage{Index: i, OrderingKey: msgs[i].OrderingKey, Err: err})
+			failures = append(failures, ports.PublishFailure{Index: i, Err: p.classify(pd.op, err)})
+			if k := msgs[i].OrderingKey; k != "" && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
 			continue
 		}
 		ids[i] = id
 	}
+	// Resume the ordering keys this call paused, so that the caller can
+	// publish them again.
+	for _, k := range keys {
+		pub.ResumePublish(k)
+	}
 	pd.ids = ids
-	if len(failed) > 0 {
-		// Resume the ordering keys this call paused, so that the caller
-		// can publish them again.
-		var keys []string
-		for _, f := range failed {
-			if f.OrderingKey != "" && !slices.Contains(keys, f.OrderingKey) {
-				keys = append(keys, f.OrderingKey)
-				pub.ResumePublish(f.OrderingKey)
-			}
-		}
-		pe := &PublishError{Topic: pub.ID(), Total: len(results), Failed: failed}
-		pd.err = ports.NewError(backend, pd.op, pe.kind(), pe)
+	if len(failures) > 0 {
+		pd.err = subscribe.PublishFailed(backend, pd.op, &ports.PublishError{Total: len(results), Failures: failures})
 	}
 	close(pd.done)
-	if len(failed) > 0 && !pd.awaited.Load() {
+	if len(failures) > 0 && !pd.awaited.Load() {
 		p.logger.LogAttrs(context.Background(), slog.LevelWarn, "pubsub: messages not published and nobody waiting for them",
-			slog.String("topic", pub.ID()), slog.Int("failed", len(failed)), slog.Int("total", len(results)),
+			slog.String("topic", pub.ID()), slog.Int("failed", len(failures)), slog.Int("total", len(results)),
 			slog.Any("error", pd.err))
 	}
 }
@@ -258,9 +251,11 @@ func (p *PubSub) collect(pd *Pending, pub *pubsub.Publisher, msgs []ports.Messag
 // Pending is the outcome of a [PubSub.PublishAsync] call, resolved once
 // the server has confirmed or refused each message.
 type Pending struct {
+	p       *PubSub
 	op      string
 	done    chan struct{}
 	awaited atomic.Bool
+	results []*pubsub.PublishResult
 	ids     []string
 	err     error
 }
@@ -270,10 +265,14 @@ func (pd *Pending) Done() <-chan struct{} { return pd.done }
 
 // Wait waits until every message is resolved or ctx ends, and returns what
 // Publish returns: the IDs in order, "" at each failed index, and an error
-// naming the failed messages. When ctx ends first it returns ctx's error
-// (as ports.ErrUnavailable for a deadline); the messages are still sent.
+// naming the failed messages. When ctx ends first, the messages not yet
+// confirmed are listed as Unconfirmed failures (ErrUnavailable wrapping
+// ports.ErrOutcomeUnknown and ctx's error); they are still sent.
 func (pd *Pending) Wait(ctx context.Context) ([]string, error) {
 	pd.awaited.Store(true)
+	if ctx == nil {
+		return nil, ports.NewError(backend, pd.op, ports.ErrInvalid, gate.ErrNilContext)
+	}
 	select {
 	case <-pd.done:
 		return pd.ids, pd.err
@@ -283,105 +282,40 @@ func (pd *Pending) Wait(ctx context.Context) ([]string, error) {
 	case <-pd.done:
 		return pd.ids, pd.err
 	case <-ctx.Done():
-		return nil, ctxErr(pd.op, fmt.Errorf("messages not yet confirmed (they are still sent): %w", ctx.Err()))
+		return pd.unconfirmed(ctx)
 	}
 }
 
-// FailedMessage is one message a Publish call could not publish.
-type FailedMessage struct {
-	Index       int    // index of the message in the call
-	OrderingKey string // its ordering key, if any
-	Err         error  // the client's error
-}
-
-// PublishError reports the messages of one Publish call that failed. It is
-// the Err of the *ports.OpError that Publish returns; errors.As finds it.
-type PublishError struct {
-	Topic  string          // topic ID
-	Total  int             // messages in the call
-	Failed []FailedMessage // in index order
-}
-
-// Error names every failed message by index, grouped by cause:
-// "2 of 5 messages failed: [1 3]: rpc error: ...".
-func (e *PublishError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d messages failed", len(e.Failed), e.Total)
-	for i, g := range e.groups() {
-		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
-		}
-		b.WriteString("[")
-		b.WriteString(indexRanges(g.indexes))
-		b.WriteString("]: ")
-		b.WriteString(g.err.Error())
-	}
-	return b.String()
-}
-
-// Unwrap returns one error of each distinct cause.
-func (e *PublishError) Unwrap() []error {
-	groups := e.groups()
-	errs := make([]error, len(groups))
-	for i, g := range groups {
-		errs[i] = g.err
-	}
-	return errs
-}
-
-type failureGroup struct {
-	err     error
-	indexes []int
-}
-
-// groups gathers failures with the same message, in order of first index.
-func (e *PublishError) groups() []failureGroup {
-	var groups []failureGroup
-	pos := map[string]int{}
-	for _, f := range e.Failed {
-		msg := f.Err.Error()
-		i, ok := pos[msg]
-		if !ok {
-			i = len(groups)
-			pos[msg] = i
-			groups = append(groups, failureGroup{err: f.Err})
-		}
-		groups[i].indexes = append(groups[i].indexes, f.Index)
-	}
-	return groups
-}
-
-// kind is the port sentinel of the first failure that is not a mere
-// consequence of an earlier one (a paused ordering key).
-func (e *PublishError) kind() error {
-	for _, f := range e.Failed {
-		var paused pubsub.ErrPublishingPaused
-		if !errors.As(f.Err, &paused) {
-			return kindOf(f.Err)
+// unconfirmed is Wait's answer when ctx ended first: the outcome of each
+// message resolved by then, and an Unconfirmed failure for each other.
+func (pd *Pending) unconfirmed(ctx context.Context) ([]string, error) {
+	ids := make([]string, len(pd.results))
+	var failures []ports.PublishFailure
+	for i, r := range pd.results {
+		select {
+		case <-r.Ready():
+			id, err := r.Get(context.Background())
+			if err != nil {
+				failures = append(failures, ports.PublishFailure{Index: i, Err: pd.p.classify(pd.op, err)})
+				continue
+			}
+			ids[i] = id
+		default:
+			failures = append(failures, ports.PublishFailure{
+				Index:       i,
+				Err:         classifier.OutcomeUnknown(pd.op, contextErr(ctx)),
+				Unconfirmed: true,
+			})
 		}
 	}
-	return kindOf(e.Failed[0].Err)
+	return ids, subscribe.PublishFailed(backend, pd.op, &ports.PublishError{Total: len(pd.results), Failures: failures})
 }
 
-// indexRanges formats sorted indexes compactly: "0-4 7 9-10".
-func indexRanges(idx []int) string {
-	var b strings.Builder
-	for i := 0; i < len(idx); {
-		j := i
-		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(strconv.Itoa(idx[i]))
-		if j > i {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(idx[j]))
-		}
-		i = j + 1
+// contextErr is ctx's error, joined with its cause when that says more.
+func contextErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		err = errors.Join(err, cause)
 	}
-	return b.String()
+	return err
 }

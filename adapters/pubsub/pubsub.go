@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	vkit "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -20,6 +22,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -28,6 +32,7 @@ var (
 	_ ports.Publisher  = (*PubSub)(nil)
 	_ ports.Subscriber = (*PubSub)(nil)
 	_ ports.Connector  = (*PubSub)(nil)
+	_ ports.Admin      = (*PubSub)(nil)
 )
 
 // closeGrace bounds how long Close waits, after its context has ended and
@@ -83,7 +88,9 @@ type PubSub struct {
 	// messages to the client, so Close sees every message handed over.
 	mu     sync.RWMutex
 	closed bool
-	subs   map[*int]context.CancelCauseFunc
+	subs   map[*subscriptionEntry]struct{}
+
+	dialer *dialer // nil unless the adapter dials an emulator itself
 
 	// pubMu guards pubs, the cached publisher of each topic.
 	pubMu sync.Mutex
@@ -136,18 +143,26 @@ func WithLazyConnect() Option {
 
 // Open creates the client, then (unless [WithLazyConnect]) checks within
 // cfg.CheckTimeout that the service answers, and logs the outcome. It
-// returns an error wrapping ports.ErrInvalid for a bad Config and
-// ports.ErrUnavailable when the service does not answer.
+// returns an error wrapping ports.ErrInvalid for a bad Config (or a nil
+// ctx) and ports.ErrUnavailable when the service does not answer: at once,
+// naming the cause, when the emulator's port refuses connections or its
+// host does not resolve; else once the check's bound has passed (the check
+// timeout, or ctx's deadline when sooner), naming that bound and the last
+// error seen.
 //
 // The client's connections reconnect faster than gRPC's defaults (first
 // retry after 1s, growing to 120s): after 100ms, growing 1.6x up to
-// 500ms (±20% jitter), with 5s for one connection attempt. Calls
-// therefore succeed again within about 0.6s of the service's return, at
-// the cost of up to two connection attempts per second per connection
-// while it is away. Pass
+// 500ms (±20% jitter), with 5s for one connection attempt. A publish
+// request waits for the connection to be ready and retries after at most
+// 250ms, so a publish in flight during an outage completes within about
+// 0.6s of the service's return, at the cost of up to two connection
+// attempts per second per connection while it is away. Pass
 // WithClientOptions(option.WithGRPCDialOption(grpc.WithConnectParams(p)))
-// to use other values.
+// to use other connection values.
 func Open(ctx context.Context, cfg Config, opts ...Option) (*PubSub, error) {
+	if ctx == nil {
+		return nil, ports.NewError(backend, "open", ports.ErrInvalid, gate.ErrNilContext)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -161,10 +176,16 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*PubSub, error) {
 		project = pubsub.DetectProjectID
 	}
 	copts := []option.ClientOption{option.WithGRPCDialOption(connectParams())}
+	var d *dialer
 	if cfg.EmulatorHost != "" {
+		// The adapter dials the emulator itself, to learn why a dial
+		// failed (gRPC only reports it as text). Not with the real
+		// service, whose transport may go through a proxy.
+		d = &dialer{}
 		copts = append(copts,
 			option.WithEndpoint(cfg.EmulatorHost),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+			option.WithGRPCDialOption(grpc.WithContextDialer(d.dial)),
 			option.WithoutAuthentication(),
 			option.WithTelemetryDisabled(),
 		)
@@ -184,8 +205,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*PubSub, error) {
 		cfg:    cfg,
 		client: client,
 		logger: o.logger.With(slog.String("backend", backend)),
-		subs:   map[*int]context.CancelCauseFunc{},
+		subs:   map[*subscriptionEntry]struct{}{},
 		pubs:   map[string]*pubsub.Publisher{},
+		dialer: d,
 	}
 	if o.lazy {
 		p.logger.LogAttrs(ctx, slog.LevelInfo, "pubsub client created (lazy: not checked)", slog.Any("config", cfg))
@@ -200,6 +222,37 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*PubSub, error) {
 	return p, nil
 }
 
+// dialer dials the emulator and remembers the outcome of the last dial,
+// so that a call can tell a refused port or an unknown host (no use
+// waiting) from a slow network.
+type dialer struct {
+	mu   sync.Mutex
+	last error // nil after a successful dial
+}
+
+func (d *dialer) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	c, err := nd.DialContext(ctx, "tcp", addr)
+	d.mu.Lock()
+	d.last = err
+	d.mu.Unlock()
+	return c, err
+}
+
+// hopeless returns the last dial error when it is one that retrying at
+// once would meet again (refused, no such host), else nil.
+func (p *PubSub) hopeless() error {
+	if p.dialer == nil {
+		return nil
+	}
+	p.dialer.mu.Lock()
+	defer p.dialer.mu.Unlock()
+	if p.dialer.last != nil && refusedOrUnknownHost(p.dialer.last) {
+		return p.dialer.last
+	}
+	return nil
+}
+
 // Client returns the underlying client, for what the ports do not cover.
 // Its lifetime is the adapter's: do not close it yourself.
 func (p *PubSub) Client() *pubsub.Client { return p.client }
@@ -207,60 +260,134 @@ func (p *PubSub) Client() *pubsub.Client { return p.client }
 // Name returns "pubsub".
 func (p *PubSub) Name() string { return backend }
 
+// enter is the entry check of every method: ErrClosed after Close, then
+// ErrInvalid for a nil ctx, then ErrUnavailable for a done ctx.
+func (p *PubSub) enter(ctx context.Context, op string) error {
+	if p.isClosed() {
+		return classifier.Closed(op)
+	}
+	return gate.CheckContext(ctx, backend, op)
+}
+
 // Check asks the service for a topic's metadata (GetTopic), bounded by the
 // check timeout and ctx. The answers NotFound and PermissionDenied prove
 // the service answers as well as any, so Check needs no topic to exist and
-// no permission beyond the application's own. It returns
-// ports.ErrUnavailable when no answer comes in time and ports.ErrClosed
-// after Close.
+// no permission beyond the application's own; Unauthenticated (bad
+// credentials) is ports.ErrPermission. It returns ports.ErrUnavailable at
+// once when the emulator's port refuses connections or its host does not
+// resolve (the error names which), and when no answer comes within its
+// bound (the error names the bound: the check timeout or ctx's deadline,
+// whichever is sooner, and the last error seen); ports.ErrClosed after
+// Close.
 func (p *PubSub) Check(ctx context.Context) error {
 	const op = "check"
-	if p.isClosed() {
-		return closedErr(op)
+	if err := p.enter(ctx, op); err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.CheckTimeout)
+	bound, what := p.cfg.CheckTimeout, "the check timeout"
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < bound {
+		bound, what = time.Until(dl), "the context's deadline"
+	}
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.CheckTimeout)
 	defer cancel()
-	_, err := p.client.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: p.topicName(checkTopicID)})
+	rec := &recordingRetryer{inner: adminRetryer(), stop: p.hopeless}
+	_, err := p.client.TopicAdminClient.GetTopic(cctx, &pubsubpb.GetTopicRequest{Topic: p.topicName(checkTopicID)},
+		gax.WithRetry(func() gax.Retryer { return rec }))
 	switch status.Code(err) {
 	case codes.OK, codes.NotFound, codes.PermissionDenied:
 		// The service answered. PermissionDenied too: a publisher or
 		// subscriber role need not read topic metadata.
 		return nil
 	}
+	return p.unanswered(ctx, cctx, op, err, rec, bound, what)
+}
+
+// unanswered turns the failure of a call bounded by cctx (derived from
+// ctx, the caller's) into its error: the hopeless dial error when that
+// stopped the retries, the bound and the last error when cctx's deadline
+// passed, else the classified error.
+func (p *PubSub) unanswered(ctx, cctx context.Context, op string, err error, rec *recordingRetryer, bound time.Duration, what string) error {
 	if p.isClosed() {
 		// Close closed the connection under the call.
 		return ports.NewError(backend, op, ports.ErrClosed, err)
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if rec.hopeless != nil {
+		return ports.NewError(backend, op, ports.ErrUnavailable, fmt.Errorf("%s: %w", describeDial(rec.hopeless), rec.hopeless))
+	}
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return p.wrap(ctx, op, err) // the caller gave up
+	}
+	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		cause := err
+		if rec.last != nil && !ports.IsContextError(rec.last) && rec.last.Error() != err.Error() {
+			cause = fmt.Errorf("%w (last attempt: %v)", err, rec.last)
+		}
 		return ports.NewError(backend, op, ports.ErrUnavailable,
-			fmt.Errorf("no answer within %s: %w", p.cfg.CheckTimeout, err))
+			fmt.Errorf("no answer within %s (%s): %w", roundBound(bound), what, cause))
 	}
-	return mapErr(op, err)
+	return p.wrap(ctx, op, err)
 }
 
-// callErr maps the error of a call that may have raced Close: once closed,
-// every failure is ErrClosed.
-func (p *PubSub) callErr(op string, err error) error {
-	if err == nil {
-		return nil
+// roundBound rounds a bound for a message: to 100ms from 1s on, else to
+// the millisecond.
+func roundBound(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
 	}
-	if p.isClosed() {
-		return ports.NewError(backend, op, ports.ErrClosed, err)
-	}
-	return mapErr(op, err)
+	return d.Round(time.Millisecond)
 }
 
-// Close stops accepting Publish and Subscribe calls (they return
-// ErrClosed), ends running Subscribe calls (which return ErrClosed once
-// their handlers have returned), and flushes every message handed to the
-// client, until ctx ends. It then closes the connection.
+// describeDial names a hopeless dial error.
+func describeDial(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "no such host " + dnsErr.Name
+	}
+	return "connection refused"
+}
+
+// recordingRetryer retries like inner, remembering the last error, and
+// gives up at once when stop reports a hopeless dial error.
+type recordingRetryer struct {
+	inner    gax.Retryer
+	stop     func() error
+	last     error
+	hopeless error
+}
+
+func (r *recordingRetryer) Retry(err error) (time.Duration, bool) {
+	r.last = err
+	if status.Code(err) == codes.Unavailable && r.stop != nil {
+		if h := r.stop(); h != nil {
+			r.hopeless = h
+			return 0, false
+		}
+	}
+	return r.inner.Retry(err)
+}
+
+// adminRetryer is the client's retry policy for admin calls: Unavailable,
+// with a backoff capped at 1s (the client's own grows to 60s).
+func adminRetryer() gax.Retryer {
+	return gax.OnCodes([]codes.Code{codes.Unavailable}, gax.Backoff{
+		Initial:    100 * time.Millisecond,
+		Max:        time.Second,
+		Multiplier: 1.3,
+	})
+}
+
+// Close stops accepting calls (they return ErrClosed), ends running
+// Subscribe calls (which return ErrClosed once their handlers have
+// returned, within their shutdown grace), and flushes every message handed
+// to the client, until ctx ends. It then closes the connection.
 //
 // When ctx ends first with messages unconfirmed, Close returns an error
 // wrapping ErrUnavailable that says how many; they may or may not have
-// been published. Subscribe calls still stopping then are left to finish
-// (their unacked messages are redelivered). Close returns at most 1.5s
-// after ctx ends: the time the client's goroutines need to notice the
-// closed connection. A second Close returns ErrClosed.
+// been published. Subscribe calls still stopping then have their handlers'
+// contexts cancelled at once (and are abandoned a second later; their
+// unacked messages are redelivered). Close returns at most 1.5s after ctx
+// ends: the time the client's goroutines need to notice the closed
+// connection. A second Close returns ErrClosed.
 func (p *PubSub) Close(ctx context.Context) error {
 	const op = "close"
 	p.mu.Lock()
@@ -268,10 +395,16 @@ func (p *PubSub) Close(ctx context.Context) error {
 		p.mu.Unlock()
 		return closedErr(op)
 	}
+	if ctx == nil {
+		p.mu.Unlock()
+		return ports.NewError(backend, op, ports.ErrInvalid, gate.ErrNilContext)
+	}
 	p.closed = true
 	p.closing.Store(true)
-	for _, cancel := range p.subs {
-		cancel(errClosing)
+	subs := make([]*subscriptionEntry, 0, len(p.subs))
+	for s := range p.subs {
+		subs = append(subs, s)
+		s.cancel(errClosing)
 	}
 	p.mu.Unlock()
 
@@ -297,7 +430,10 @@ func (p *PubSub) Close(ctx context.Context) error {
 	if !waitCtx(ctx, &p.receivers) {
 		// Not an error of Close: their messages not yet acked will be
 		// redelivered.
-		p.logger.LogAttrs(ctx, slog.LevelWarn, "pubsub close: subscriptions still stopping when the context ended; their unacked messages will be redelivered")
+		for _, s := range subs {
+			s.hurry()
+		}
+		p.logger.LogAttrs(ctx, slog.LevelWarn, "pubsub close: subscriptions still stopping when the context ended; their handlers' contexts are cancelled and their unacked messages will be redelivered")
 	}
 	// From here on Close waits closeGrace at most.
 	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeGrace)
@@ -314,7 +450,7 @@ func (p *PubSub) Close(ctx context.Context) error {
 	}
 
 	if err := p.client.Close(); err != nil {
-		errs = append(errs, mapErr(op, err))
+		errs = append(errs, p.classify(op, err))
 	}
 	// With the connection closed every pending call fails at once; give
 	// the goroutines that wait for them a moment to return.
@@ -376,4 +512,20 @@ func (p *PubSub) subName(sub string) string {
 		return sub
 	}
 	return "projects/" + p.client.Project() + "/subscriptions/" + sub
+}
+
+// checkName checks a topic (collection "topics") or subscription
+// ("subscriptions") given by ID or full name "projects/P/<collection>/ID":
+// the ID must follow Google Pub/Sub's naming rule (subscribe.ValidateName),
+// which the service and its emulator enforce and pstest does not.
+func checkName(what, collection, name string) error {
+	id := name
+	if strings.HasPrefix(name, "projects/") {
+		parts := strings.Split(name, "/")
+		if len(parts) != 4 || parts[1] == "" || parts[2] != collection {
+			return fmt.Errorf("%s %.80q is neither an ID nor a name of the form projects/PROJECT/%s/ID", what, name, collection)
+		}
+		id = parts[3]
+	}
+	return subscribe.ValidateName(what, id)
 }

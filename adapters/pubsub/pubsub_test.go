@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/portkit/portkit/adapters/pubsub"
+	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
 )
@@ -57,7 +59,7 @@ func receiveN(t *testing.T, ps *pubsub.PubSub, sub string, n int, timeout time.D
 func TestPublishSubscribeRoundTrip(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
 		ps := open(t, cfg)
-		topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+		topic, subs := provision(t, ps, map[string]ports.SubscriptionConfig{"a": {}})
 		ids, err := ps.Publish(t.Context(), topic,
 			ports.Message{Data: []byte("one"), Attributes: map[string]string{"k": "v"}},
 			ports.Message{Data: []byte("two")},
@@ -86,37 +88,6 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 	})
 }
 
-func TestPublishInvalidSendsNothing(t *testing.T) {
-	srv := pstest.NewServer()
-	defer srv.Close()
-	ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr})
-	topic, _ := provision(t, ps, nil)
-
-	big := make([]byte, pubsub.MaxRequestBytes)
-	for name, msgs := range map[string][]ports.Message{
-		"empty":         {{Data: []byte("ok")}, {}},
-		"empty attrs":   {{Attributes: map[string]string{}}},
-		"over 10MB":     {{Data: []byte("ok")}, {Data: big}},
-		"attrs over 10": {{Data: big[:pubsub.MaxRequestBytes-100], Attributes: map[string]string{"k": strings.Repeat("v", 200)}}},
-	} {
-		_, err := ps.Publish(t.Context(), topic, msgs...)
-		if !errors.Is(err, ports.ErrInvalid) {
-			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
-		}
-	}
-	if _, err := ps.Publish(t.Context(), "", ports.Message{Data: []byte("x")}); !errors.Is(err, ports.ErrInvalid) {
-		t.Errorf("empty topic: err = %v, want ErrInvalid", err)
-	}
-	if n := len(srv.Messages()); n != 0 {
-		t.Errorf("server holds %d messages, want 0: nothing may be sent when a message is invalid", n)
-	}
-	// A large message within the limit is sent (pstest's gRPC server
-	// takes at most 4 MB; the exact bound is tested in limits_test.go).
-	if _, err := ps.Publish(t.Context(), topic, ports.Message{Data: big[:3<<20]}); err != nil {
-		t.Errorf("message of 3 MB: %v", err)
-	}
-}
-
 func TestPublishUnknownTopic(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
 		ps := open(t, cfg)
@@ -127,12 +98,13 @@ func TestPublishUnknownTopic(t *testing.T) {
 		if len(ids) != 2 || ids[0] != "" || ids[1] != "" {
 			t.Errorf("ids = %q, want two empty IDs", ids)
 		}
-		var pe *pubsub.PublishError
-		if !errors.As(err, &pe) || len(pe.Failed) != 2 || pe.Total != 2 {
+		var pe *ports.PublishError
+		if !errors.As(err, &pe) || len(pe.Failures) != 2 || pe.Total != 2 {
 			t.Errorf("errors.As PublishError: %+v", pe)
 		}
-		if status.Code(errors.Unwrap(errors.Unwrap(err))) != codes.NotFound && !strings.Contains(err.Error(), "NotFound") {
-			t.Errorf("the gRPC status is lost: %v", err)
+		var st interface{ GRPCStatus() *status.Status }
+		if !errors.As(err, &st) || st.GRPCStatus().Code() != codes.NotFound {
+			t.Errorf("the gRPC status is not reachable: %v", err)
 		}
 	})
 }
@@ -149,12 +121,21 @@ func (failMarked) React(req any) (bool, any, error) {
 	return false, nil, nil
 }
 
-func TestPublishPartialFailure(t *testing.T) {
-	srv := pstest.NewServer(pstest.ServerReactorOption{FuncName: "Publish", Reactor: failMarked{}})
-	defer srv.Close()
+func failMarkedServer(t *testing.T) pubsub.Config {
+	t.Helper()
+	srv, err := pstestserver.Start("127.0.0.1:0", pstest.ServerReactorOption{FuncName: "Publish", Reactor: failMarked{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
 	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
 	cfg.Publish.BatchCount = 1 // one request per message
-	ps := open(t, cfg)
+	return cfg
+}
+
+func TestPublishPartialFailure(t *testing.T) {
+	t.Parallel()
+	ps := open(t, failMarkedServer(t))
 	topic, _ := provision(t, ps, nil)
 
 	msgs := make([]ports.Message, 6)
@@ -167,14 +148,19 @@ func TestPublishPartialFailure(t *testing.T) {
 	if !errors.Is(err, ports.ErrInvalid) {
 		t.Fatalf("err = %v, want ErrInvalid (the failures' kind)", err)
 	}
-	var pe *pubsub.PublishError
+	var pe *ports.PublishError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err %v has no PublishError", err)
 	}
-	if len(pe.Failed) != 2 || pe.Failed[0].Index != 1 || pe.Failed[1].Index != 4 {
-		t.Errorf("failed = %+v, want indexes 1 and 4", pe.Failed)
+	if len(pe.Failures) != 2 || pe.Failures[0].Index != 1 || pe.Failures[1].Index != 4 || pe.Total != 6 {
+		t.Errorf("failures = %+v, want indexes 1 and 4 of 6", pe.Failures)
 	}
-	if !strings.Contains(err.Error(), "2 of 6 messages failed: [1 4]: ") {
+	for _, f := range pe.Failures {
+		if f.Unconfirmed || !errors.Is(f.Err, ports.ErrInvalid) {
+			t.Errorf("failure %+v: want a confirmed ErrInvalid", f)
+		}
+	}
+	if !strings.Contains(err.Error(), "2 of 6 messages failed; first, message 1: ") {
 		t.Errorf("error %q does not name the failed messages", err)
 	}
 	for i, id := range ids {
@@ -185,11 +171,8 @@ func TestPublishPartialFailure(t *testing.T) {
 }
 
 func TestPublishOrderingKeyResumesAfterFailure(t *testing.T) {
-	srv := pstest.NewServer(pstest.ServerReactorOption{FuncName: "Publish", Reactor: failMarked{}})
-	defer srv.Close()
-	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
-	cfg.Publish.BatchCount = 1
-	ps := open(t, cfg)
+	t.Parallel()
+	ps := open(t, failMarkedServer(t))
 	topic, _ := provision(t, ps, nil)
 
 	msgs := []ports.Message{
@@ -199,16 +182,16 @@ func TestPublishOrderingKeyResumesAfterFailure(t *testing.T) {
 		{Data: []byte("3"), OrderingKey: "other"},
 	}
 	ids, err := ps.Publish(t.Context(), topic, msgs...)
-	var pe *pubsub.PublishError
+	var pe *ports.PublishError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v, want a PublishError", err)
 	}
 	if !errors.Is(err, ports.ErrInvalid) {
-		t.Errorf("err = %v: kind must be the first real failure's (ErrInvalid), not the paused key's", err)
+		t.Errorf("err = %v: kind must be the first failure's (ErrInvalid), not the paused key's", err)
 	}
 	// Message 2 must not overtake message 1: it fails too.
-	if len(pe.Failed) != 2 || pe.Failed[0].Index != 1 || pe.Failed[1].Index != 2 {
-		t.Errorf("failed = %+v, want 1 and 2", pe.Failed)
+	if len(pe.Failures) != 2 || pe.Failures[0].Index != 1 || pe.Failures[1].Index != 2 {
+		t.Errorf("failures = %+v, want 1 and 2", pe.Failures)
 	}
 	if ids[0] == "" || ids[3] == "" {
 		t.Errorf("ids = %q: messages 0 and 3 were published", ids)
@@ -233,7 +216,7 @@ func TestSubscribeNackRedeliversAndPanicIsNack(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
 		var logs logBuffer
 		ps := open(t, cfg, pubsub.WithLogger(slogTo(&logs)))
-		topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+		topic, subs := provision(t, ps, map[string]ports.SubscriptionConfig{"a": {}})
 		ids, err := ps.Publish(t.Context(), topic,
 			ports.Message{Data: []byte("secret-payload-err")},
 			ports.Message{Data: []byte("secret-payload-panic")})
@@ -270,8 +253,8 @@ func TestSubscribeNackRedeliversAndPanicIsNack(t *testing.T) {
 			t.Fatalf("deliveries = %v: a nacked (error or panic) message must be redelivered", deliveries)
 		}
 		out := logs.String()
-		if !strings.Contains(out, "handler panicked") || !strings.Contains(out, ids[1]) {
-			t.Errorf("no log line naming the panicking message:\n%s", out)
+		if strings.Count(out, "handler panicked") != 1 || !strings.Contains(out, ids[1]) || !strings.Contains(out, "stack=") {
+			t.Errorf("want one log line naming the panicking message, with its stack:\n%s", out)
 		}
 		if strings.Contains(out, "secret-payload") {
 			t.Errorf("a log line shows a message payload:\n%s", out)
@@ -282,7 +265,7 @@ func TestSubscribeNackRedeliversAndPanicIsNack(t *testing.T) {
 func TestSubscribeReturnsNilWhenContextEnds(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
 		ps := open(t, cfg)
-		_, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+		_, subs := provision(t, ps, map[string]ports.SubscriptionConfig{"a": {}})
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -296,41 +279,11 @@ func TestSubscribeReturnsNilWhenContextEnds(t *testing.T) {
 	})
 }
 
-func TestHandlerFinishesAfterContextEnds(t *testing.T) {
-	srv := pstest.NewServer()
-	defer srv.Close()
-	ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr})
-	topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
-	if _, err := ps.Publish(t.Context(), topic, ports.Message{Data: []byte("x")}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var handlerErr error
-	finished := false
-	err := ps.Subscribe(ctx, subs["a"], func(hctx context.Context, m ports.Message) error {
-		cancel() // Subscribe's context ends while the handler runs
-		select {
-		case <-hctx.Done():
-			handlerErr = hctx.Err()
-		case <-time.After(200 * time.Millisecond):
-			finished = true
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !finished {
-		t.Errorf("the handler's context was cancelled (%v) as soon as Subscribe's ended: running handlers must be allowed to finish", handlerErr)
-	}
-}
-
 func TestCloseEndsSubscribeAndRejectsCalls(t *testing.T) {
-	srv := pstest.NewServer()
-	defer srv.Close()
+	t.Parallel()
+	srv := startPstest(t)
 	ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr})
-	topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+	topic, subs := provision(t, ps, map[string]ports.SubscriptionConfig{"a": {}})
 
 	subErr := make(chan error, 1)
 	started := make(chan struct{})
@@ -362,19 +315,6 @@ func TestCloseEndsSubscribeAndRejectsCalls(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Subscribe still running after Close returned")
 	}
-
-	checks := map[string]error{
-		"Close":     ps.Close(ctx),
-		"Check":     ps.Check(ctx),
-		"Subscribe": ps.Subscribe(ctx, subs["a"], func(context.Context, ports.Message) error { return nil }),
-	}
-	_, checks["Publish"] = ps.Publish(ctx, topic, ports.Message{Data: []byte("x")})
-	checks["EnsureTopic"] = ps.EnsureTopic(ctx, topic)
-	for name, err := range checks {
-		if !errors.Is(err, ports.ErrClosed) {
-			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
-		}
-	}
 }
 
 func TestCheck(t *testing.T) {
@@ -393,12 +333,12 @@ func TestEnsureSubscription(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, cfg pubsub.Config) {
 		ps := open(t, cfg)
 		ctx := t.Context()
-		topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {AckDeadline: 20 * time.Second, Ordering: true}})
+		topic, subs := provision(t, ps, map[string]ports.SubscriptionConfig{"a": {AckDeadline: 20 * time.Second, Ordering: true}})
 		// Idempotent.
 		if err := ps.EnsureTopic(ctx, topic); err != nil {
 			t.Errorf("EnsureTopic again: %v", err)
 		}
-		if err := ps.EnsureSubscription(ctx, subs["a"], pubsub.SubscriptionConfig{Topic: topic}); err != nil {
+		if err := ps.EnsureSubscription(ctx, subs["a"], ports.SubscriptionConfig{Topic: topic, AckDeadline: 20 * time.Second, Ordering: true}); err != nil {
 			t.Errorf("EnsureSubscription again: %v", err)
 		}
 		got, err := ps.Client().SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{
@@ -411,19 +351,25 @@ func TestEnsureSubscription(t *testing.T) {
 		}
 		// Same name on another topic: conflict.
 		other, _ := provision(t, ps, nil)
-		if err := ps.EnsureSubscription(ctx, subs["a"], pubsub.SubscriptionConfig{Topic: other}); !errors.Is(err, ports.ErrConflict) {
+		err = ps.EnsureSubscription(ctx, subs["a"], ports.SubscriptionConfig{Topic: other})
+		if !errors.Is(err, ports.ErrConflict) {
 			t.Errorf("EnsureSubscription on another topic = %v, want ErrConflict", err)
 		}
-		if err := ps.EnsureSubscription(ctx, testenv.UniqueName("s"), pubsub.SubscriptionConfig{Topic: testenv.UniqueName("missing")}); !errors.Is(err, ports.ErrNotFound) {
+		for _, field := range []string{"Topic is", "Ordering is true, not false", "AckDeadline is 20s, not 10s"} {
+			if err != nil && !strings.Contains(err.Error(), field) {
+				t.Errorf("the conflict %q does not name %q", err, field)
+			}
+		}
+		if err := ps.EnsureSubscription(ctx, testenv.UniqueName("s"), ports.SubscriptionConfig{Topic: testenv.UniqueName("missing")}); !errors.Is(err, ports.ErrNotFound) {
 			t.Errorf("EnsureSubscription on a missing topic = %v, want ErrNotFound", err)
 		}
-		if err := ps.EnsureSubscription(ctx, "x", pubsub.SubscriptionConfig{Topic: topic, MaxDeliveryAttempts: 3, DeadLetterTopic: topic}); !errors.Is(err, ports.ErrInvalid) {
-			t.Errorf("3 delivery attempts = %v, want ErrInvalid", err)
+		if err := ps.EnsureSubscription(ctx, testenv.UniqueName("s"), ports.SubscriptionConfig{Topic: topic, MaxDeliveryAttempts: 5, DeadLetterTopic: testenv.UniqueName("missing")}); !errors.Is(err, ports.ErrNotFound) || !strings.Contains(err.Error(), "dead-letter topic") {
+			t.Errorf("EnsureSubscription with a missing dead-letter topic = %v, want ErrNotFound naming it", err)
 		}
 		// Dead-letter policy.
 		dl, _ := provision(t, ps, nil)
 		dlSub := testenv.UniqueName("s_dl")
-		if err := ps.EnsureSubscription(ctx, dlSub, pubsub.SubscriptionConfig{Topic: topic, DeadLetterTopic: dl, MaxDeliveryAttempts: 7}); err != nil {
+		if err := ps.EnsureSubscription(ctx, dlSub, ports.SubscriptionConfig{Topic: topic, DeadLetterTopic: dl, MaxDeliveryAttempts: 7}); err != nil {
 			t.Fatalf("EnsureSubscription with dead letter: %v", err)
 		}
 		got, err = ps.Client().SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{
@@ -449,7 +395,8 @@ func TestEnsureSubscription(t *testing.T) {
 }
 
 func TestOpenChecksUnlessLazy(t *testing.T) {
-	addr := deadServer(t)
+	t.Parallel()
+	addr := faults.Blackhole(t)
 	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: addr, CheckTimeout: 200 * time.Millisecond}
 	start := time.Now()
 	_, err := pubsub.Open(t.Context(), cfg, pubsub.WithLogger(testLogger(t)))
@@ -466,13 +413,13 @@ func TestOpenChecksUnlessLazy(t *testing.T) {
 }
 
 func TestReceiveGoroutinesCapsHandlers(t *testing.T) {
-	srv := pstest.NewServer()
-	defer srv.Close()
+	t.Parallel()
+	srv := startPstest(t)
 	cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
 	cfg.Receive.Streams = 8
 	cfg.Receive.Goroutines = 2
 	ps := open(t, cfg)
-	topic, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+	topic, subs := provision(t, ps, map[string]ports.SubscriptionConfig{"a": {}})
 	const n = 20
 	msgs := make([]ports.Message, n)
 	for i := range msgs {
@@ -515,19 +462,21 @@ func TestReceiveGoroutinesCapsHandlers(t *testing.T) {
 }
 
 func TestCheckAnswers(t *testing.T) {
-	for code, wantOK := range map[codes.Code]bool{
-		codes.PermissionDenied: true, // the service answered; the role need not read topics
-		codes.Unauthenticated:  false,
-		codes.Internal:         false,
+	t.Parallel()
+	for code, want := range map[codes.Code]error{
+		codes.PermissionDenied: nil, // the service answered; the role need not read topics
+		codes.Unauthenticated:  ports.ErrPermission,
+		codes.Internal:         ports.ErrUnavailable,
 	} {
-		srv := pstest.NewServer(pstest.WithErrorInjection("GetTopic", code, "injected"))
-		ps := open(t, pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}, pubsub.WithLazyConnect())
-		err := ps.Check(t.Context())
-		if wantOK && err != nil {
-			t.Errorf("Check with GetTopic answering %s = %v, want nil", code, err)
+		srv, err := pstestserver.Start("127.0.0.1:0", pstest.WithErrorInjection("GetTopic", code, "injected"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !wantOK && !errors.Is(err, ports.ErrUnavailable) {
-			t.Errorf("Check with GetTopic answering %s = %v, want ErrUnavailable", code, err)
+		cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr, CheckTimeout: time.Second}
+		ps := open(t, cfg, pubsub.WithLazyConnect())
+		err = ps.Check(t.Context())
+		if ports.KindOf(err) != want {
+			t.Errorf("Check with GetTopic answering %s = %v, want %v", code, err, ports.KindName(want))
 		}
 		_ = ps.Close(t.Context())
 		_ = srv.Close()
@@ -578,18 +527,19 @@ func (s recordingStream) SendMsg(m any) error {
 // own is 60s), which bounds how long a message pushed into a broken
 // stream stays invisible.
 func TestSubscribeStreamAckDeadline(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		ext  time.Duration
 		want int32
 	}{{0, 10}, {30 * time.Second, 30}} {
 		t.Run(strconv.Itoa(int(tc.want)), func(t *testing.T) {
-			srv := pstest.NewServer()
-			t.Cleanup(func() { _ = srv.Close() })
+			t.Parallel()
+			srv := startPstest(t)
 			cfg := pubsub.Config{ProjectID: testProject, EmulatorHost: srv.Addr}
 			cfg.Receive.Streams = 2
 			cfg.Receive.MaxAckExtension = tc.ext
 			ps, got := streamAckDeadlines(t, cfg)
-			_, subs := provision(t, ps, map[string]pubsub.SubscriptionConfig{"a": {}})
+			_, subs := provision(t, ps, map[string]ports.SubscriptionConfig{"a": {}})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			done := make(chan error, 1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -21,51 +21,93 @@ import (
 // for the client's Receive to send the last acks and return.
 const receiveGrace = 2 * time.Second
 
+// subscriptionEntry is one running Subscribe call, as Close sees it.
+type subscriptionEntry struct {
+	cancel  context.CancelCauseFunc
+	mu      sync.Mutex
+	runner  *subscribe.Runner // nil until the start-up check passed
+	hurried bool
+}
+
+// setRunner records r, hurrying it at once if Close already asked.
+func (s *subscriptionEntry) setRunner(r *subscribe.Runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runner = r
+	if s.hurried {
+		r.Hurry()
+	}
+}
+
+// hurry cuts the shutdown grace of the call's handlers short.
+func (s *subscriptionEntry) hurry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hurried = true
+	if s.runner != nil {
+		s.runner.Hurry()
+	}
+}
+
 // Subscribe calls h for every message of subscription (an ID of the
-// configured project or a full name "projects/P/subscriptions/S"),
-// concurrently, until ctx ends. A nil return acknowledges the message; an
-// error or a panic (which is logged, with the message ID but never its
-// data) negatively acknowledges it for redelivery.
+// configured project or a full name "projects/P/subscriptions/S"), up to
+// PUBSUB_RECEIVE_GOROUTINES at once (default ports.DefaultMaxConcurrency),
+// until ctx ends. It holds no more received, unsettled messages than that
+// either (nor than PUBSUB_RECEIVE_MAX_OUTSTANDING): a message it could not
+// hand to h at once would only wait, its lease extended, while another
+// subscriber could take it. A nil return acknowledges the message; an error or a
+// panic (which is logged once, with the message ID and the stack but never
+// its data) negatively acknowledges it for redelivery. On a subscription
+// with ordering, the messages of one ordering key reach h one at a time,
+// in publish order.
 //
-// Before streaming, Subscribe asks the service for the subscription,
-// bounded by the check timeout: an unknown subscription is
-// ports.ErrNotFound and a service that does not answer
+// It returns ports.ErrUnavailable wrapping ctx's error when ctx is already
+// done, ports.ErrInvalid for a bad name or a nil handler, and then asks the
+// service for the subscription, bounded by the check timeout: an unknown
+// subscription is ports.ErrNotFound and a service that does not answer
 // ports.ErrUnavailable. While streaming, it asks again every third of the
 // unavailable timeout and returns ports.ErrUnavailable once the service
 // has not answered for that long (the client alone would retry forever).
 //
-// When ctx ends, Subscribe stops receiving, nacks the messages it holds
-// but has not handed to h, waits for running handlers and for the last
-// acks to be sent, and returns nil: within the shutdown timeout plus 2s. A
-// handler's context keeps ctx's values but is cancelled only when the
-// shutdown timeout has passed, so a handler can finish its work; one still
-// running then is abandoned and its message nacked. After Close, Subscribe
-// returns ports.ErrClosed.
+// When ctx ends, Subscribe follows ports.Subscriber's rule (package
+// internal/subscribe runs it): it stops receiving, nacks the messages it
+// holds but has not handed to h, lets running handlers go on with their
+// contexts live for the shutdown grace (PUBSUB_SHUTDOWN_TIMEOUT, default
+// ports.DefaultShutdownGrace), then cancels their contexts, abandons (and
+// nacks) a handler still running one second later, waits up to 2s for the
+// last acks to be sent, and returns nil. A handler's context keeps ctx's
+// values. After Close, Subscribe returns ports.ErrClosed.
 func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Handler) error {
 	const op = "subscribe"
+	opName := op + " " + subscription
+	if err := p.enter(ctx, opName); err != nil {
+		return err
+	}
 	if subscription == "" {
 		return invalidErr(op, errors.New("empty subscription"))
 	}
-	if h == nil {
-		return invalidErr(op, errors.New("nil handler"))
+	if err := checkName("subscription", "subscriptions", subscription); err != nil {
+		return invalidErr(opName, err)
 	}
-	opName := op + " " + subscription
+	if h == nil {
+		return invalidErr(opName, errors.New("nil handler"))
+	}
 	name := p.subName(subscription)
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	key := new(int)
+	entry := &subscriptionEntry{cancel: cancel}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return closedErr(opName)
 	}
-	p.subs[key] = cancel
+	p.subs[entry] = struct{}{}
 	p.receivers.Add(1)
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
-		delete(p.subs, key)
+		delete(p.subs, entry)
 		p.mu.Unlock()
 		p.receivers.Done()
 	}()
@@ -85,35 +127,41 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 	}
 
 	if _, err := p.probe(rctx, name); err != nil {
-		return result(mapErr(opName, err))
+		return result(p.wrap(rctx, opName, err))
 	}
 
 	stopWatch := p.watch(rctx, cancel, opName, name)
 	defer stopWatch()
 
+	concurrency := p.cfg.Receive.Goroutines
+	if concurrency <= 0 {
+		concurrency = ports.DefaultMaxConcurrency
+	}
 	s := p.client.Subscriber(name)
 	s.ReceiveSettings = pubsub.ReceiveSettings{
 		NumGoroutines:          p.cfg.Receive.Streams,
-		MaxOutstandingMessages: p.cfg.Receive.MaxOutstanding,
+		MaxOutstandingMessages: min(p.cfg.Receive.MaxOutstanding, concurrency),
 		// Also the stream ack deadline: how long a message the server
 		// pushed into a stream that broke stays invisible. Google's
 		// emulator keeps pushing into a broken stream for a while; with
 		// the client's default (60s) those messages would be that late.
 		MaxDurationPerAckExtension: p.cfg.Receive.MaxAckExtension,
-		// The client's graceful shutdown: it half-closes each stream
-		// after the last ack. Its timed shutdown cancels the streams
-		// first, and Google's emulator then hands the next message to a
-		// dead stream, where it waits out the 60s stream ack deadline. The
-		// bounds are the adapter's: see stopReceive.
+		// The client's graceful shutdown: it waits for every callback,
+		// then half-closes each stream after the last ack. Its timed
+		// shutdown cancels the streams first, and Google's emulator then
+		// hands the next message to a dead stream, where it waits out the
+		// 60s stream ack deadline. The runner bounds the callbacks.
 		ShutdownOptions: &pubsub.ShutdownOptions{Timeout: -1},
 	}
 
-	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer hcancel()
-	hs := &handlers{p: p, h: h, sub: subscription, hctx: hctx}
-	if n := p.cfg.Receive.Goroutines; n > 0 {
-		hs.limiter = make(chan struct{}, n)
-	}
+	r := subscribe.New(rctx, subscribe.Config{
+		Subscription: subscription, // p.logger names the backend
+
+		MaxConcurrency: concurrency,
+		ShutdownGrace:  p.cfg.Receive.ShutdownTimeout,
+		Logger:         p.logger,
+	}, h)
+	entry.setRunner(r)
 
 	done := make(chan error, 1)
 	p.mu.Lock()
@@ -121,20 +169,23 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 		// Close began during the start-up check; it waits on bg only
 		// after setting closed, so this Add cannot race its Wait.
 		p.mu.Unlock()
+		r.Wait()
 		return closedErr(opName)
 	}
 	p.bg.Add(1)
 	p.mu.Unlock()
 	go func() {
 		defer p.bg.Done()
-		done <- s.Receive(rctx, hs.receive)
+		done <- s.Receive(rctx, func(_ context.Context, m *pubsub.Message) {
+			r.Handle(subscribe.Delivery{Message: toPortMessage(m), Ack: m.Ack, Nack: m.Nack})
+		})
 	}()
 	var err error
 	select {
 	case err = <-done:
-		hs.stop(ctx, hcancel, p.cfg.Receive.ShutdownTimeout)
+		r.Wait()
 	case <-rctx.Done():
-		err = p.stopReceive(ctx, hs, hcancel, done)
+		err = p.stopReceive(ctx, r, subscription, done)
 	}
 	cancel(nil)
 
@@ -143,17 +194,17 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 		// ended, which must not pass for a clean end.
 		err = ports.NewError(backend, opName, ports.ErrUnavailable, errors.New("receive ended unexpectedly"))
 	}
-	return result(mapErr(opName, err))
+	return result(p.classify(opName, err))
 }
 
-// stopReceive ends a Receive whose context has ended: it waits for running
-// handlers, at most the shutdown timeout, after which it abandons them
-// (their messages are nacked); then it waits for Receive to send the last
-// acks and return, at most receiveGrace. A Receive still running then
-// (its streams retrying a server that is gone) is left to Close, which
-// ends it by closing the connection.
-func (p *PubSub) stopReceive(ctx context.Context, hs *handlers, hcancel context.CancelFunc, done <-chan error) error {
-	hs.stop(ctx, hcancel, p.cfg.Receive.ShutdownTimeout)
+// stopReceive ends a Receive whose context has ended: it waits for the
+// runner's shutdown (its handlers, within the grace and the abandon
+// delay), then for Receive to send the last acks and return, at most
+// receiveGrace. A Receive still running then (its streams retrying a
+// server that is gone) is left to Close, which ends it by closing the
+// connection.
+func (p *PubSub) stopReceive(ctx context.Context, r *subscribe.Runner, sub string, done <-chan error) error {
+	r.Wait()
 	t := time.NewTimer(receiveGrace)
 	defer t.Stop()
 	select {
@@ -161,105 +212,13 @@ func (p *PubSub) stopReceive(ctx context.Context, hs *handlers, hcancel context.
 		return err
 	case <-t.C:
 		p.logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: receive still stopping; leaving it to Close",
-			slog.String("subscription", hs.sub))
+			slog.String("subscription", sub))
 		return nil
 	}
 }
 
-// handlers runs the user's handler for one Subscribe call.
-type handlers struct {
-	p       *PubSub
-	h       ports.Handler
-	sub     string
-	hctx    context.Context // the handlers' context
-	limiter chan struct{}   // nil: no cap besides MaxOutstanding
-
-	mu      sync.Mutex
-	stopped bool
-	running sync.WaitGroup
-}
-
-// receive is the callback given to the client's Receive. It runs the
-// handler in a goroutine of its own so that it can give up on a handler
-// still running after the shutdown timeout: the message is then nacked and
-// the client's shutdown completes.
-func (hs *handlers) receive(rctx context.Context, m *pubsub.Message) {
-	hs.mu.Lock()
-	if hs.stopped || rctx.Err() != nil {
-		// Shutting down: do not start new work; redeliver.
-		hs.mu.Unlock()
-		m.Nack()
-		return
-	}
-	hs.running.Add(1)
-	hs.mu.Unlock()
-
-	if hs.limiter != nil {
-		select {
-		case hs.limiter <- struct{}{}:
-		case <-rctx.Done():
-			hs.running.Done()
-			m.Nack()
-			return
-		}
-	}
-	res := make(chan error, 1)
-	go func() {
-		defer hs.running.Done()
-		if hs.limiter != nil {
-			defer func() { <-hs.limiter }()
-		}
-		res <- hs.call(m)
-	}()
-	select {
-	case err := <-res:
-		if err != nil {
-			m.Nack()
-			return
-		}
-		m.Ack()
-	case <-hs.hctx.Done():
-		m.Nack() // abandoned after the shutdown timeout
-	}
-}
-
-// call runs the handler on m, turning a panic into an error and a log line.
-func (hs *handlers) call(m *pubsub.Message) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			hs.p.logger.LogAttrs(hs.hctx, slog.LevelError, "pubsub: handler panicked; message nacked",
-				slog.String("subscription", hs.sub), slog.String("message_id", m.ID),
-				slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
-			err = fmt.Errorf("handler panicked: %v", r)
-		}
-	}()
-	return hs.h(hs.hctx, toPortMessage(m))
-}
-
-// stop prevents new handler calls and waits for running ones, at most
-// timeout; then it cancels the handlers' context, which abandons those
-// still running.
-func (hs *handlers) stop(ctx context.Context, hcancel context.CancelFunc, timeout time.Duration) {
-	defer hcancel()
-	hs.mu.Lock()
-	hs.stopped = true
-	hs.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		hs.running.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		hs.p.logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: handlers still running after the shutdown timeout; their messages will be redelivered",
-			slog.String("subscription", hs.sub), slog.Duration("shutdown_timeout", timeout))
-	}
-}
-
-// toPortMessage converts a received message.
+// toPortMessage converts a received message. DeliveryAttempt is 0 unless
+// the subscription has a dead-letter policy, as on the service.
 func toPortMessage(m *pubsub.Message) ports.Message {
 	pm := ports.Message{
 		ID:          m.ID,
@@ -267,6 +226,12 @@ func toPortMessage(m *pubsub.Message) ports.Message {
 		Attributes:  m.Attributes,
 		OrderingKey: m.OrderingKey,
 		PublishTime: m.PublishTime,
+	}
+	if len(pm.Data) == 0 {
+		pm.Data = nil
+	}
+	if len(pm.Attributes) == 0 {
+		pm.Attributes = nil
 	}
 	if m.DeliveryAttempt != nil {
 		pm.DeliveryAttempt = *m.DeliveryAttempt
@@ -328,7 +293,7 @@ func (p *PubSub) watch(rctx context.Context, cancel context.CancelCauseFunc, opN
 			}
 			switch {
 			case isNotFound(err):
-				cancel(mapErr(opName, err))
+				cancel(p.classify(opName, err))
 				return
 			case alive:
 				lastAnswer = time.Now()

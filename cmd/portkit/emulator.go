@@ -17,7 +17,8 @@ import (
 type emulatorFunc func(ctx context.Context, addr string, logger *slog.Logger) error
 
 // serveEmulator serves Google's pstest fake through package
-// internal/pstestserver.
+// internal/pstestserver, with the service's request limits (a publish
+// request up to 10 MiB, where pstest alone refuses more than 4 MiB).
 func serveEmulator(ctx context.Context, addr string, logger *slog.Logger) error {
 	return pstestserver.Serve(ctx, addr, logger)
 }

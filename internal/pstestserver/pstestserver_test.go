@@ -8,7 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/internal/pstestserver"
@@ -66,19 +71,19 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ps.EnsureTopic(ctx, "t"); err != nil {
+	if err := ps.EnsureTopic(ctx, "topic"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ps.EnsureSubscription(ctx, "s", pubsub.SubscriptionConfig{Topic: "t"}); err != nil {
+	if err := ps.EnsureSubscription(ctx, "sub", ports.SubscriptionConfig{Topic: "topic"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ps.Publish(ctx, "t", ports.Message{Data: []byte("hello")}); err != nil {
+	if _, err := ps.Publish(ctx, "topic", ports.Message{Data: []byte("hello")}); err != nil {
 		t.Fatal(err)
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()
 	var got string
-	err = ps.Subscribe(rctx, "s", func(_ context.Context, m ports.Message) error {
+	err = ps.Subscribe(rctx, "sub", func(_ context.Context, m ports.Message) error {
 		got = string(m.Data)
 		rcancel()
 		return nil
@@ -107,5 +112,50 @@ func TestServe(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		_ = c.Close()
 		t.Errorf("%s still accepts connections after Serve returned", addr)
+	}
+}
+
+// TestStartServiceLimits: a publish request of 5 MiB, which pstest alone
+// refuses (gRPC's 4 MiB default), is accepted; one over 10 MiB gets the
+// service's answer, InvalidArgument.
+func TestStartServiceLimits(t *testing.T) {
+	srv, err := pstestserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(32<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := t.Context()
+	pub := pubsubpb.NewPublisherClient(conn)
+	topic := "projects/p/topics/big"
+	if _, err := pub.CreateTopic(ctx, &pubsubpb.Topic{Name: topic}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(n int) error {
+		_, err := pub.Publish(ctx, &pubsubpb.PublishRequest{Topic: topic, Messages: []*pubsubpb.PubsubMessage{{Data: make([]byte, n)}}})
+		return err
+	}
+	if err := publish(5 << 20); err != nil {
+		t.Errorf("a 5 MiB publish request: %v, want it accepted", err)
+	}
+	if err := publish(pstestserver.MaxRequestBytes - 100); err != nil {
+		t.Errorf("a publish request just under 10 MiB: %v, want it accepted", err)
+	}
+	if err := publish(pstestserver.MaxRequestBytes + 1); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a publish request over 10 MiB: %v, want InvalidArgument", err)
+	}
+	if n := len(srv.Fake().Messages()); n != 2 {
+		t.Errorf("the fake holds %d messages, want 2", n)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }

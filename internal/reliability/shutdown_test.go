@@ -16,9 +16,11 @@ import (
 )
 
 // TestShutdown proves that Close loses nothing: messages the Pub/Sub
-// adapter accepted before Close are on the server after Close, and against
-// a dead server Close returns at its deadline saying how many messages
-// were not confirmed.
+// adapter accepted before Close are on the server after Close, each once,
+// and against a dead server Close returns at its deadline saying how many
+// messages were not confirmed. (These are the only copies of the 10,000
+// message flush and the dead-server Close tests; adapters/pubsub keeps
+// the adapter's own.)
 func TestShutdown(t *testing.T) {
 	t.Parallel()
 	var (
@@ -44,7 +46,8 @@ func TestShutdown(t *testing.T) {
 // (PublishAsync: accepted, not yet confirmed) through a proxy that delays
 // every reply by 100 ms, then closes the adapter at once. Close must
 // return nil, every message must have its server ID, and a subscriber
-// connected directly to the server must receive all 10,000.
+// connected directly to the server must receive all 10,000, none twice
+// (the subscription's ack deadline, a minute, outlasts the test).
 func flushOnClose(t *testing.T, kind string, report func(string)) {
 	const (
 		total   = 10_000
@@ -65,7 +68,7 @@ func flushOnClose(t *testing.T, kind string, report func(string)) {
 	if err := direct.EnsureTopic(bg, topic); err != nil {
 		t.Fatal(err)
 	}
-	if err := direct.EnsureSubscription(bg, sub, pubsub.SubscriptionConfig{Topic: topic, AckDeadline: time.Minute}); err != nil {
+	if err := direct.EnsureSubscription(bg, sub, ports.SubscriptionConfig{Topic: topic, AckDeadline: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -135,8 +138,8 @@ func flushOnClose(t *testing.T, kind string, report func(string)) {
 	// Read them back, directly from the server.
 	rctx, rcancel := context.WithTimeout(bg, 60*time.Second)
 	defer rcancel()
-	seen := make([]bool, total)
-	distinct := 0
+	seen := make([]int, total)
+	distinct, dup := 0, 0
 	var smu sync.Mutex
 	sub2, err := pubsub.Open(bg, pubsub.Config{ProjectID: pubsubProject, EmulatorHost: host,
 		Receive: pubsub.ReceiveConfig{Streams: 64}}, pubsub.WithLogger(log))
@@ -152,12 +155,14 @@ func flushOnClose(t *testing.T, kind string, report func(string)) {
 		}
 		smu.Lock()
 		defer smu.Unlock()
-		if !seen[n] {
-			seen[n] = true
-			distinct++
-			if distinct == total {
-				rcancel()
-			}
+		seen[n]++
+		if seen[n] > 1 {
+			dup++
+			return nil
+		}
+		distinct++
+		if distinct == total {
+			rcancel()
 		}
 		return nil
 	})
@@ -170,8 +175,11 @@ func flushOnClose(t *testing.T, kind string, report func(string)) {
 	if lost > 0 {
 		t.Errorf("%d of %d messages accepted before Close are not on the server", lost, total)
 	}
-	line := fmt.Sprintf("- %s, %d messages accepted by PublishAsync through a proxy adding 100 ms of latency, %d of them unconfirmed when Close began: Close returned nil in %d ms; %d confirmed, %d received back, **%d lost**.",
-		kind, total, unconfirmed, took.Milliseconds(), confirmed, distinct, lost)
+	if dup > 0 {
+		t.Errorf("%d deliveries of messages already received", dup)
+	}
+	line := fmt.Sprintf("- %s, %d messages accepted by PublishAsync through a proxy adding 100 ms of latency, %d of them unconfirmed when Close began: Close returned nil in %d ms; %d confirmed, %d received back, **%d lost**, %d duplicated.",
+		kind, total, unconfirmed, took.Milliseconds(), confirmed, distinct, lost, dup)
 	t.Log(line)
 	report(line)
 }
