@@ -189,9 +189,11 @@ type Subscriber interface {
 	// DefaultMaxConcurrency at once (unless configured), until ctx ends.
 	// Delivery is at least once: a nacked or unacknowledged message is
 	// delivered again. On a subscription with ordering, messages of one
-	// ordering key reach h one at a time, in publish order; after a nack,
-	// the nacked message is delivered again before any later message of its
-	// key is acknowledged.
+	// ordering key reach h one at a time, in publish order; after a nack
+	// or an expired deadline the message is delivered again, followed again
+	// by every later message of its key, acknowledged or not, in order
+	// (later messages may reach h before that redelivery), as Google Pub/Sub
+	// documents.
 	//
 	// When ctx ends, Subscribe stops receiving, nacks what it holds but
 	// has not handed to h, lets running handlers finish with their
