@@ -453,7 +453,7 @@ func noHangPubSub(t *testing.T, m *matrix) {
 	if err := p.EnsureTopic(bg, topic); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.EnsureSubscription(bg, sub, pubsub.SubscriptionConfig{Topic: topic}); err != nil {
+	if err := p.EnsureSubscription(bg, sub, ports.SubscriptionConfig{Topic: topic}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Publish(bg, topic, ports.Message{Data: []byte("warm")}); err != nil {

@@ -553,7 +553,7 @@ func pubsubTarget(t *testing.T, addr string, opts ...option.ClientOption) (tg ta
 	if err := ps.EnsureTopic(bg, topic); err != nil {
 		t.Fatal(err)
 	}
-	if err := ps.EnsureSubscription(bg, sub, pubsub.SubscriptionConfig{Topic: topic, AckDeadline: 10 * time.Second}); err != nil {
+	if err := ps.EnsureSubscription(bg, sub, ports.SubscriptionConfig{Topic: topic, AckDeadline: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -355,9 +355,9 @@ func secretsPubSub(t *testing.T, lc *leakCheck) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ps.Publish(bg, "t", ports.Message{Data: []byte("x")})
+	_, err = ps.Publish(bg, "topic", ports.Message{Data: []byte("x")})
 	lc.err("pubsub Publish, blackhole", err)
-	lc.err("pubsub Subscribe, blackhole", ps.Subscribe(bg, "s", func(context.Context, ports.Message) error { return nil }))
+	lc.err("pubsub Subscribe, blackhole", ps.Subscribe(bg, "sub", func(context.Context, ports.Message) error { return nil }))
 	lc.err("pubsub Check, blackhole", ps.Check(bg))
 	if err := ps.Close(bg); err != nil {
 		t.Errorf("pubsub Close with nothing pending: %v", err)
@@ -371,7 +371,7 @@ func secretsPubSub(t *testing.T, lc *leakCheck) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pending.PublishAsync(bg, "t", ports.Message{Data: []byte("y")}); err != nil {
+	if _, err := pending.PublishAsync(bg, "topic", ports.Message{Data: []byte("y")}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(bg, shortTimeout)
