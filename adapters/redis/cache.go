@@ -153,14 +153,25 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 	cacheOn := !copt.DisableCache
 	client, err := rueidis.NewClient(copt)
 	if err != nil && cacheOn && errors.Is(err, rueidis.ErrNoCache) {
+		forbidden := trackingForbidden(err)
 		if cfg.ClientCacheRequired {
-			err = classifier.Invalid("open", fmt.Errorf(
-				"client-side caching is required (%s) but the server does not support RESP3 CLIENT TRACKING: %w",
-				EnvClientCacheRequired, err))
+			if forbidden {
+				err = ports.NewError(backend, "open", ports.ErrPermission, fmt.Errorf(
+					"client-side caching is required (%s) but the user's ACL forbids CLIENT TRACKING: %w",
+					EnvClientCacheRequired, err))
+			} else {
+				err = classifier.Invalid("open", fmt.Errorf(
+					"client-side caching is required (%s) but the server does not support RESP3 CLIENT TRACKING: %w",
+					EnvClientCacheRequired, err))
+			}
 			log.Error("redis: connect failed", slog.Any("err", err))
 			return nil, err
 		}
-		log.Warn("redis: server does not support client-side caching (RESP3 CLIENT TRACKING); continuing without a local cache")
+		if forbidden {
+			log.Warn("redis: the user's ACL forbids CLIENT TRACKING; continuing without a local cache")
+		} else {
+			log.Warn("redis: server does not support client-side caching (RESP3 CLIENT TRACKING); continuing without a local cache")
+		}
 		copt.DisableCache, cacheOn = true, false
 		client, err = rueidis.NewClient(copt)
 	}

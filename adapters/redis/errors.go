@@ -69,8 +69,8 @@ func isReply(err error) bool {
 
 // replyKind classifies an error reply of the server by its code, the
 // reply's first word. It returns nil for a code the table does not name
-// (ERR, WRONGTYPE, EXECABORT...: a request the server rejected, which
-// the table makes ErrInvalid).
+// (WRONGTYPE, EXECABORT, a generic ERR...: a request the server rejected,
+// which the table makes ErrInvalid).
 func replyKind(msg string) error {
 	code, _, _ := strings.Cut(msg, " ")
 	switch code {
@@ -84,16 +84,23 @@ func replyKind(msg string) error {
 		// script, failing over, resharding, out of memory or unable to
 		// persist. Retrying later may succeed.
 		return ports.ErrUnavailable
-	case "ERR":
-		// Redis gives these no code of their own.
-		switch {
-		case strings.HasPrefix(msg, "ERR invalid password"): // Redis < 6: AUTH with a wrong password
-			return ports.ErrPermission
-		case strings.HasPrefix(msg, "ERR max number of clients reached"):
-			return ports.ErrUnavailable
-		}
+	}
+	// Generic ERR replies, which Redis gives no code of their own (and
+	// whose "ERR " rueidis strips).
+	switch {
+	case strings.HasPrefix(msg, "invalid password"): // Redis < 6: AUTH with a wrong password
+		return ports.ErrPermission
+	case strings.HasPrefix(msg, "max number of clients reached"):
+		return ports.ErrUnavailable
 	}
 	return nil
+}
+
+// trackingForbidden reports whether err, rueidis' ErrNoCache from Open,
+// says the user's ACL forbids CLIENT TRACKING (rueidis keeps only the
+// reply's text).
+func trackingForbidden(err error) bool {
+	return errors.Is(err, rueidis.ErrNoCache) && strings.HasPrefix(err.Error(), "NOPERM")
 }
 
 // wrap returns err as a *ports.OpError for op, or nil.
