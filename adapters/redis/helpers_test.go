@@ -183,7 +183,7 @@ type fakeServer struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	auths  atomic.Int32
-	sets   atomic.Int32          // SET commands received
+	sets   atomic.Int32           // SET commands received
 	reply  atomic.Pointer[string] // when set: the reply to GET, SET and INCRBY
 }
 
