@@ -18,6 +18,7 @@ type config struct {
 	maxConcurrency int
 	redelivery     time.Duration
 	maxMessage     int
+	cache          cacheConfig // the Cache's options (cacheoptions.go)
 }
 
 // Defaults of the options.
