@@ -633,11 +633,12 @@ func (c *Cache) ping(ctx context.Context, cl rueidis.Client) error {
 	return c.wrap("check", err)
 }
 
-// Close closes the client once the calls in flight have returned (or ctx
-// has ended: the client is then closed in the background when they
-// return, and Close returns ErrUnavailable wrapping ctx's error) and makes
-// every later call return ErrClosed. A second Close returns ErrClosed; a
-// nil ctx is ErrInvalid and closes nothing.
+// Close makes every later call return ErrClosed and closes the client
+// once the calls in flight have returned: at once when none is, else
+// within ctx (when ctx ends first, Close returns ErrUnavailable wrapping
+// its error and the client is closed in the background when they
+// return). A second Close returns ErrClosed; a nil ctx is ErrInvalid and
+// closes nothing.
 func (c *Cache) Close(ctx context.Context) error {
 	if c.gate.Closed() {
 		return classifier.Closed("close")
@@ -647,6 +648,14 @@ func (c *Cache) Close(ctx context.Context) error {
 	}
 	if !c.gate.Close() {
 		return classifier.Closed("close")
+	}
+	if c.gate.InFlight() == 0 {
+		// No call can reach the client any more (gate.Begin counts a call
+		// before it checks the gate a second time).
+		c.client.Close()
+		close(c.closeDone)
+		c.log.Info("redis: closed")
+		return nil
 	}
 	go func() {
 		_ = c.gate.Wait(context.Background())

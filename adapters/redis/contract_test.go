@@ -46,9 +46,15 @@ func wantReply(t *testing.T, what string, err error, code string) {
 	}
 }
 
+// cacheConnector is what both the adapter and the fake are.
+type cacheConnector interface {
+	ports.Cache
+	ports.Connector
+}
+
 // cacheCalls are the port's methods, each called with ctx and (when bad)
 // an argument that is invalid.
-func cacheCalls(c *Cache, bad bool) map[string]func(ctx context.Context) error {
+func cacheCalls(c cacheConnector, bad bool) map[string]func(ctx context.Context) error {
 	key, ttl := "k", time.Duration(0)
 	if bad {
 		key, ttl = "", -1
