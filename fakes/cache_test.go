@@ -3,6 +3,7 @@ package fakes_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -213,4 +214,24 @@ func TestCacheNilContext(t *testing.T) {
 	if err := c.Close(nilCtx); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Close(nil) after Close: err %v, want ErrClosed", err)
 	}
+}
+
+// Two services sharing one Redis, each with its key prefix: WithSharedStore
+// makes the second fake a client of the first one's store.
+func ExampleWithKeyPrefix() {
+	ctx := context.Background()
+	orders := fakes.NewCache(fakes.WithKeyPrefix("orders:"))
+	defer orders.Close(ctx)
+	users := fakes.NewCache(fakes.WithSharedStore(orders), fakes.WithKeyPrefix("users:"))
+	defer users.Close(ctx)
+	raw := fakes.NewCache(fakes.WithSharedStore(orders)) // what the server holds
+	defer raw.Close(ctx)
+
+	_ = orders.Set(ctx, "42", []byte("placed"), 0)
+	_ = users.Set(ctx, "42", []byte("alice"), 0)
+	o, _ := orders.GetMany(ctx, "42")
+	u, _ := users.Get(ctx, "42")
+	stored, _ := raw.Get(ctx, "orders:42")
+	fmt.Printf("%s %s %s\n", o["42"], u, stored)
+	// Output: placed alice placed
 }

@@ -108,3 +108,13 @@ func TestKeyPrefix(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyPrefixFromEnv: REDIS_KEY_PREFIX sets Config.KeyPrefix.
+func TestKeyPrefixFromEnv(t *testing.T) {
+	t.Setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+	t.Setenv("REDIS_KEY_PREFIX", "orders:")
+	cfg, err := ConfigFromEnv()
+	if err != nil || cfg.KeyPrefix != "orders:" {
+		t.Errorf("ConfigFromEnv with REDIS_KEY_PREFIX=orders: = KeyPrefix %q, %v", cfg.KeyPrefix, err)
+	}
+}
