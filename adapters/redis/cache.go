@@ -51,10 +51,9 @@ var (
 type Option func(*options)
 
 type options struct {
-	logger    *slog.Logger
-	tune      []func(*rueidis.ClientOption)
-	prefix    string
-	prefixSet bool
+	logger *slog.Logger
+	tune   []func(*rueidis.ClientOption)
+	prefix string
 }
 
 // WithLogger sets the logger Open and Close report to (default
@@ -90,7 +89,7 @@ func WithClientOption(fn func(*rueidis.ClientOption)) Option {
 // The prefix is not applied to what [Cache.Client] sends. A prefix with a
 // hash tag ("{app}:") puts every key of the Cache in one slot.
 func WithKeyPrefix(prefix string) Option {
-	return func(o *options) { o.prefix, o.prefixSet = prefix, true }
+	return func(o *options) { o.prefix = prefix }
 }
 
 // Open connects to the server(s) of cfg.URL and PINGs within
@@ -118,9 +117,8 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 		}
 	}
 	log := o.logger.With(slog.String("backend", backend), slog.String("url", cfg.RedactedURL()))
-	if ctx == nil {
-		err := classifier.Invalid("open", gate.ErrNilContext)
-		log.Error("redis: invalid call", slog.Any("err", err))
+	if err := gate.CheckContext(ctx, backend, "open"); err != nil {
+		log.Error("redis: connect failed", slog.Any("err", err))
 		return nil, err
 	}
 	if len(o.prefix) > ports.MaxValueBytes {
@@ -138,6 +136,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 	for _, fn := range o.tune {
 		fn(&copt)
 	}
+	tuned := copt
 	pairs := keepReadYourWrites(&copt)
 
 	openCtx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
@@ -172,6 +171,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 		} else {
 			log.Warn("redis: server does not support client-side caching (RESP3 CLIENT TRACKING); continuing without a local cache")
 		}
+		// Without a local cache, the pipelines need not stay on one
+		// connection.
+		copt.PipelineMultiplex, copt.BlockingPipeline = tuned.PipelineMultiplex, tuned.BlockingPipeline
 		copt.DisableCache, cacheOn = true, false
 		client, err = rueidis.NewClient(copt)
 	}
