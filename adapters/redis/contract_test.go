@@ -46,6 +46,9 @@ func wantReply(t *testing.T, what string, err error, code string) {
 	}
 }
 
+// nilCtx is a nil context.Context, which the contract makes ErrInvalid.
+var nilCtx context.Context
+
 // cacheConnector is what both the adapter and the fake are.
 type cacheConnector interface {
 	ports.Cache
@@ -87,7 +90,7 @@ func TestEntryOrder(t *testing.T) {
 			cancelled, cancel := context.WithCancel(t.Context())
 			cancel()
 			for name, call := range cacheCalls(c, true) {
-				err := call(nil) //nolint:staticcheck // a nil ctx is the case under test
+				err := call(nilCtx)
 				wantKind(t, name+"(nil ctx, bad args)", err, ports.ErrInvalid)
 				if !errors.Is(err, gate.ErrNilContext) {
 					t.Errorf("%s(nil ctx): err %v, want the nil-context cause, not the arguments'", name, err)
@@ -98,23 +101,23 @@ func TestEntryOrder(t *testing.T) {
 					t.Errorf("%s(cancelled ctx): err %v, want context.Canceled reachable", name, err)
 				}
 			}
-			wantKind(t, "Close(nil ctx)", c.Close(nil), ports.ErrInvalid) //nolint:staticcheck // the case under test
+			wantKind(t, "Close(nil ctx)", c.Close(nilCtx), ports.ErrInvalid)
 			if err := c.Close(t.Context()); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
 			for _, bad := range []bool{false, true} {
 				for name, call := range cacheCalls(c, bad) {
 					wantKind(t, fmt.Sprintf("%s after Close (bad args %t)", name, bad), call(t.Context()), ports.ErrClosed)
-					wantKind(t, name+" after Close (nil ctx)", call(nil), ports.ErrClosed) //nolint:staticcheck // the case under test
+					wantKind(t, name+" after Close (nil ctx)", call(nilCtx), ports.ErrClosed)
 				}
 			}
 			wantKind(t, "second Close", c.Close(t.Context()), ports.ErrClosed)
-			wantKind(t, "second Close (nil ctx)", c.Close(nil), ports.ErrClosed) //nolint:staticcheck // the case under test
+			wantKind(t, "second Close (nil ctx)", c.Close(nilCtx), ports.ErrClosed)
 		})
 	}
 	t.Run("open-nil-ctx", func(t *testing.T) {
 		t.Parallel()
-		_, err := Open(nil, Config{URL: u}, WithLogger(discardLogger())) //nolint:staticcheck // the case under test
+		_, err := Open(nilCtx, Config{URL: u}, WithLogger(discardLogger()))
 		wantKind(t, "Open(nil ctx)", err, ports.ErrInvalid)
 	})
 }

@@ -238,7 +238,7 @@ func TestFakeAgreesLifecycle(t *testing.T) {
 				for _, ctx := range []struct {
 					name string
 					ctx  context.Context
-				}{{"nil", nil}, {"cancelled", cancelled}} {
+				}{{"nil", nilCtx}, {"cancelled", cancelled}} {
 					for name := range cacheCalls(fake, bad) {
 						steps = append(steps, lifeStep{fmt.Sprintf("%s(%s ctx, bad args %t)", name, ctx.name, bad), func(c cacheConnector) outcome {
 							return result(cacheCalls(c, bad)[name](ctx.ctx))
@@ -249,11 +249,11 @@ func TestFakeAgreesLifecycle(t *testing.T) {
 			closeStep := func(name string, ctx context.Context) lifeStep {
 				return lifeStep{name, func(c cacheConnector) outcome { return result(c.Close(ctx)) }}
 			}
-			steps = append(steps, closeStep("Close(nil)", nil), closeStep("Close(cancelled)", cancelled),
-				closeStep("second Close", t.Context()), closeStep("Close(nil) after Close", nil))
+			steps = append(steps, closeStep("Close(nil)", nilCtx), closeStep("Close(cancelled)", cancelled),
+				closeStep("second Close", t.Context()), closeStep("Close(nil) after Close", nilCtx))
 			for _, bad := range []bool{false, true} {
 				for name := range cacheCalls(fake, bad) {
-					for _, ctx := range []context.Context{t.Context(), nil, cancelled} {
+					for _, ctx := range []context.Context{t.Context(), nilCtx, cancelled} {
 						steps = append(steps, lifeStep{fmt.Sprintf("%s after Close (bad args %t)", name, bad), func(c cacheConnector) outcome {
 							return result(cacheCalls(c, bad)[name](ctx))
 						}})
