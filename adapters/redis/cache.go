@@ -151,23 +151,35 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 
 	cacheOn := !copt.DisableCache
 	client, err := rueidis.NewClient(copt)
-	if err != nil && cacheOn && errors.Is(err, rueidis.ErrNoCache) {
-		forbidden := trackingForbidden(err)
+	// Why this client cannot have a local cache, and whether an ACL is
+	// the reason.
+	var noCache error
+	forbidden := false
+	switch {
+	case err != nil && cacheOn && errors.Is(err, rueidis.ErrNoCache):
+		noCache, forbidden, err = err, trackingForbidden(err), nil
+	case err == nil && cacheOn:
+		if txErr := transactionsForbidden(openCtx, client); txErr != nil {
+			client.Close()
+			noCache, forbidden = txErr, true
+		}
+	}
+	if noCache != nil {
 		if cfg.ClientCacheRequired {
 			if forbidden {
 				err = ports.NewError(backend, "open", ports.ErrPermission, fmt.Errorf(
-					"client-side caching is required (%s) but the user's ACL forbids CLIENT TRACKING: %w",
-					EnvClientCacheRequired, err))
+					"client-side caching is required (%s) but the user's ACL forbids CLIENT TRACKING or MULTI/EXEC, which it needs: %w",
+					EnvClientCacheRequired, noCache))
 			} else {
 				err = classifier.Invalid("open", fmt.Errorf(
 					"client-side caching is required (%s) but the server does not support RESP3 CLIENT TRACKING: %w",
-					EnvClientCacheRequired, err))
+					EnvClientCacheRequired, noCache))
 			}
 			log.Error("redis: connect failed", slog.Any("err", err))
 			return nil, err
 		}
 		if forbidden {
-			log.Warn("redis: the user's ACL forbids CLIENT TRACKING; continuing without a local cache")
+			log.Warn("redis: the user's ACL forbids CLIENT TRACKING or MULTI/EXEC, which client-side caching needs; continuing without a local cache")
 		} else {
 			log.Warn("redis: server does not support client-side caching (RESP3 CLIENT TRACKING); continuing without a local cache")
 		}
@@ -217,6 +229,21 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 		slog.Duration("client_cache_ttl", c.cacheTTL),
 		slog.Bool("key_prefix", c.prefix != ""))
 	return c, nil
+}
+
+// transactionsForbidden returns the server's refusal when the user's ACL
+// forbids MULTI or EXEC: rueidis reads through the local cache in a
+// MULTI/EXEC transaction, and without them every cached read fails as
+// "EXEC was aborted" (ErrUnavailable, which retrying does not fix).
+func transactionsForbidden(ctx context.Context, client rueidis.Client) error {
+	for _, r := range client.DoMulti(ctx, client.B().Multi().Build(), client.B().Exec().Build()) {
+		if err := r.Error(); err != nil {
+			if re, ok := replyError(err); ok && replyKind(re.Error()) == ports.ErrPermission {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // keepReadYourWrites adjusts copt, with client-side caching on, so that

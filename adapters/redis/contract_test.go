@@ -190,20 +190,35 @@ func TestPermission(t *testing.T) {
 			}
 		})
 	}
-	t.Run("acl-forbids-tracking", func(t *testing.T) {
-		t.Parallel()
-		addr := startServer(t, "--user", "default", "on", "nopass", "~*", "+@all", "-client")
-		_, err := Open(t.Context(), Config{URL: "redis://" + addr, ClientCacheTTL: time.Minute, ClientCacheRequired: true, DialTimeout: 5 * time.Second}, WithLogger(discardLogger()))
-		wantKind(t, "Open with client-side caching required for a user without CLIENT", err, ports.ErrPermission)
-		// Not required: it carries on without a local cache.
-		c := openT(t, Config{URL: "redis://" + addr, ClientCacheTTL: time.Minute})
-		if c.cacheTTL != 0 {
-			t.Errorf("Open for a user without CLIENT: client-side caching on, want the fallback")
+	for _, forbid := range []string{"-client", "-@transaction"} {
+		t.Run("acl-forbids-tracking"+forbid, func(t *testing.T) {
+			t.Parallel()
+			testCacheForbidden(t, forbid)
+		})
+	}
+}
+
+// testCacheForbidden: client-side caching needs CLIENT TRACKING and
+// MULTI/EXEC; when the user's ACL forbids them (forbid), Open with the
+// cache required is ErrPermission, and without it carries on without a
+// local cache (where every cached read would fail).
+func testCacheForbidden(t *testing.T, forbid string) {
+	addr := startServer(t, "--user", "default", "on", "nopass", "~*", "+@all", forbid)
+	_, err := Open(t.Context(), Config{URL: "redis://" + addr, ClientCacheTTL: time.Minute, ClientCacheRequired: true, DialTimeout: 5 * time.Second}, WithLogger(discardLogger()))
+	wantKind(t, "Open with client-side caching required, ACL "+forbid, err, ports.ErrPermission)
+	// Not required: it carries on without a local cache.
+	c := openT(t, Config{URL: "redis://" + addr, ClientCacheTTL: time.Minute})
+	if c.cacheTTL != 0 {
+		t.Errorf("Open with ACL %s: client-side caching on, want the fallback", forbid)
+	}
+	if err := c.Set(t.Context(), "k", []byte("v"), 0); err != nil {
+		t.Errorf("Set after the fallback: %v", err)
+	}
+	for range 2 {
+		if v, err := c.Get(t.Context(), "k"); err != nil || string(v) != "v" {
+			t.Errorf("Get after the fallback = %q, %v, want v", v, err)
 		}
-		if err := c.Set(t.Context(), "k", []byte("v"), 0); err != nil {
-			t.Errorf("Set after the fallback: %v", err)
-		}
-	})
+	}
 }
 
 // TestErrorReplies: the classification of error replies by their code,
