@@ -320,6 +320,7 @@ func startServer(t *testing.T, args ...string) string {
 	_ = ln.Close()
 	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir()}, args...)...)
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
