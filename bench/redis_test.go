@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,10 +54,12 @@ func newRedisBench(b *testing.B) *redisBench {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// port opens the adapter, with client-side caching when cacheTTL > 0.
-func (rb *redisBench) port(b *testing.B, cacheTTL time.Duration) *redis.Cache {
+// port opens the adapter, with client-side caching when cacheTTL > 0 and
+// opts.
+func (rb *redisBench) port(b *testing.B, cacheTTL time.Duration, opts ...redis.Option) *redis.Cache {
 	b.Helper()
-	c, err := redis.Open(rb.ctx, redis.Config{URL: rb.url, ClientCacheTTL: cacheTTL, ClientCacheRequired: cacheTTL > 0}, redis.WithLogger(quietLogger()))
+	opts = append([]redis.Option{redis.WithLogger(quietLogger())}, opts...)
+	c, err := redis.Open(rb.ctx, redis.Config{URL: rb.url, ClientCacheTTL: cacheTTL, ClientCacheRequired: cacheTTL > 0}, opts...)
 	if err != nil {
 		b.Skipf("redis backend unavailable: %v", err)
 	}
@@ -101,6 +104,17 @@ func BenchmarkRedisGet(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := c.Get(rb.ctx, rb.key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("port-prefix", func(b *testing.B) {
+		// With a key prefix: the prefixed key is one allocation more.
+		prefix, key, _ := strings.Cut(rb.key, ":")
+		c := rb.port(b, 0, redis.WithKeyPrefix(prefix+":"))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Get(rb.ctx, key); err != nil {
 				b.Fatal(err)
 			}
 		}

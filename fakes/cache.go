@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	igate "github.com/portkit/portkit/internal/gate"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -17,19 +18,43 @@ import (
 const cacheShards = 64
 
 // Cache is an in-memory [ports.Cache] and [ports.Connector] (Name
-// "fake-cache"), safe for concurrent use. Values are copied in and out; TTLs
-// follow the fake's [Clock]; Incr follows Redis (base-10 int64 values, a
-// missing key counts as 0, the TTL is kept, overflow is an error).
+// "fake-cache"), safe for concurrent use, that follows Redis (the
+// reference backend, adapters/redis) wherever the port leaves a choice:
 //
-// Expired entries are dropped lazily, when a call meets them.
+//   - TTLs have Redis' millisecond resolution: a positive TTL below 1ms
+//     counts as 1ms, any positive time.Duration is accepted, and a key
+//     set with TTL d at time t lives while the clock, in whole
+//     milliseconds, is at most t+d (Redis expires a key once its time is
+//     past the expiry, not at it);
+//   - Incr is INCRBY: base-10 int64 values in canonical form only ("+1",
+//     "01", "-0", " 1" are ErrInvalid), a missing key counts as 0 and is
+//     then stored without expiry, an existing key keeps its TTL, overflow
+//     is ErrInvalid and leaves the value;
+//   - a value over [ports.MaxValueBytes], or a key whose length with the
+//     prefix is over it, is ErrInvalid and stores nothing;
+//   - an empty value is a value (Get returns it, not ErrNotFound).
+//
+// Values are copied in and out; TTLs follow the fake's [Clock]. Expired
+// entries are dropped lazily, when a call meets them. [WithKeyPrefix] and
+// [WithSharedStore] make several Caches clients of one store, as services
+// sharing one Redis are.
 type Cache struct {
 	Faults
 
 	name   string
 	clock  Clock
-	seed   maphash.Seed
+	prefix string
 	closed atomic.Bool
-	shards [cacheShards]cacheShard
+	store  *cacheStore
+}
+
+// cacheStore holds the entries, which the Caches made with
+// WithSharedStore share.
+type cacheStore struct {
+	clock   Clock // expiry is the store's business: one clock for its clients
+	seed    maphash.Seed
+	clients atomic.Int64 // Caches not closed; the last Close drops the entries
+	shards  [cacheShards]cacheShard
 }
 
 type cacheShard struct {
@@ -42,7 +67,7 @@ type cacheShard struct {
 // so readers may copy it after releasing the lock.
 type cacheEntry struct {
 	val []byte
-	exp int64 // expiry in Unix nanoseconds of the clock; 0 = none
+	exp int64 // expiry in Unix milliseconds of the clock; 0 = none
 }
 
 var (
@@ -50,15 +75,19 @@ var (
 	_ ports.Connector = (*Cache)(nil)
 )
 
-// NewCache returns an empty in-memory cache. It honours [WithClock] and
-// [WithName].
+// NewCache returns an empty in-memory cache. It honours [WithClock],
+// [WithName], [WithKeyPrefix] and [WithSharedStore].
 func NewCache(opts ...Option) *Cache {
 	cfg := newConfig("fake-cache", opts)
-	c := &Cache{name: cfg.name, clock: cfg.clock, seed: maphash.MakeSeed()}
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]cacheEntry)
+	st := cfg.cache.shared
+	if st == nil {
+		st = &cacheStore{clock: cfg.clock, seed: maphash.MakeSeed()}
+		for i := range st.shards {
+			st.shards[i].m = make(map[string]cacheEntry)
+		}
 	}
-	return c
+	st.clients.Add(1)
+	return &Cache{name: cfg.name, clock: st.clock, prefix: cfg.cache.prefix, store: st}
 }
 
 // Name returns "fake-cache" (or the name given with WithName).
@@ -68,14 +97,24 @@ func (c *Cache) Name() string { return c.name }
 // injected.
 func (c *Cache) Check(ctx context.Context) error { return c.enter(ctx, "check") }
 
-// Close drops every entry. Every later call, a second Close included,
-// returns an error wrapping ports.ErrClosed.
-func (c *Cache) Close(context.Context) error {
+// Close makes every later call of c, a second Close included, return an
+// error wrapping ports.ErrClosed; the last open Cache of a store drops
+// every entry. A nil ctx is ErrInvalid and closes nothing.
+func (c *Cache) Close(ctx context.Context) error {
+	if c.closed.Load() {
+		return ports.NewError(c.name, "close", ports.ErrClosed, nil)
+	}
+	if ctx == nil {
+		return ports.NewError(c.name, "close", ports.ErrInvalid, igate.ErrNilContext)
+	}
 	if c.closed.Swap(true) {
 		return ports.NewError(c.name, "close", ports.ErrClosed, nil)
 	}
-	for i := range c.shards {
-		s := &c.shards[i]
+	if c.store.clients.Add(-1) > 0 {
+		return nil
+	}
+	for i := range c.store.shards {
+		s := &c.store.shards[i]
 		s.mu.Lock()
 		clear(s.m)
 		s.mu.Unlock()
@@ -88,25 +127,65 @@ func (c *Cache) enter(ctx context.Context, op string) error {
 }
 
 func (c *Cache) shard(key string) *cacheShard {
-	return &c.shards[maphash.String(c.seed, key)%cacheShards]
+	return &c.store.shards[maphash.String(c.store.seed, key)%cacheShards]
+}
+
+// key returns key as stored: with the prefix.
+func (c *Cache) key(key string) string {
+	if c.prefix == "" {
+		return key
+	}
+	return c.prefix + key
 }
 
 func (c *Cache) invalid(op, detail string) error {
 	return ports.NewError(c.name, op, ports.ErrInvalid, errors.New(detail))
 }
 
-// now returns the clock in Unix nanoseconds.
-func (c *Cache) now() int64 { return c.clock.Now().UnixNano() }
+// checkKey checks a key argument of op.
+func (c *Cache) checkKey(op, key string) error {
+	switch {
+	case key == "":
+		return c.invalid(op, "empty key")
+	case len(key) > ports.MaxValueBytes-len(c.prefix):
+		return c.invalid(op, "key over ports.MaxValueBytes (512 MiB, Redis' limit on a key)")
+	}
+	return nil
+}
 
-// live reports whether e has not expired; it reads the clock only for an
-// entry with a TTL.
-func (c *Cache) live(e cacheEntry) bool { return e.exp == 0 || e.exp > c.now() }
+func (c *Cache) checkKeys(op string, keys []string) error {
+	for _, k := range keys {
+		if err := c.checkKey(op, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+// nowMillis returns the clock in Unix milliseconds (Redis' resolution).
+func (c *Cache) nowMillis() int64 { return c.clock.Now().UnixMilli() }
+
+// live reports whether e has not expired, as Redis decides: while the
+// clock is not past the expiry. It reads the clock only for an entry with
+// a TTL.
+func (c *Cache) live(e cacheEntry) bool { return e.exp == 0 || c.nowMillis() <= e.exp }
+
+// expiry returns the expiry of an entry stored now with ttl (>= 0).
 func (c *Cache) expiry(ttl time.Duration) int64 {
 	if ttl == 0 {
 		return 0
 	}
-	return c.clock.Now().Add(ttl).UnixNano()
+	return c.nowMillis() + ttlMillis(ttl)
+}
+
+// ttlMillis converts a positive ttl to milliseconds, rounding up (a
+// sub-millisecond TTL counts as 1ms), without overflow.
+func ttlMillis(ttl time.Duration) int64 {
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	return ms
 }
 
 // Get returns a copy of the value under key, or an error wrapping
@@ -115,18 +194,33 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := c.enter(ctx, "get"); err != nil {
 		return nil, err
 	}
-	if key == "" {
-		return nil, c.invalid("get", "empty key")
+	if err := c.checkKey("get", key); err != nil {
+		return nil, err
 	}
-	s := c.shard(key)
-	s.mu.RLock()
-	e, ok := s.m[key]
-	s.mu.RUnlock()
+	var (
+		s  *cacheShard
+		e  cacheEntry
+		ok bool
+	)
+	if c.prefix == "" {
+		s = c.shard(key)
+		s.mu.RLock()
+		e, ok = s.m[key]
+		s.mu.RUnlock()
+	} else {
+		// The prefixed key, without allocating it when it is short.
+		var buf [128]byte
+		b := append(append(buf[:0], c.prefix...), key...)
+		s = &c.store.shards[maphash.Bytes(c.store.seed, b)%cacheShards]
+		s.mu.RLock()
+		e, ok = s.m[string(b)]
+		s.mu.RUnlock()
+	}
 	if ok && c.live(e) {
 		return copyOut(e.val), nil
 	}
 	if ok {
-		s.dropExpired(key, e.exp)
+		s.dropExpired(c.key(key), e.exp)
 	}
 	return nil, ports.NewError(c.name, "get", ports.ErrNotFound, nil)
 }
@@ -148,21 +242,21 @@ func (s *cacheShard) dropExpired(key string, exp int64) {
 	s.mu.Unlock()
 }
 
-// GetMany returns copies of the values of the keys that exist.
+// GetMany returns copies of the values of the keys that exist. A key
+// named twice is one entry of the map, as with Redis' MGET.
 func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte, error) {
-	if err := c.enter(ctx, "get many"); err != nil {
+	if err := c.enter(ctx, "getmany"); err != nil {
 		return nil, err
 	}
-	for _, k := range keys {
-		if k == "" {
-			return nil, c.invalid("get many", "empty key")
-		}
+	if err := c.checkKeys("getmany", keys); err != nil {
+		return nil, err
 	}
 	out := make(map[string][]byte, len(keys))
 	for _, k := range keys {
-		s := c.shard(k)
+		sk := c.key(k)
+		s := c.shard(sk)
 		s.mu.RLock()
-		e, ok := s.m[k]
+		e, ok := s.m[sk]
 		s.mu.RUnlock()
 		if ok && c.live(e) {
 			out[k] = copyOut(e.val)
@@ -176,60 +270,66 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := c.enter(ctx, "set"); err != nil {
 		return err
 	}
-	if err := c.checkWrite("set", key, ttl); err != nil {
+	if err := c.checkWrite("set", key, value, ttl); err != nil {
 		return err
 	}
 	e := cacheEntry{val: append(make([]byte, 0, len(value)), value...), exp: c.expiry(ttl)}
-	s := c.shard(key)
+	sk := c.key(key)
+	s := c.shard(sk)
 	s.mu.Lock()
-	s.m[key] = e
+	s.m[sk] = e
 	s.mu.Unlock()
 	return nil
 }
 
-func (c *Cache) checkWrite(op, key string, ttl time.Duration) error {
-	if key == "" {
-		return c.invalid(op, "empty key")
+// checkWrite checks the arguments of a Set or SetNX.
+func (c *Cache) checkWrite(op, key string, value []byte, ttl time.Duration) error {
+	if err := c.checkKey(op, key); err != nil {
+		return err
 	}
 	if ttl < 0 {
 		return c.invalid(op, "negative TTL "+ttl.String())
+	}
+	if len(value) > ports.MaxValueBytes {
+		return c.invalid(op, "value over ports.MaxValueBytes (512 MiB, Redis' limit on a string)")
 	}
 	return nil
 }
 
 // SetNX stores a copy of value under key with ttl when key is absent (or
-// expired) and reports whether it did.
+// expired) and reports whether it did. A present key keeps its value and
+// TTL.
 func (c *Cache) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if err := c.enter(ctx, "setnx"); err != nil {
 		return false, err
 	}
-	if err := c.checkWrite("setnx", key, ttl); err != nil {
+	if err := c.checkWrite("setnx", key, value, ttl); err != nil {
 		return false, err
 	}
-	s := c.shard(key)
+	sk := c.key(key)
+	s := c.shard(sk)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.m[key]; ok && c.live(e) {
+	if e, ok := s.m[sk]; ok && c.live(e) {
 		return false, nil
 	}
-	s.m[key] = cacheEntry{val: append(make([]byte, 0, len(value)), value...), exp: c.expiry(ttl)}
+	s.m[sk] = cacheEntry{val: append(make([]byte, 0, len(value)), value...), exp: c.expiry(ttl)}
 	return true, nil
 }
 
-// Delete removes the keys; absent keys are ignored.
+// Delete removes the keys; absent keys and keys named twice are no error.
 func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	if err := c.enter(ctx, "delete"); err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if k == "" {
-			return c.invalid("delete", "empty key")
-		}
+	if err := c.checkKeys("delete", keys); err != nil {
+		return err
 	}
 	for _, k := range keys {
-		s := c.shard(k)
+		sk := c.key(k)
+		s := c.shard(sk)
 		s.mu.Lock()
-		delete(s.m, k)
+		delete(s.m, sk)
 		s.mu.Unlock()
 	}
 	return nil
@@ -244,14 +344,15 @@ func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error
 	if err := c.enter(ctx, "incr"); err != nil {
 		return 0, err
 	}
-	if key == "" {
-		return 0, c.invalid("incr", "empty key")
+	if err := c.checkKey("incr", key); err != nil {
+		return 0, err
 	}
-	s := c.shard(key)
+	sk := c.key(key)
+	s := c.shard(sk)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var cur, exp int64
-	if e, ok := s.m[key]; ok && c.live(e) {
+	if e, ok := s.m[sk]; ok && c.live(e) {
 		n, err := strconv.ParseInt(string(e.val), 10, 64)
 		// Redis accepts only the canonical form: no sign "+", no leading
 		// zeros or spaces.
@@ -264,6 +365,6 @@ func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error
 		return 0, c.invalid("incr", "increment or decrement would overflow")
 	}
 	cur += delta
-	s.m[key] = cacheEntry{val: strconv.AppendInt(nil, cur, 10), exp: exp}
+	s.m[sk] = cacheEntry{val: strconv.AppendInt(nil, cur, 10), exp: exp}
 	return cur, nil
 }

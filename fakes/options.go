@@ -22,6 +22,7 @@ type config struct {
 	maxMessage     int
 	dialect        Dialect
 	pubsub         pubsubConfig
+	cache          cacheConfig // the Cache's options (cacheoptions.go)
 }
 
 // Defaults of the options.

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/portkit/portkit/internal/gate"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -25,19 +27,18 @@ const maxRetries = 3
 // safe for concurrent use. Create it with [Open].
 type Cache struct {
 	client       rueidis.Client
+	prefix       string        // prepended to every key sent
 	redactedURL  string        // the Cache keeps no password
 	cacheTTL     time.Duration // > 0: Get and GetMany use the client-side cache
+	pairs        int           // the most write+PTTL pairs a Delete sends in one pipeline
 	checkTimeout time.Duration
 	log          *slog.Logger
 
-	// Calls in flight: Close closes the rueidis client only once they
-	// have returned. (rueidis connects to a node lazily; a connection it
-	// finishes dialing after Close would stay open.)
-	inflight  atomic.Int64
-	closed    atomic.Bool
-	drainOnce sync.Once
-	drained   chan struct{} // closed when closed is set and inflight is 0
-	closeOnce sync.Once
+	// gate: the entry rules, and the calls in flight: Close closes the
+	// rueidis client only once they have returned. (rueidis connects to a
+	// node lazily; a connection it finishes dialing after Close would
+	// stay open.)
+	gate      gate.Gate
 	closeDone chan struct{} // closed when the rueidis client is closed
 }
 
@@ -52,6 +53,7 @@ type Option func(*options)
 type options struct {
 	logger *slog.Logger
 	tune   []func(*rueidis.ClientOption)
+	prefix string
 }
 
 // WithLogger sets the logger Open and Close report to (default
@@ -67,12 +69,27 @@ func WithLogger(l *slog.Logger) Option {
 // WithClientOption lets fn adjust the rueidis options Open derived from
 // the Config (pool sizes, CacheSizeEachConn, TLS settings...) before the
 // client is created. Setting DisableCache turns client-side caching off.
+// With client-side caching on, Open keeps PipelineMultiplex at -1 (one
+// connection per node) and BlockingPipeline at 3 or more whatever fn
+// sets: read-your-writes depends on it (see [Open]).
 func WithClientOption(fn func(*rueidis.ClientOption)) Option {
 	return func(o *options) {
 		if fn != nil {
 			o.tune = append(o.tune, fn)
 		}
 	}
+}
+
+// WithKeyPrefix makes the Cache prepend prefix to every key it sends
+// (ioredis' keyPrefix): Get, GetMany, Set, SetNX, Delete and Incr, so that
+// services sharing one Redis keep apart, and a cluster routes each key by
+// the hash slot of the prefixed key. Returned keys (GetMany's map) never
+// carry it. It overrides Config.KeyPrefix; "" turns the prefix off.
+//
+// The prefix is not applied to what [Cache.Client] sends. A prefix with a
+// hash tag ("{app}:") puts every key of the Cache in one slot.
+func WithKeyPrefix(prefix string) Option {
+	return func(o *options) { o.prefix = prefix }
 }
 
 // Open connects to the server(s) of cfg.URL and PINGs within
@@ -82,14 +99,33 @@ func WithClientOption(fn func(*rueidis.ClientOption)) Option {
 // With cfg.ClientCacheTTL set, Open turns on server-assisted client-side
 // caching; when the server cannot track keys it logs one warning and
 // continues without it, or fails with ErrInvalid when
-// cfg.ClientCacheRequired is set. A server that cannot be reached is
-// ErrUnavailable; an invalid cfg is ErrInvalid.
+// cfg.ClientCacheRequired is set. In that mode every command the Cache
+// sends travels on one connection per node, the one whose local cache
+// holds the key, so that Redis' invalidation of a key this client wrote
+// arrives before the write returns: rueidis would send a pipeline of
+// BlockingPipeline commands or more (2000 by default) over another
+// connection, so Delete splits its pipeline below that size.
+//
+// A server that cannot be reached is ErrUnavailable; wrong credentials,
+// or an ACL that forbids the commands Open sends, ErrPermission; an
+// invalid cfg ErrInvalid.
 func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
-	o := options{logger: slog.Default()}
+	o := options{logger: slog.Default(), prefix: cfg.KeyPrefix}
 	for _, fn := range opts {
-		fn(&o)
+		if fn != nil {
+			fn(&o)
+		}
 	}
 	log := o.logger.With(slog.String("backend", backend), slog.String("url", cfg.RedactedURL()))
+	if err := gate.CheckContext(ctx, backend, "open"); err != nil {
+		log.Error("redis: connect failed", slog.Any("err", err))
+		return nil, err
+	}
+	if len(o.prefix) > ports.MaxValueBytes {
+		err := classifier.Invalid("open", errKeyTooLarge)
+		log.Error("redis: invalid key prefix", slog.Any("err", err))
+		return nil, err
+	}
 
 	copt, err := cfg.clientOption()
 	if err != nil {
@@ -97,15 +133,11 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 		return nil, err
 	}
 	copt.RetryDelay = retryDelay
-	if !copt.DisableCache {
-		// One connection per node, so that a write and the invalidation
-		// it triggers travel on the connection whose local cache holds
-		// the key (see doWrite).
-		copt.PipelineMultiplex = -1
-	}
 	for _, fn := range o.tune {
 		fn(&copt)
 	}
+	tuned := copt
+	pairs := keepReadYourWrites(&copt)
 
 	openCtx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
 	defer cancel()
@@ -113,27 +145,53 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 	// gate makes the connections made during Open (dial, TLS and the
 	// HELLO handshake) also end with openCtx. It is lifted before Open
 	// returns, so later reconnections do not depend on ctx.
-	gate := &openGate{ctx: openCtx}
-	defer gate.lift()
-	copt.DialCtxFn = gate.dial(copt.DialCtxFn)
+	dialGate := &openGate{ctx: openCtx}
+	defer dialGate.lift()
+	copt.DialCtxFn = dialGate.dial(copt.DialCtxFn)
 
 	cacheOn := !copt.DisableCache
 	client, err := rueidis.NewClient(copt)
-	if err != nil && cacheOn && errors.Is(err, rueidis.ErrNoCache) {
+	// Why this client cannot have a local cache, and whether an ACL is
+	// the reason.
+	var noCache error
+	forbidden := false
+	switch {
+	case err != nil && cacheOn && errors.Is(err, rueidis.ErrNoCache):
+		noCache, forbidden, err = err, trackingForbidden(err), nil
+	case err == nil && cacheOn:
+		if txErr := transactionsForbidden(openCtx, client); txErr != nil {
+			client.Close()
+			noCache, forbidden = txErr, true
+		}
+	}
+	if noCache != nil {
 		if cfg.ClientCacheRequired {
-			err = ports.NewError(backend, "open", ports.ErrInvalid, fmt.Errorf(
-				"client-side caching is required (%s) but the server does not support RESP3 CLIENT TRACKING: %w",
-				EnvClientCacheRequired, err))
+			if forbidden {
+				err = ports.NewError(backend, "open", ports.ErrPermission, fmt.Errorf(
+					"client-side caching is required (%s) but the user's ACL forbids CLIENT TRACKING or MULTI/EXEC, which it needs: %w",
+					EnvClientCacheRequired, noCache))
+			} else {
+				err = classifier.Invalid("open", fmt.Errorf(
+					"client-side caching is required (%s) but the server does not support RESP3 CLIENT TRACKING: %w",
+					EnvClientCacheRequired, noCache))
+			}
 			log.Error("redis: connect failed", slog.Any("err", err))
 			return nil, err
 		}
-		log.Warn("redis: server does not support client-side caching (RESP3 CLIENT TRACKING); continuing without a local cache")
+		if forbidden {
+			log.Warn("redis: the user's ACL forbids CLIENT TRACKING or MULTI/EXEC, which client-side caching needs; continuing without a local cache")
+		} else {
+			log.Warn("redis: server does not support client-side caching (RESP3 CLIENT TRACKING); continuing without a local cache")
+		}
+		// Without a local cache, the pipelines need not stay on one
+		// connection.
+		copt.PipelineMultiplex, copt.BlockingPipeline = tuned.PipelineMultiplex, tuned.BlockingPipeline
 		copt.DisableCache, cacheOn = true, false
 		client, err = rueidis.NewClient(copt)
 	}
 	if err == nil {
 		err = client.Do(openCtx, client.B().Ping().Build()).Error()
-		gate.lift()
+		dialGate.lift()
 		if err == nil && openCtx.Err() != nil {
 			// openCtx ended while the gate was up: a connection may have
 			// been cut.
@@ -144,24 +202,21 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 		}
 	}
 	if err != nil {
-		if openCtx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		if openCtx.Err() != nil && !ports.IsContextError(err) && !isReply(err) {
 			err = fmt.Errorf("%w (%w)", context.Cause(openCtx), err)
 		}
-		kind := ports.ErrUnavailable
-		if re, ok := rueidis.IsRedisErr(err); ok {
-			kind = serverErrorKind(re.Error())
-		}
-		err = ports.NewError(backend, "open", kind, err)
+		err = classifier.Wrap("open", err, false)
 		log.Error("redis: connect failed", slog.Any("err", err))
 		return nil, err
 	}
 
 	c := &Cache{
 		client:       client,
+		prefix:       o.prefix,
 		redactedURL:  cfg.RedactedURL(),
+		pairs:        pairs,
 		checkTimeout: cfg.checkTimeout(),
 		log:          log,
-		drained:      make(chan struct{}),
 		closeDone:    make(chan struct{}),
 	}
 	if cacheOn {
@@ -171,8 +226,49 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 		slog.String("mode", string(client.Mode())),
 		slog.Int("nodes", len(client.Nodes())),
 		slog.Bool("client_cache", cacheOn),
-		slog.Duration("client_cache_ttl", c.cacheTTL))
+		slog.Duration("client_cache_ttl", c.cacheTTL),
+		slog.Bool("key_prefix", c.prefix != ""))
 	return c, nil
+}
+
+// transactionsForbidden returns the server's refusal when the user's ACL
+// forbids MULTI or EXEC: rueidis reads through the local cache in a
+// MULTI/EXEC transaction, and without them every cached read fails as
+// "EXEC was aborted" (ErrUnavailable, which retrying does not fix).
+func transactionsForbidden(ctx context.Context, client rueidis.Client) error {
+	for _, r := range client.DoMulti(ctx, client.B().Multi().Build(), client.B().Exec().Build()) {
+		if err := r.Error(); err != nil {
+			if re, ok := replyError(err); ok && replyKind(re.Error()) == ports.ErrPermission {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keepReadYourWrites adjusts copt, with client-side caching on, so that
+// every pipeline the Cache sends travels on the connection whose local
+// cache holds its keys: one connection per node (rueidis picks one of
+// several at random for each pipeline), and no write+PTTL pair over
+// rueidis' dedicated connections (it moves pipelines of BlockingPipeline
+// commands or more there). It returns how many DEL+PTTL pairs a Delete may
+// send in one pipeline (all of them, without a local cache).
+func keepReadYourWrites(copt *rueidis.ClientOption) int {
+	if copt.DisableCache {
+		return math.MaxInt
+	}
+	copt.PipelineMultiplex = -1
+	bp := copt.BlockingPipeline
+	switch {
+	case bp == 0:
+		bp = rueidis.DefaultBlockingPipeline
+	case bp < 0:
+		return math.MaxInt
+	case bp < 3:
+		bp = 3
+		copt.BlockingPipeline = bp
+	}
+	return (bp - 1) / 2
 }
 
 // openGate bounds the connections rueidis makes during Open by Open's
@@ -261,48 +357,68 @@ func (c *Cache) String() string {
 // GoString describes c for %#v, without secrets.
 func (c *Cache) GoString() string { return c.String() }
 
-// enter registers a call; it reports false after Close, and then the
-// call must return ErrClosed without calling leave.
-func (c *Cache) enter() bool {
-	c.inflight.Add(1)
-	if c.closed.Load() {
-		c.leave()
-		return false
+// key returns key as sent: with the key prefix.
+func (c *Cache) key(key string) string {
+	if c.prefix == "" {
+		return key
 	}
-	return true
+	return c.prefix + key
 }
 
-// leave ends a call registered by enter.
-func (c *Cache) leave() {
-	if c.inflight.Add(-1) == 0 && c.closed.Load() {
-		c.drainOnce.Do(func() { close(c.drained) })
+// checkKey checks a key argument of op.
+func (c *Cache) checkKey(op, key string) error {
+	switch {
+	case key == "":
+		return classifier.Invalid(op, errEmptyKey)
+	case len(key) > ports.MaxValueBytes-len(c.prefix):
+		return classifier.Invalid(op, errKeyTooLarge)
 	}
+	return nil
 }
 
-func (c *Cache) closedErr(op string) error {
-	return ports.NewError(backend, op, ports.ErrClosed, nil)
+func (c *Cache) checkKeys(op string, keys []string) error {
+	for _, k := range keys {
+		if err := c.checkKey(op, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkWrite checks the arguments of a Set or SetNX.
+func (c *Cache) checkWrite(op, key string, value []byte, ttl time.Duration) error {
+	if err := c.checkKey(op, key); err != nil {
+		return err
+	}
+	switch {
+	case ttl < 0:
+		return classifier.Invalid(op, errNegativeTTL)
+	case len(value) > ports.MaxValueBytes:
+		return classifier.Invalid(op, errValueTooLarge)
+	}
+	return nil
 }
 
 // Get returns the value under key, or ErrNotFound. With client-side
 // caching on, a hot key is answered from local memory.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
-	if key == "" {
-		return nil, ports.NewError(backend, "get", ports.ErrInvalid, errEmptyKey)
+	if err := c.gate.Begin(ctx, backend, "get"); err != nil {
+		return nil, err
 	}
-	if !c.enter() {
-		return nil, c.closedErr("get")
+	defer c.gate.End()
+	if err := c.checkKey("get", key); err != nil {
+		return nil, err
 	}
-	defer c.leave()
 	if c.cacheTTL > 0 {
 		// The cached string is shared by every hit: hand out a copy.
-		v, err := c.client.DoCache(ctx, c.client.B().Get().Key(key).Cache(), c.cacheTTL).ToString()
+		v, err := c.client.DoCache(ctx, c.client.B().Get().Key(c.key(key)).Cache(), c.cacheTTL).ToString()
 		if err != nil {
 			return nil, c.wrap("get", err)
 		}
 		return []byte(v), nil
 	}
 	// A reply read from the wire belongs to this call alone: no copy.
-	v, err := c.client.Do(ctx, c.client.B().Get().Key(key).Build()).AsBytes()
+	v, err := c.client.Do(ctx, c.client.B().Get().Key(c.key(key)).Build()).AsBytes()
 	if err != nil {
 		return nil, c.wrap("get", err)
 	}
@@ -315,33 +431,39 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 // GetMany returns the values of the keys that exist. On a cluster the keys
 // are grouped by hash slot, one MGET per slot, pipelined.
 func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte, error) {
-	for _, k := range keys {
-		if k == "" {
-			return nil, ports.NewError(backend, "getmany", ports.ErrInvalid, errEmptyKey)
-		}
+	if err := c.gate.Begin(ctx, backend, "getmany"); err != nil {
+		return nil, err
 	}
-	if !c.enter() {
-		return nil, c.closedErr("getmany")
+	defer c.gate.End()
+	if err := c.checkKeys("getmany", keys); err != nil {
+		return nil, err
 	}
-	defer c.leave()
 	if len(keys) == 0 {
 		return map[string][]byte{}, nil
+	}
+	sent := keys
+	if c.prefix != "" {
+		sent = make([]string, len(keys))
+		for i, k := range keys {
+			sent[i] = c.prefix + k
+		}
 	}
 	var (
 		msgs map[string]rueidis.RedisMessage
 		err  error
 	)
 	if c.cacheTTL > 0 {
-		msgs, err = rueidis.MGetCache(c.client, ctx, c.cacheTTL, keys)
+		msgs, err = rueidis.MGetCache(c.client, ctx, c.cacheTTL, sent)
 	} else {
-		msgs, err = rueidis.MGet(c.client, ctx, keys)
+		msgs, err = rueidis.MGet(c.client, ctx, sent)
 	}
 	if err != nil {
 		return nil, c.wrap("getmany", err)
 	}
 	out := make(map[string][]byte, len(msgs))
-	for k, m := range msgs {
-		if m.IsNil() {
+	for i, k := range keys {
+		m, ok := msgs[sent[i]]
+		if !ok || m.IsNil() {
 			continue
 		}
 		// A key holding another type (a list...) is not a cache value.
@@ -355,61 +477,63 @@ func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte,
 }
 
 // Set stores value under key. A ttl of 0 means no expiry; a positive ttl
-// is rounded up to whole milliseconds.
+// is sent in milliseconds, rounded up.
 func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := c.checkWrite("set", key, ttl); err != nil {
+	if err := c.gate.Begin(ctx, backend, "set"); err != nil {
 		return err
 	}
-	if !c.enter() {
-		return c.closedErr("set")
+	defer c.gate.End()
+	if err := c.checkWrite("set", key, value, ttl); err != nil {
+		return err
 	}
-	defer c.leave()
+	k := c.key(key)
 	// BinaryString does not copy value: the command is written out before
 	// Do returns.
-	b := c.client.B().Set().Key(key).Value(rueidis.BinaryString(value))
+	b := c.client.B().Set().Key(k).Value(rueidis.BinaryString(value))
 	var cmd rueidis.Completed
 	if ttl > 0 {
 		cmd = b.PxMilliseconds(millis(ttl)).Build()
 	} else {
 		cmd = b.Build()
 	}
-	return c.wrap("set", c.doWrite(ctx, cmd, key).Error())
+	return c.wrapWrite("set", c.doWrite(ctx, cmd, k).Error())
 }
 
 // SetNX stores value under key when key is absent and reports whether it
 // did.
 func (c *Cache) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	if err := c.checkWrite("setnx", key, ttl); err != nil {
+	if err := c.gate.Begin(ctx, backend, "setnx"); err != nil {
 		return false, err
 	}
-	if !c.enter() {
-		return false, c.closedErr("setnx")
+	defer c.gate.End()
+	if err := c.checkWrite("setnx", key, value, ttl); err != nil {
+		return false, err
 	}
-	defer c.leave()
-	b := c.client.B().Set().Key(key).Value(rueidis.BinaryString(value)).Nx()
+	k := c.key(key)
+	b := c.client.B().Set().Key(k).Value(rueidis.BinaryString(value)).Nx()
 	var cmd rueidis.Completed
 	if ttl > 0 {
 		cmd = b.PxMilliseconds(millis(ttl)).Build()
 	} else {
 		cmd = b.Build()
 	}
-	err := c.doWrite(ctx, cmd, key).Error()
+	err := c.doWrite(ctx, cmd, k).Error()
 	switch {
 	case err == nil:
 		return true, nil
 	case rueidis.IsRedisNil(err):
 		return false, nil
 	}
-	return false, c.wrap("setnx", err)
+	return false, c.wrapWrite("setnx", err)
 }
 
-// doWrite runs cmd, a write of key. With client-side caching on, a PTTL
-// of the same key follows it in one pipeline: Redis sends the invalidation
-// of a key a connection wrote after the write's reply but before the next
-// reply, and rueidis applies it as it reads, so when doWrite returns this
-// client's local copy is gone and a Get reads its own write. (The
-// connection is the one DoCache uses for key: Open keeps one connection
-// per node in that mode.)
+// doWrite runs cmd, a write of key (as sent). With client-side caching on,
+// a PTTL of the same key follows it in one pipeline: Redis sends the
+// invalidation of a key a connection wrote after the write's reply but
+// before the next reply, and rueidis applies it as it reads, so when
+// doWrite returns this client's local copy is gone and a Get reads its own
+// write. (The connection is the one DoCache uses for key: Open keeps one
+// connection per node in that mode, see keepReadYourWrites.)
 func (c *Cache) doWrite(ctx context.Context, cmd rueidis.Completed, key string) rueidis.RedisResult {
 	if c.cacheTTL == 0 {
 		return c.client.Do(ctx, cmd)
@@ -417,53 +541,60 @@ func (c *Cache) doWrite(ctx context.Context, cmd rueidis.Completed, key string) 
 	return c.client.DoMulti(ctx, cmd, c.client.B().Pttl().Key(key).Build())[0]
 }
 
-func (c *Cache) checkWrite(op, key string, ttl time.Duration) error {
-	switch {
-	case key == "":
-		return ports.NewError(backend, op, ports.ErrInvalid, errEmptyKey)
-	case ttl < 0:
-		return ports.NewError(backend, op, ports.ErrInvalid, errNegativeTTL)
-	}
-	return nil
-}
-
 // millis converts a positive ttl to milliseconds, rounding up so that a
-// sub-millisecond ttl never becomes PX 0 (which Redis rejects).
+// sub-millisecond ttl counts as 1ms (never PX 0, which Redis rejects). It
+// does not overflow: time.Duration(math.MaxInt64) is 9 223 372 036 854ms,
+// which Redis holds.
 func millis(ttl time.Duration) int64 {
-	return int64((ttl + time.Millisecond - 1) / time.Millisecond)
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	return ms
 }
 
 // Delete removes the keys. On a cluster the keys are grouped by hash slot.
+// With client-side caching on, each DEL is followed by a PTTL of its key
+// (see doWrite), in pipelines short enough to stay on the connection of
+// the local cache.
 func (c *Cache) Delete(ctx context.Context, keys ...string) error {
-	for _, k := range keys {
-		if k == "" {
-			return ports.NewError(backend, "delete", ports.ErrInvalid, errEmptyKey)
-		}
+	if err := c.gate.Begin(ctx, backend, "delete"); err != nil {
+		return err
 	}
-	if !c.enter() {
-		return c.closedErr("delete")
+	defer c.gate.End()
+	if err := c.checkKeys("delete", keys); err != nil {
+		return err
 	}
-	defer c.leave()
 	switch {
 	case len(keys) == 0:
 		return nil
 	case c.cacheTTL > 0:
-		cmds := make(rueidis.Commands, 0, 2*len(keys))
-		for _, k := range keys {
-			cmds = append(cmds, c.client.B().Del().Key(k).Build(), c.client.B().Pttl().Key(k).Build())
-		}
-		for _, r := range c.client.DoMulti(ctx, cmds...) {
-			if err := r.Error(); err != nil {
-				return c.wrap("delete", err)
+		for chunk := range slices.Chunk(keys, c.pairs) {
+			cmds := make(rueidis.Commands, 0, 2*len(chunk))
+			for _, k := range chunk {
+				k = c.key(k)
+				cmds = append(cmds, c.client.B().Del().Key(k).Build(), c.client.B().Pttl().Key(k).Build())
+			}
+			for _, r := range c.client.DoMulti(ctx, cmds...) {
+				if err := r.Error(); err != nil {
+					return c.wrapWrite("delete", err)
+				}
 			}
 		}
 		return nil
 	case len(keys) == 1:
-		return c.wrap("delete", c.client.Do(ctx, c.client.B().Del().Key(keys[0]).Build()).Error())
+		return c.wrapWrite("delete", c.client.Do(ctx, c.client.B().Del().Key(c.key(keys[0])).Build()).Error())
 	}
-	for _, err := range rueidis.MDel(c.client, ctx, keys) {
+	sent := keys
+	if c.prefix != "" {
+		sent = make([]string, len(keys))
+		for i, k := range keys {
+			sent[i] = c.prefix + k
+		}
+	}
+	for _, err := range rueidis.MDel(c.client, ctx, sent) {
 		if err != nil {
-			return c.wrap("delete", err)
+			return c.wrapWrite("delete", err)
 		}
 	}
 	return nil
@@ -472,16 +603,17 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 // Incr adds delta to the integer under key (INCRBY) and returns the new
 // value. A value that is not an integer, or an overflow, is ErrInvalid.
 func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error) {
-	if key == "" {
-		return 0, ports.NewError(backend, "incr", ports.ErrInvalid, errEmptyKey)
+	if err := c.gate.Begin(ctx, backend, "incr"); err != nil {
+		return 0, err
 	}
-	if !c.enter() {
-		return 0, c.closedErr("incr")
+	defer c.gate.End()
+	if err := c.checkKey("incr", key); err != nil {
+		return 0, err
 	}
-	defer c.leave()
-	n, err := c.doWrite(ctx, c.client.B().Incrby().Key(key).Increment(delta).Build(), key).AsInt64()
+	k := c.key(key)
+	n, err := c.doWrite(ctx, c.client.B().Incrby().Key(k).Increment(delta).Build(), k).AsInt64()
 	if err != nil {
-		return 0, c.wrap("incr", err)
+		return 0, c.wrapWrite("incr", err)
 	}
 	return n, nil
 }
@@ -490,10 +622,10 @@ func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error
 // timeout and ctx. It returns ErrUnavailable when a node does not answer
 // in time, ErrClosed after Close.
 func (c *Cache) Check(ctx context.Context) error {
-	if !c.enter() {
-		return c.closedErr("check")
+	if err := c.gate.Begin(ctx, backend, "check"); err != nil {
+		return err
 	}
-	defer c.leave()
+	defer c.gate.End()
 	ctx, cancel := context.WithTimeout(ctx, c.checkTimeout)
 	defer cancel()
 
@@ -530,33 +662,41 @@ func (c *Cache) ping(ctx context.Context, cl rueidis.Client) error {
 	return c.wrap("check", err)
 }
 
-// Close closes the client once the calls in flight have returned (or ctx
-// has ended: the client is then closed in the background when they
-// return) and makes every later call return ErrClosed. A second Close
-// returns ErrClosed.
+// Close makes every later call return ErrClosed and closes the client
+// once the calls in flight have returned: at once when none is, else
+// within ctx (when ctx ends first, Close returns ErrUnavailable wrapping
+// its error and the client is closed in the background when they
+// return). A second Close returns ErrClosed; a nil ctx is ErrInvalid and
+// closes nothing.
 func (c *Cache) Close(ctx context.Context) error {
-	first := false
-	c.closeOnce.Do(func() {
-		first = true
-		c.closed.Store(true)
-		if c.inflight.Load() == 0 {
-			c.drainOnce.Do(func() { close(c.drained) })
-		}
-		go func() {
-			<-c.drained
-			c.client.Close()
-			close(c.closeDone)
-		}()
-	})
-	if !first {
-		return c.closedErr("close")
+	if c.gate.Closed() {
+		return classifier.Closed("close")
 	}
+	if ctx == nil {
+		return classifier.Invalid("close", gate.ErrNilContext)
+	}
+	if !c.gate.Close() {
+		return classifier.Closed("close")
+	}
+	if c.gate.InFlight() == 0 {
+		// No call can reach the client any more (gate.Begin counts a call
+		// before it checks the gate a second time).
+		c.client.Close()
+		close(c.closeDone)
+		c.log.Info("redis: closed")
+		return nil
+	}
+	go func() {
+		_ = c.gate.Wait(context.Background())
+		c.client.Close()
+		close(c.closeDone)
+	}()
 	select {
 	case <-c.closeDone:
 		c.log.Info("redis: closed")
 		return nil
 	case <-ctx.Done():
 		c.log.Warn("redis: close did not finish in time", slog.Any("err", context.Cause(ctx)))
-		return ctxError("close", ctx)
+		return gate.ContextError(ctx, backend, "close")
 	}
 }

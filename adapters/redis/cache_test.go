@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -68,7 +69,8 @@ func TestMillis(t *testing.T) {
 	for _, tc := range []struct {
 		in   time.Duration
 		want int64
-	}{{time.Nanosecond, 1}, {time.Millisecond, 1}, {1500 * time.Microsecond, 2}, {time.Second, 1000}, {time.Hour, 3_600_000}} {
+	}{{time.Nanosecond, 1}, {time.Millisecond, 1}, {1500 * time.Microsecond, 2}, {time.Second, 1000}, {time.Hour, 3_600_000},
+		{time.Duration(math.MaxInt64), 9_223_372_036_855}, {time.Duration(math.MaxInt64) - 775_807, 9_223_372_036_854}} {
 		if got := millis(tc.in); got != tc.want {
 			t.Errorf("millis(%v) = %d, want %d", tc.in, got, tc.want)
 		}

@@ -71,6 +71,12 @@ type Config struct {
 	// they require it (the URL's password is the master's). Variable
 	// REDIS_SENTINEL_PASSWORD.
 	SentinelPassword string `env:"REDIS_SENTINEL_PASSWORD" secret:"true"`
+
+	// KeyPrefix is prepended to every key the Cache sends (ioredis'
+	// keyPrefix), so that services sharing one Redis keep apart; returned
+	// keys never carry it. [WithKeyPrefix] overrides it. Variable
+	// REDIS_KEY_PREFIX.
+	KeyPrefix string `env:"REDIS_KEY_PREFIX"`
 }
 
 // ConfigFromEnv reads a Config from the environment variables listed in the

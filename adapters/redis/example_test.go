@@ -61,3 +61,31 @@ func ExampleConfig_String() {
 	fmt.Println(cfg)
 	// Output: redis.Config{URL:"redis://app:xxxxx@cache.internal:6379/0" ClientCacheTTL:1m0s ClientCacheRequired:false DialTimeout:0s CheckTimeout:0s}
 }
+
+// Services that share one Redis keep their keys apart with a prefix
+// (REDIS_KEY_PREFIX, or WithKeyPrefix): "orders:" is sent before every
+// key, and GetMany returns the keys as the caller named them.
+func ExampleWithKeyPrefix() {
+	ctx := context.Background()
+	c, err := redis.Open(ctx, redis.Config{URL: "redis://127.0.0.1:6379/0"}, redis.WithKeyPrefix("orders:"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = c.Close(context.Background()) }()
+	_ = c.Set(ctx, "42", []byte("placed"), time.Hour) // SET orders:42 placed PX 3600000
+	m, _ := c.GetMany(ctx, "42")                      // MGET orders:42
+	fmt.Printf("%s\n", m["42"])
+}
+
+// Errors follow the classification table of package ports: a wrong
+// password is ErrPermission, which retrying does not fix, while
+// ErrUnavailable is worth retrying.
+func ExampleOpen_errors() {
+	_, err := redis.Open(context.Background(), redis.Config{URL: "redis://:wrong@127.0.0.1:6379/0"})
+	switch {
+	case errors.Is(err, ports.ErrPermission):
+		log.Fatal("check REDIS_URL's credentials: ", err)
+	case errors.Is(err, ports.ErrUnavailable):
+		log.Print("Redis is not reachable yet; retrying later: ", err)
+	}
+}

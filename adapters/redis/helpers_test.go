@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,6 +183,8 @@ type fakeServer struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	auths  atomic.Int32
+	sets   atomic.Int32           // SET commands received
+	reply  atomic.Pointer[string] // when set: the reply to GET, SET and INCRBY
 }
 
 func newFakeServer(t *testing.T, silent bool) *fakeServer {
@@ -242,8 +245,17 @@ func (s *fakeServer) serve(c net.Conn) {
 			reply = "-ERR This instance has cluster support disabled\r\n"
 		case "CLIENT":
 			reply = "-ERR Unknown subcommand or wrong number of arguments\r\n"
-		case "GET":
-			reply = "$-1\r\n"
+		case "GET", "SET", "INCRBY":
+			if strings.ToUpper(args[0]) == "SET" {
+				s.sets.Add(1)
+			}
+			if r := s.reply.Load(); r != nil {
+				reply = *r
+			} else if strings.ToUpper(args[0]) == "GET" {
+				reply = "$-1\r\n"
+			} else {
+				reply = "+OK\r\n"
+			}
 		case "AUTH":
 			s.auths.Add(1)
 			reply = "+OK\r\n"
@@ -286,4 +298,51 @@ func readCommand(r *bufio.Reader) ([]string, error) {
 		args[i] = string(b[:size])
 	}
 	return args, nil
+}
+
+// startServer starts a redis-server of the test's own on a free loopback
+// port, with args added to its command line (--requirepass, --user ...),
+// and stops it when t ends. It returns the server's host:port. It skips
+// (fails under PORTKIT_REQUIRE_BACKENDS=1) when redis-server is not
+// installed.
+func startServer(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		testenv.Missing(t, "redis", "redis-server is not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	_ = ln.Close()
+	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir()}, args...)...)
+	dieWithTest(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.SetDeadline(time.Now().Add(time.Second))
+			_, err = io.WriteString(c, "*1\r\n$4\r\nPING\r\n")
+			if err == nil {
+				_, err = bufio.NewReader(c).ReadString('\n')
+			}
+			_ = c.Close()
+			if err == nil {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not answer within 10s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
