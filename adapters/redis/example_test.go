@@ -59,7 +59,7 @@ func ExampleOpen_clientSideCaching() {
 func ExampleConfig_String() {
 	cfg := redis.Config{URL: "redis://app:s3cret@cache.internal:6379/0", ClientCacheTTL: time.Minute}
 	fmt.Println(cfg)
-	// Output: redis.Config{URL:"redis://app:xxxxx@cache.internal:6379/0" ClientCacheTTL:1m0s ClientCacheRequired:false DialTimeout:0s CheckTimeout:0s}
+	// Output: redis.Config{URL:"redis://app:xxxxx@cache.internal:6379/0" ClientCacheTTL:1m0s}
 }
 
 // Services that share one Redis keep their keys apart with a prefix
