@@ -99,6 +99,9 @@ func TestOpenWrongPasswordHidesIt(t *testing.T) {
 	if err == nil {
 		t.Skip("the test server accepts any password")
 	}
+	if ports.KindOf(err) != ports.ErrPermission {
+		t.Errorf("Open with a wrong password: %v, want ErrPermission (not retryable)", err)
+	}
 	for _, s := range []string{err.Error(), fmt.Sprintf("%#v", err), logs.String()} {
 		if strings.Contains(s, secret) {
 			t.Errorf("the password shows in %q", s)

@@ -5,7 +5,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -112,7 +114,9 @@ func kindOf(err error, closed bool) error {
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ports.ErrNotFound
-	case errors.As(err, &se), errors.As(err, new(*setError)), isGormSetError(err), strings.HasPrefix(err.Error(), "sql: Scan error"):
+	case errors.As(err, &se), errors.As(err, new(*setError)), isGormSetError(err),
+		errors.As(err, new(*strconv.NumError)), errors.As(err, new(*time.ParseError)),
+		strings.HasPrefix(err.Error(), "sql: Scan error"):
 		return ports.ErrInvalid
 	case errors.Is(err, mysqldrv.ErrPktTooLarge),
 		errors.Is(err, sql.ErrTxDone),
@@ -194,14 +198,26 @@ func redact(err error, logParams bool) error {
 		}
 		return &setError{field: field}
 	}
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		// gorm's scan of a column that is not a number ("parsing
+		// \"<value>\"").
+		return &setError{cause: ne.Err}
+	}
 	return err
 }
 
 // setError is gorm's "failed to set value … to field …" without the
 // value.
-type setError struct{ field string }
+type setError struct {
+	field string
+	cause error
+}
 
 func (e *setError) Error() string {
+	if e.field == "" {
+		return fmt.Sprintf("a column's value (omitted) does not convert to its field: %v", e.cause)
+	}
 	return "failed to set a column's value (omitted) to field " + e.field
 }
 
