@@ -198,6 +198,14 @@ func redact(err error, logParams bool) error {
 		}
 		return &setError{field: field}
 	}
+	if msg := err.Error(); strings.HasPrefix(msg, "sql: Scan error on column ") {
+		// database/sql's "…, name "col": converting driver.Value type
+		// []uint8 ("<value>") to a int: …"
+		if i := strings.Index(msg, "\": "); i >= 0 {
+			msg = msg[:i+1]
+		}
+		return &setError{text: msg + ": the value (omitted) does not convert to its field"}
+	}
 	var ne *strconv.NumError
 	if errors.As(err, &ne) {
 		// gorm's scan of a column that is not a number ("parsing
@@ -212,9 +220,13 @@ func redact(err error, logParams bool) error {
 type setError struct {
 	field string
 	cause error
+	text  string
 }
 
 func (e *setError) Error() string {
+	if e.text != "" {
+		return e.text
+	}
 	if e.field == "" {
 		return fmt.Sprintf("a column's value (omitted) does not convert to its field: %v", e.cause)
 	}

@@ -45,31 +45,50 @@ func (dialect) Order(col string, desc, _ bool) clause.OrderByColumn {
 	return clause.OrderByColumn{Column: clause.Column{Name: col}, Desc: desc}
 }
 
-// UpsertVersion is "version = LAST_INSERT_ID(version + 1)" on the update
-// branch of INSERT … ON DUPLICATE KEY UPDATE: the new version comes back
-// as the statement's last insert id (the key is given, so no id is
-// generated).
-func (dialect) UpsertVersion(col string) clause.Expression {
-	return clause.Expr{SQL: "LAST_INSERT_ID(? + 1)", Vars: []any{clause.Column{Name: col}}}
+// Upsert is INSERT … ON DUPLICATE KEY UPDATE, each column guarded by
+// "the conflicting row has our key": MySQL takes the update branch on a
+// conflict with any unique index, and a row that merely shares a unique
+// value with the entity must stay as it is (the store then sees that no
+// row has the key, and returns ErrConflict). The version becomes
+// LAST_INSERT_ID(version + 1), so that it comes back as the statement's
+// last insert id (the key is given, so none is generated).
+func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflict {
+	key := clause.Column{Name: pk}
+	ours := clause.Expr{SQL: "? <=> VALUES(?)", Vars: []any{key, key}}
+	set := make([]clause.Assignment, 0, len(cols)+1)
+	for _, c := range cols {
+		col := clause.Column{Name: c}
+		set = append(set, clause.Assignment{Column: col, Value: clause.Expr{SQL: "IF(?, VALUES(?), ?)", Vars: []any{ours, col, col}}})
+	}
+	if version != "" {
+		col := clause.Column{Name: version}
+		set = append(set, clause.Assignment{Column: col, Value: clause.Expr{SQL: "IF(?, LAST_INSERT_ID(? + 1), ?)", Vars: []any{ours, col, col}}})
+	}
+	if len(set) == 0 { // nothing to replace but the key
+		set = append(set, clause.Assignment{Column: key, Value: key})
+	}
+	return clause.OnConflict{Columns: []clause.Column{key}, DoUpdates: set}
 }
 
-// UpsertResult reads INSERT … ON DUPLICATE KEY UPDATE's result: 1 row
-// affected for an insert, 2 for a replace (with clientFoundRows, 1 also
-// for a replace that changed nothing, which a versioned row never is).
-func (dialect) UpsertResult(res sql.Result, versioned bool) (inserted bool, version int64, err error) {
+// UpsertResult reads INSERT … ON DUPLICATE KEY UPDATE's result: 2 rows
+// affected for a replaced row (with the version as the last insert id);
+// 1 for an insert, a replaced row that did not change, or a conflict on
+// another unique index that changed nothing (with clientFoundRows): the
+// store reads those back.
+func (dialect) UpsertResult(res sql.Result, versioned bool) (gormstore.UpsertOutcome, int64, error) {
 	if res == nil {
-		return false, 0, fmt.Errorf("upsert: no result")
+		return 0, 0, fmt.Errorf("upsert: no result")
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, 0, err
+		return 0, 0, err
 	}
 	if n != 2 {
-		return true, 1, nil
+		return gormstore.UpsertUnknown, 0, nil
 	}
 	if !versioned {
-		return false, 0, nil
+		return gormstore.UpsertReplaced, 0, nil
 	}
 	v, err := res.LastInsertId()
-	return false, v, err
+	return gormstore.UpsertReplaced, v, err
 }

@@ -34,16 +34,31 @@ type Dialect interface {
 	// last descending (the port's rule).
 	Order(column string, desc, nullable bool) clause.OrderByColumn
 
-	// UpsertVersion returns the value the update branch of an upsert
-	// assigns to the version column: the stored version plus one, in a
-	// form UpsertResult can read back.
-	UpsertVersion(column string) clause.Expression
+	// Upsert returns the conflict clause of an INSERT that replaces the
+	// row with the same primary key pk: the columns cols take the
+	// inserted values, version (when not "") the stored version plus one.
+	// A conflict on another unique index must not change that other row.
+	Upsert(pk string, cols []string, version string) clause.OnConflict
 
-	// UpsertResult tells from an upsert's result whether it inserted (as
-	// opposed to updated) a row, and, when the model has a version and
-	// the row was updated, the version it stored.
-	UpsertResult(res sql.Result, versioned bool) (inserted bool, version int64, err error)
+	// UpsertResult tells from an upsert's result what it did, and, for
+	// UpsertReplaced of a versioned row, the version it stored (0:
+	// unknown, read it back).
+	UpsertResult(res sql.Result, versioned bool) (UpsertOutcome, int64, error)
 
 	// MaxParams is the most parameters one statement may carry.
 	MaxParams() int
 }
+
+// UpsertOutcome is what an upsert did, as far as its result tells.
+type UpsertOutcome int
+
+// The outcomes of an upsert.
+const (
+	// UpsertUnknown: the result does not tell; the store reads the row
+	// back (absent: a unique value of another row stopped the insert).
+	UpsertUnknown UpsertOutcome = iota
+	// UpsertInserted: a new row.
+	UpsertInserted
+	// UpsertReplaced: the row with the primary key was replaced.
+	UpsertReplaced
+)

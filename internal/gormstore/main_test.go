@@ -42,10 +42,12 @@ func (testDialect) MaxParams() int                   { return 65535 }
 func (testDialect) Order(col string, desc, _ bool) clause.OrderByColumn {
 	return clause.OrderByColumn{Column: clause.Column{Name: col}, Desc: desc}
 }
-func (testDialect) UpsertVersion(col string) clause.Expression {
-	return clause.Expr{SQL: "? + 1", Vars: []any{clause.Column{Name: col}}}
+func (testDialect) Upsert(pk string, cols []string, version string) clause.OnConflict {
+	return clause.OnConflict{Columns: []clause.Column{{Name: pk}}, DoUpdates: clause.AssignmentColumns(cols)}
 }
-func (testDialect) UpsertResult(sql.Result, bool) (bool, int64, error) { return true, 1, nil }
+func (testDialect) UpsertResult(sql.Result, bool) (UpsertOutcome, int64, error) {
+	return UpsertUnknown, 0, nil
+}
 
 // dryDB returns a DB whose gorm builds statements without sending them
 // (DryRun): enough to test translation with no server. Its pool points at

@@ -59,7 +59,7 @@ type Store[T any] struct {
 	updatedAt  []*schema.Field
 	insertCols int      // columns an INSERT sends
 	updateCols []string // columns Update writes
-	upsertSet  []clause.Assignment
+	upsert     clause.OnConflict
 	byteFields []*schema.Field // string and []byte columns, for batch sizes
 
 	read      *rowPlan
@@ -135,6 +135,7 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 		s.version = ci.field
 	}
 	var readable []*schema.Field
+	var replaced []string // the columns an upsert replaces
 	for _, f := range gs.Fields {
 		if f.DBName == "" {
 			continue
@@ -156,17 +157,16 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 		}
 		if s.updates(f) {
 			s.updateCols = append(s.updateCols, f.DBName)
-			v := clause.Expression(nil)
-			if f == s.version {
-				v = db.dialect.UpsertVersion(f.DBName)
+			if f != s.version {
+				replaced = append(replaced, f.DBName)
 			}
-			a := clause.Assignment{Column: clause.Column{Name: f.DBName}, Value: clause.Column{Table: "excluded", Name: f.DBName}}
-			if v != nil {
-				a.Value = v
-			}
-			s.upsertSet = append(s.upsertSet, a)
 		}
 	}
+	versionCol := ""
+	if s.version != nil {
+		versionCol = s.version.DBName
+	}
+	s.upsert = db.dialect.Upsert(pk.DBName, replaced, versionCol)
 	if len(readable) == 0 {
 		return nil, db.Invalid(op, fmt.Errorf("model %v has no readable column", ps.Type()))
 	}

@@ -17,6 +17,9 @@ import (
 var (
 	errNoVersion = errors.New("the model has no ports.Version field")
 	errZeroKey   = errors.New("Upsert needs the entity's primary key")
+	// errUpsertUnique: the INSERT of an upsert met a unique value of
+	// another row, which it leaves as it is.
+	errUpsertUnique = errors.New("another row holds a unique value of the entity")
 )
 
 // Patch applies p to the row with primary key id in one UPDATE: each Set
@@ -138,56 +141,69 @@ func (s *Store[T]) Upsert(ctx context.Context, e *T) error {
 	old := *e
 	s.setVersion(ctx, e, 1)
 	res := gorm.WithResult()
-	conflict := clause.OnConflict{Columns: []clause.Column{{Name: s.pk.DBName}}, DoUpdates: s.upsertSet}
-	if err := s.conn(ctx).Clauses(conflict, res).Create(e).Error; err != nil {
+	if err := s.conn(ctx).Clauses(s.upsert, res).Create(e).Error; err != nil {
 		*e = old
 		return s.db.Wrap(ctx, op, err)
 	}
-	inserted, version, err := s.db.dialect.UpsertResult(res.Result, s.version != nil)
+	outcome, version, err := s.db.dialect.UpsertResult(res.Result, s.version != nil)
 	if err != nil {
 		return s.db.Wrap(ctx, op, err)
 	}
-	if !inserted && s.version != nil {
+	var back []*schema.Field
+	switch {
+	case outcome == UpsertUnknown:
+		back = append(back, s.pk)
+		if s.version != nil {
+			back = append(back, s.version)
+		}
+	case outcome == UpsertReplaced && s.version != nil && version == 0:
+		back = append(back, s.version)
+	case outcome == UpsertReplaced && s.version != nil:
 		s.setVersion(ctx, e, version)
 	}
-	if (!inserted || s.version == nil) && len(s.createdAt) > 0 {
-		// A replaced row kept its CreatedAt: hand it back. (Without a
-		// version the result cannot tell an insert from a replace that
-		// changed nothing, so the row is read in both cases.)
-		if err := s.readBack(ctx, op, id, e, s.createdAt); err != nil {
-			return err
-		}
+	if outcome != UpsertInserted {
+		// A replaced row kept its CreatedAt: hand it back.
+		back = append(back, s.createdAt...)
+	}
+	if len(back) == 0 {
+		return nil
+	}
+	found, err := s.readBack(ctx, op, id, e, back)
+	switch {
+	case err != nil:
+		return err
+	case !found && outcome == UpsertUnknown:
+		*e = old
+		return s.db.class.Conflict(op, errUpsertUnique)
 	}
 	return nil
 }
 
-// readBack sets fields of e from the stored row with primary key id.
-func (s *Store[T]) readBack(ctx context.Context, op string, id any, e *T, fields []*schema.Field) error {
+// readBack sets fields of e from the stored row with primary key id, and
+// reports whether there is one.
+func (s *Store[T]) readBack(ctx context.Context, op string, id any, e *T, fields []*schema.Field) (bool, error) {
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.DBName
 	}
 	rows, err := s.conn(ctx).Model(new(T)).Select(names).Clauses(clause.Where{Exprs: []clause.Expression{s.pkEq(id)}}).Rows()
 	if err != nil {
-		return s.db.Wrap(ctx, op, err)
+		return false, s.db.Wrap(ctx, op, err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return s.db.Wrap(ctx, op, err)
-		}
-		return nil // deleted meanwhile: e keeps what it was written with
+		return false, s.db.Wrap(ctx, op, rows.Err())
 	}
 	plan := newRowPlan(s.gs.ModelType, fields)
 	tmp := new(T)
 	if err := plan.newScanner().scan(ctx, rows, reflectPointer(tmp)); err != nil {
-		return s.db.Wrap(ctx, op, err)
+		return false, s.db.Wrap(ctx, op, err)
 	}
 	src, dst := reflect.ValueOf(tmp).Elem(), reflect.ValueOf(e).Elem()
 	for _, f := range fields {
 		f.ReflectValueOf(ctx, dst).Set(f.ReflectValueOf(ctx, src))
 	}
-	return s.db.Wrap(ctx, op, rows.Close())
+	return true, s.db.Wrap(ctx, op, rows.Close())
 }
 
 // DeleteIfVersion removes the row with primary key id if its stored
