@@ -51,6 +51,7 @@ var serverKinds = map[uint16]error{
 	1292: ports.ErrInvalid, // ER_TRUNCATED_WRONG_VALUE: incorrect datetime value (years 0, 10000)
 	1390: ports.ErrInvalid, // ER_PS_MANY_PARAM: more than 65535 placeholders
 	1467: ports.ErrInvalid, // ER_AUTOINC_READ_FAILED: auto-increment out of range
+	167:  ports.ErrInvalid, // MariaDB: out of range value (an auto-increment past its type)
 	1690: ports.ErrInvalid, // ER_DATA_OUT_OF_RANGE: in an expression (an Inc past the range)
 	1048: ports.ErrInvalid, // ER_BAD_NULL_ERROR
 	1364: ports.ErrInvalid, // ER_NO_DEFAULT_FOR_FIELD

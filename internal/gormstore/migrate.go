@@ -91,7 +91,7 @@ func (s *Store[T]) plan(m gorm.Migrator) (missingCols []*schema.Field, missingId
 			missingCols = append(missingCols, f)
 			continue
 		}
-		for _, d := range columnDiffs(m, f, ct) {
+		for _, d := range columnDiffs(m, s.db.ddl.Dialector, f, ct) {
 			diffs = append(diffs, fmt.Sprintf("column `%s`: %s", f.DBName, d))
 		}
 	}
@@ -149,10 +149,10 @@ var (
 // default, uniqueness), each reported instead of applied. A property the
 // model leaves open is no difference: no default in the model accepts
 // the table's; a non-pointer field accepts NOT NULL.
-func columnDiffs(m gorm.Migrator, f *schema.Field, ct gorm.ColumnType) []string {
+func columnDiffs(m gorm.Migrator, d gorm.Dialector, f *schema.Field, ct gorm.ColumnType) []string {
 	var out []string
 	want := strings.ToLower(strings.TrimSpace(m.FullDataTypeOf(f).SQL))
-	wantType := strings.ToLower(strings.TrimSpace(dataTypeOf(m, f)))
+	wantType := strings.ToLower(strings.TrimSpace(d.DataTypeOf(f)))
 	real := strings.ToLower(ct.DatabaseTypeName())
 	have, _ := ct.ColumnType()
 	have = strings.ToLower(have)
@@ -217,18 +217,6 @@ func columnDiffs(m gorm.Migrator, f *schema.Field, ct gorm.ColumnType) []string 
 		out = append(out, "the model wants a UNIQUE column, the table's is not")
 	}
 	return out
-}
-
-// dataTypeOf returns the dialect's type of f without NOT NULL, DEFAULT
-// and the rest of a column definition.
-func dataTypeOf(m gorm.Migrator, f *schema.Field) string {
-	type dataTyper interface {
-		DataTypeOf(*schema.Field) string
-	}
-	if dt, ok := m.(dataTyper); ok {
-		return dt.DataTypeOf(f)
-	}
-	return string(f.DataType)
 }
 
 // sameDefault compares a stored default with the model's, as gorm does.

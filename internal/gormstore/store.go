@@ -111,6 +111,16 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 	table := gs.Table
 	if o.Table != "" {
 		table = o.Table
+		if !tableName.MatchString(table) {
+			return nil, db.Invalid(op, fmt.Errorf("table name %q is not an identifier", table))
+		}
+		// Parsed for its table, so that index names are the ones
+		// Migrate gives them (gorm names indexes after the table).
+		stmt = &gorm.Statement{DB: db.g}
+		if err := stmt.ParseWithSpecialTableName(new(T), table); err != nil {
+			return nil, db.Invalid(op, fmt.Errorf("model %v: %w", ps.Type(), err))
+		}
+		gs = stmt.Schema
 	}
 	if !tableName.MatchString(table) {
 		return nil, db.Invalid(op, fmt.Errorf("table name %q is not an identifier", table))
