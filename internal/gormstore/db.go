@@ -71,6 +71,15 @@ func (d *DB) Enter(ctx context.Context, op string) (release func(), err error) {
 	return d.gate.Enter(ctx, d.backend, op)
 }
 
+// Acquire is Enter for hot paths: the call must call Release, exactly
+// once, when it ends.
+func (d *DB) Acquire(ctx context.Context, op string) error {
+	return d.gate.Acquire(ctx, d.backend, op)
+}
+
+// Release ends a call counted by Acquire.
+func (d *DB) Release() { d.gate.Release() }
+
 // Closed reports whether Close has begun.
 func (d *DB) Closed() bool { return d.gate.Closed() }
 

@@ -243,9 +243,25 @@ type getPlan struct {
 	readPlan *rowPlan
 }
 
+// getScratch holds one call's parameters and scan targets, and the
+// logger's callback over them, so that a Get allocates none of them.
 type getScratch struct {
-	args []any
-	sc   *rowScanner
+	plan  *getPlan
+	args  []any
+	sc    *rowScanner
+	found int64
+	ctx   context.Context
+	trace func() (string, int64)
+}
+
+// explain renders the statement for gorm's logger (which asks only when
+// it writes a line).
+func (sc *getScratch) explain(g *gorm.DB) (string, int64) {
+	vars := sc.args
+	if f, ok := g.Logger.(gorm.ParamsFilter); ok {
+		_, vars = f.ParamsFilter(sc.ctx, sc.plan.sql, sc.args...)
+	}
+	return g.Dialector.Explain(sc.plan.sql, vars...), sc.found
 }
 
 // getProbe marks the id's place among the dry run's parameters.
@@ -272,8 +288,11 @@ func (s *Store[T]) newGetPlan() *getPlan {
 	if p.idIdx < 0 || p.sql == "" {
 		return nil
 	}
+	g := s.db.g
 	p.scratch.New = func() any {
-		return &getScratch{args: make([]any, len(p.vars)), sc: p.readPlan.newScanner()}
+		sc := &getScratch{plan: p, args: make([]any, len(p.vars)), sc: p.readPlan.newScanner()}
+		sc.trace = func() (string, int64) { return sc.explain(g) }
+		return sc
 	}
 	return p
 }
@@ -286,20 +305,22 @@ func (s *Store[T]) getDirect(ctx context.Context, pool gorm.ConnPool, id any, e 
 	sc := p.scratch.Get().(*getScratch)
 	copy(sc.args, p.vars)
 	sc.args[p.idIdx] = id
+	sc.ctx, sc.found = ctx, 0
 	begin := time.Now()
-	var found int64
-	defer func() {
-		s.db.g.Logger.Trace(ctx, begin, func() (string, int64) {
-			vars := sc.args
-			if f, ok := s.db.g.Logger.(gorm.ParamsFilter); ok {
-				_, vars = f.ParamsFilter(ctx, p.sql, sc.args...)
-			}
-			return s.db.g.Dialector.Explain(p.sql, vars...), found
-		}, err)
-		clear(sc.args)
-		p.scratch.Put(sc)
-	}()
-	rows, err := pool.QueryContext(ctx, p.sql, sc.args...)
+	err = s.queryOne(ctx, pool, sc, e)
+	s.db.g.Logger.Trace(ctx, begin, sc.trace, err)
+	clear(sc.args)
+	sc.ctx = nil
+	p.scratch.Put(sc)
+	if err != nil {
+		return err
+	}
+	return s.hook(ctx, e)
+}
+
+// queryOne runs Get's plan with sc's parameters and scans the row into e.
+func (s *Store[T]) queryOne(ctx context.Context, pool gorm.ConnPool, sc *getScratch, e *T) error {
+	rows, err := pool.QueryContext(ctx, sc.plan.sql, sc.args...)
 	if err != nil {
 		return err
 	}
@@ -313,9 +334,6 @@ func (s *Store[T]) getDirect(ctx context.Context, pool gorm.ConnPool, id any, e 
 	if err := sc.sc.scan(ctx, rows, unsafe.Pointer(e)); err != nil {
 		return err
 	}
-	found = 1
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	return s.hook(ctx, e)
+	sc.found = 1
+	return rows.Close()
 }

@@ -220,10 +220,17 @@ func (s *Store[T]) checkID(op string, id any) error {
 	if id == nil || isNilPointer(id) {
 		return s.db.Invalid(op, errNilID)
 	}
+	switch id.(type) {
+	case int64, int, int32, uint64, uint, uint32:
+		if s.pkClass == ports.ClassNumber {
+			return nil // the common case, without reflection
+		}
+	}
 	if s.pkClass != ports.ClassInvalid {
 		if c := ports.ClassOf(reflect.TypeOf(id)); c != s.pkClass {
 			return s.db.Invalid(op, fmt.Errorf("id of type %T for %s primary key %s", id, s.pkClass, s.pk.Name))
 		}
+		// The portable rules on the value (UTF-8, NaN).
 		if err := s.ps.Validate(ports.Where(s.pkPath, ports.Eq, id)); err != nil {
 			return s.db.Invalid(op, err)
 		}
@@ -381,15 +388,15 @@ func (s *Store[T]) batches(ctx context.Context, es []*T) [][]*T {
 // another type class than the key is ErrInvalid.
 func (s *Store[T]) Get(ctx context.Context, id any) (*T, error) {
 	op := s.op.get
-	release, err := s.db.Enter(ctx, op)
-	if err != nil {
+	if err := s.db.Acquire(ctx, op); err != nil {
 		return nil, err
 	}
-	defer release()
+	defer s.db.Release()
 	if err := s.checkID(op, id); err != nil {
 		return nil, err
 	}
 	e := new(T)
+	var err error
 	if pool := s.db.pool(ctx); pool != nil && s.get != nil {
 		err = s.getDirect(ctx, pool, id, e)
 	} else {
