@@ -26,6 +26,7 @@ type columnInfo struct {
 	name     string        // the column, from gorm's schema
 	field    *schema.Field // gorm's field
 	nullable bool
+	total    bool // unique and NOT NULL: a sort by it has no ties
 }
 
 func newColumns(ps *ports.Schema, gs *schema.Schema) *columns {
@@ -36,11 +37,18 @@ func newColumns(ps *ports.Schema, gs *schema.Schema) *columns {
 		}
 		byIndex[indexKey(f.StructField.Index, true)] = f
 	}
+	unique := map[string]bool{} // columns with a unique index of their own
+	for _, idx := range gs.ParseIndexes() {
+		if idx.Class == "UNIQUE" && len(idx.Fields) == 1 {
+			unique[idx.Fields[0].DBName] = true
+		}
+	}
 	c := &columns{ps: ps, byPath: map[string]*columnInfo{}}
 	for _, path := range ps.Paths() {
 		f, _ := ps.Lookup(path)
 		if gf, ok := byIndex[indexKey(f.Index, false)]; ok {
-			c.byPath[path] = &columnInfo{name: gf.DBName, field: gf, nullable: f.Nullable}
+			total := gf.PrimaryKey || (gf.NotNull && !f.Nullable && (gf.Unique || unique[gf.DBName]))
+			c.byPath[path] = &columnInfo{name: gf.DBName, field: gf, nullable: f.Nullable, total: total}
 		}
 	}
 	return c
@@ -165,6 +173,12 @@ func (c *columns) orderBy(q ports.Query, pkPath string, order func(col string, d
 			return nil, err
 		}
 		cols = append(cols, order(ci.name, o.Desc, ci.nullable))
+		if ci.total {
+			// A unique NOT NULL key orders every row: the keys after it
+			// change nothing, and MariaDB sorts by an index only when
+			// the ORDER BY is the index's columns.
+			break
+		}
 	}
 	return cols, nil
 }

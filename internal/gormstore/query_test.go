@@ -300,3 +300,27 @@ func TestGetPlan(t *testing.T) {
 		t.Errorf("QueryCallbacks: the store got a Get plan")
 	}
 }
+
+// A unique NOT NULL sort key orders every row: the primary key is not
+// appended to the ORDER BY (MariaDB then sorts by the key's index).
+func TestOrderByStopsAtATotalKey(t *testing.T) {
+	type coded struct {
+		ID   int64
+		Code string `gorm:"size:8;not null;uniqueIndex"`
+		Name string `gorm:"size:8;uniqueIndex"` // nullable: NULLs tie
+	}
+	s, err := NewStore[coded](dryDB(t), Options{Table: "coded"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{
+		"Code":  "ORDER BY `code`",
+		"-Code": "ORDER BY `code` DESC",
+		"Name":  "ORDER BY `name`,`id`",
+	} {
+		sql, _ := findSQL(t, s, ports.All().OrderBy(q), nil)
+		if !strings.HasSuffix(sql, want) {
+			t.Errorf("OrderBy(%s): %s, want it to end with %s", q, sql, want)
+		}
+	}
+}
