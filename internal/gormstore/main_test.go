@@ -3,8 +3,6 @@ package gormstore
 import (
 	"database/sql"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -19,8 +17,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // testDialect is a MySQL-like dialect for the tests of this package,
 // which need no server (adapters/mysql tests the real one).
