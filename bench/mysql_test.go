@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,28 +166,47 @@ func BenchmarkMySQLGet(b *testing.B) {
 	b.Run("gorm", gormGet(false))
 	b.Run("gorm-prepared", gormGet(true))
 
-	b.Run("sql-prepared", func(b *testing.B) {
-		sqlDB, err := sql.Open("mysql", withParseTime(b, env.dsn))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sqlDB.Close()
-		stmt, err := sqlDB.PrepareContext(env.ctx,
-			"SELECT id, sku, name, qty, price, active, note, created_at FROM `"+env.table+"` WHERE id = ?")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer stmt.Close()
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
+	sqlDB := openSQL(b, env.dsn)
+	stmt, err := sqlDB.PrepareContext(env.ctx,
+		"SELECT id, sku, name, qty, price, active, note, created_at FROM `"+env.table+"` WHERE id = ?")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stmt.Close()
+	sqlGet := func(i int) func(b *testing.B) {
+		return func(b *testing.B) {
 			var it portstest.Item
 			if err := stmt.QueryRowContext(env.ctx, id(i)).Scan(
 				&it.ID, &it.SKU, &it.Name, &it.Qty, &it.Price, &it.Active, &it.Note, &it.CreatedAt); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+	b.Run("sql-prepared", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			sqlGet(i)(b)
 			i++
 		}
+	})
+	// Both in every iteration, 100 calls each: the ratio that holds on a
+	// loaded machine.
+	b.Run("paired", func(b *testing.B) {
+		i := 0
+		paired(b, "port", "sql-prepared", func(b *testing.B) {
+			for range 100 {
+				if _, err := env.store.Get(env.ctx, id(i)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		}, func(b *testing.B) {
+			for range 100 {
+				sqlGet(i)(b)
+				i++
+			}
+		})
 	})
 }
 
@@ -281,6 +301,43 @@ func (env *mysqlBench) fill(b *testing.B, n int) {
 	}
 }
 
+// paired runs a and b one after the other in every iteration (in turns,
+// a first then b first), and reports the median time per op of each and
+// their ratio (a/b): side by side in time, so that the load of a shared
+// machine falls on both alike.
+func paired(b *testing.B, nameA, nameB string, a, c func(b *testing.B)) {
+	var da, dc []time.Duration
+	timed := func(f func(b *testing.B)) time.Duration {
+		t := time.Now()
+		f(b)
+		return time.Since(t)
+	}
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			da = append(da, timed(a))
+			dc = append(dc, timed(c))
+		} else {
+			dc = append(dc, timed(c))
+			da = append(da, timed(a))
+		}
+	}
+	ma, mc := median(da), median(dc)
+	b.ReportMetric(float64(ma.Nanoseconds()), nameA+"-ns/op")
+	b.ReportMetric(float64(mc.Nanoseconds()), nameB+"-ns/op")
+	if mc > 0 {
+		b.ReportMetric(float64(ma)/float64(mc), nameA+"/"+nameB)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
 // heapSampler records the largest live heap seen by sample.
 type heapSampler struct{ peak uint64 }
 
@@ -339,13 +396,46 @@ func BenchmarkMySQLFind100k(b *testing.B) {
 	b.Run("sql-raw", func(b *testing.B) {
 		raw(b, func() (*sql.Rows, error) { return sqlDB.QueryContext(env.ctx, query) })
 	})
+	stmt, err := sqlDB.PrepareContext(env.ctx, query+" LIMIT ?")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stmt.Close()
 	b.Run("sql-prepared", func(b *testing.B) {
-		stmt, err := sqlDB.PrepareContext(env.ctx, query+" LIMIT ?")
+		raw(b, func() (*sql.Rows, error) { return stmt.QueryContext(env.ctx, math.MaxInt64) })
+	})
+	port := func(b *testing.B) {
+		items, err := env.store.Find(env.ctx, ports.All())
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer stmt.Close()
-		raw(b, func() (*sql.Rows, error) { return stmt.QueryContext(env.ctx, math.MaxInt64) })
+		check(b, len(items))
+	}
+	collect := func(q func() (*sql.Rows, error)) func(b *testing.B) {
+		return func(b *testing.B) {
+			rows, err := q()
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := make([]portstest.Item, 0)
+			for rows.Next() {
+				var it portstest.Item
+				if err := scanItem(rows, &it); err != nil {
+					b.Fatal(err)
+				}
+				out = append(out, it)
+			}
+			if err := rows.Close(); err != nil {
+				b.Fatal(err)
+			}
+			check(b, len(out))
+		}
+	}
+	b.Run("paired-raw", func(b *testing.B) {
+		paired(b, "port", "sql-raw", port, collect(func() (*sql.Rows, error) { return sqlDB.QueryContext(env.ctx, query) }))
+	})
+	b.Run("paired-prepared", func(b *testing.B) {
+		paired(b, "port", "sql-prepared", port, collect(func() (*sql.Rows, error) { return stmt.QueryContext(env.ctx, math.MaxInt64) }))
 	})
 }
 
@@ -428,6 +518,36 @@ func BenchmarkMySQLMillion(b *testing.B) {
 		})
 	})
 
+	b.Run("Stream/paired", func(b *testing.B) {
+		paired(b, "port", "sql-raw", func(b *testing.B) {
+			rows := 0
+			for _, err := range env.store.Stream(env.ctx, ports.All()) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows++
+			}
+			if rows != n {
+				b.Fatalf("%d rows", rows)
+			}
+		}, func(b *testing.B) {
+			rs, err := sqlDB.QueryContext(env.ctx, "SELECT "+itemColumns+" FROM `"+env.table+"` ORDER BY id")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var it portstest.Item
+				if err := scanItem(rs, &it); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := rs.Err(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+
 	const pageSize = 50
 	for _, order := range []string{"ID"} {
 		q := ports.All().OrderBy(order).Limit(pageSize)
@@ -461,14 +581,36 @@ func BenchmarkMySQLMillion(b *testing.B) {
 		}
 		b.Run("Page/"+order+"/keyset-page1", page("", 0))
 		b.Run("Page/"+order+"/keyset-page1000", page(cursor, 0))
+		offset := func(b *testing.B) {
+			items, err := env.store.Find(env.ctx, ports.All().OrderBy(order).Offset(999*pageSize).Limit(pageSize))
+			if err != nil || len(items) != pageSize {
+				b.Fatal(len(items), err)
+			}
+		}
 		b.Run("Page/"+order+"/offset-page1000", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				items, err := env.store.Find(env.ctx, ports.All().OrderBy(order).Offset(999*pageSize).Limit(pageSize))
-				if err != nil || len(items) != pageSize {
-					b.Fatal(len(items), err)
+				offset(b)
+			}
+		})
+		pages := func(cursor string) func(b *testing.B) {
+			return func(b *testing.B) {
+				for range 10 {
+					if p, err := env.store.FindPage(env.ctx, q, cursor); err != nil || len(p.Items) != pageSize {
+						b.Fatal(len(p.Items), err)
+					}
 				}
 			}
+		}
+		b.Run("Page/"+order+"/paired-keyset", func(b *testing.B) {
+			paired(b, "keyset-page1000", "keyset-page1", pages(cursor), pages(""))
+		})
+		b.Run("Page/"+order+"/paired-offset", func(b *testing.B) {
+			paired(b, "offset-page1000", "keyset-page1", func(b *testing.B) {
+				for range 10 {
+					offset(b)
+				}
+			}, pages(""))
 		})
 	}
 }
@@ -551,5 +693,27 @@ func BenchmarkMySQLUpdate(b *testing.B) {
 			}
 			i++
 		}
+	})
+	b.Run("paired", func(b *testing.B) {
+		i, j := 0, 0
+		paired(b, "optimistic", "plain", func(b *testing.B) {
+			for range 20 {
+				r := vs[i%rows]
+				r.Qty++
+				if err := versioned.Update(env.ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		}, func(b *testing.B) {
+			for range 20 {
+				r := ps[j%rows]
+				r.Qty++
+				if err := plain.Update(env.ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				j++
+			}
+		})
 	})
 }

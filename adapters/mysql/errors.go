@@ -119,8 +119,13 @@ func kindOf(err error, closed bool) error {
 		errors.As(err, new(*strconv.NumError)), errors.As(err, new(*time.ParseError)),
 		strings.HasPrefix(err.Error(), "sql: Scan error"):
 		return ports.ErrInvalid
+	case closed && (errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysqldrv.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone)):
+		return ports.ErrClosed
 	case errors.Is(err, mysqldrv.ErrPktTooLarge),
 		errors.Is(err, sql.ErrTxDone),
+		// A statement made with the context of a transaction that has
+		// ended: the connection went back to the pool.
+		errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, gorm.ErrMissingWhereClause),
 		errors.Is(err, gorm.ErrPrimaryKeyRequired),
 		errors.Is(err, gorm.ErrModelValueRequired),
@@ -139,8 +144,6 @@ func kindOf(err error, closed bool) error {
 		return ports.ErrPermission
 	case strings.Contains(err.Error(), "sql: database is closed"):
 		// database/sql does not export this error.
-		return ports.ErrClosed
-	case closed && (errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysqldrv.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone)):
 		return ports.ErrClosed
 	}
 	return nil

@@ -67,7 +67,7 @@ func TestClassifierFollowsTheTable(t *testing.T) {
 		{context.Canceled, ports.ErrUnavailable},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, ports.ErrUnavailable},
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), ports.ErrUnavailable},
-		{sql.ErrConnDone, ports.ErrUnavailable},
+		{sql.ErrConnDone, ports.ErrInvalid},
 		{errors.New("sql: database is closed"), ports.ErrClosed},
 		{sql.ErrTxDone, ports.ErrInvalid},
 		{gorm.ErrMissingWhereClause, ports.ErrInvalid},

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/portkit/portkit/internal/gormstore"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
@@ -148,5 +150,54 @@ func TestMigrateNeverDestroys(t *testing.T) {
 	}
 	if err := o.Migrate(ctx); ports.KindOf(err) != ports.ErrConflict || !strings.Contains(err.Error(), "index `idx_weight_name`") {
 		t.Errorf("Migrate with an index that differs: %v, want ErrConflict naming it", err)
+	}
+}
+
+// Migrate of the table it created itself finds no difference, whatever
+// the field types: an application calls it at every start.
+func TestMigrateTwice(t *testing.T) {
+	type addr struct {
+		City string `gorm:"size:32"`
+		Zip  *int
+	}
+	type rich struct {
+		ID        uint64 `gorm:"primaryKey"`
+		Code      string `gorm:"size:8;not null;uniqueIndex"`
+		Key       string `gorm:"index"`
+		Status    string `gorm:"size:16;default:new"`
+		Flag      bool   `gorm:"default:true"`
+		PFlag     *bool
+		Small     int8
+		U32       uint32 `gorm:"not null;default:7"`
+		U64       uint64
+		F32       float32
+		Dec       float64 `gorm:"type:decimal(12,3);default:1.5"`
+		Text      string
+		Blob      []byte
+		At        time.Time
+		PAt       *time.Time `gorm:"precision:6"`
+		Home      addr       `gorm:"embedded;embeddedPrefix:home_"`
+		Tags      []string   `gorm:"serializer:json"`
+		Version   ports.Version
+		CreatedAt time.Time
+		UpdatedAt time.Time
+		Deleted   gorm.DeletedAt `gorm:"index"`
+	}
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	s, err := NewStore[rich](db, WithTable(testenv.UniqueName("pk_my_rich")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, s.Table()) })
+	before := showCreate(t, db, s.Table())
+	if err := s.Migrate(ctx); err != nil {
+		t.Errorf("second Migrate: %v", err)
+	}
+	if after := showCreate(t, db, s.Table()); after != before {
+		t.Errorf("second Migrate changed the table:\n%s\n%s", before, after)
 	}
 }

@@ -300,6 +300,15 @@ func TestInTx(t *testing.T) {
 	if db.InTx(inner) {
 		t.Error("InTx of a finished transaction's context is true")
 	}
+	// A store call with the context of a finished transaction fails; it
+	// does not run outside any transaction.
+	s := newItemStore(t, db)
+	if err := s.Create(inner, &portstest.Item{SKU: "stale"}); ports.KindOf(err) != ports.ErrInvalid {
+		t.Errorf("Create with a finished transaction's context: %v, want ErrInvalid", err)
+	}
+	if n := count(t, s); n != 0 {
+		t.Errorf("%d rows written with a finished transaction's context, want 0", n)
+	}
 }
 
 // Deadlocks are ErrConflict (retry the whole transaction).

@@ -90,7 +90,7 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 		o.BatchSize = DefaultBatchSize
 	}
 	if o.BatchSize < 0 {
-		return nil, db.Invalid(op, fmt.Errorf("batch size %d", o.BatchSize))
+		return nil, db.Invalid(op, errors.New("the batch size must be positive"))
 	}
 	ps, err := ports.SchemaOf[T]()
 	if err != nil {

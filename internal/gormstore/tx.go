@@ -35,9 +35,12 @@ type txState struct {
 	broken atomic.Bool  // a savepoint could not be rolled back to
 }
 
-// txOf returns the running transaction of d in ctx, or nil.
+// txOf returns the transaction of d in ctx, or nil. A transaction that
+// has ended is returned too: a statement made with its context then fails
+// (sql.ErrConnDone, ErrInvalid) instead of running outside any
+// transaction.
 func (d *DB) txOf(ctx context.Context) *txState {
-	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.owner == d && !st.done.Load() {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.owner == d {
 		return st
 	}
 	return nil
@@ -45,7 +48,11 @@ func (d *DB) txOf(ctx context.Context) *txState {
 
 // InTx reports whether ctx carries a running transaction of d.
 func (d *DB) InTx(ctx context.Context) bool {
-	return ctx != nil && d.txOf(ctx) != nil
+	if ctx == nil {
+		return false
+	}
+	st := d.txOf(ctx)
+	return st != nil && !st.done.Load()
 }
 
 // txPool is the gorm connection pool of a transaction: its connection.
