@@ -135,7 +135,8 @@ func (s *Store[T]) Find(ctx context.Context, q ports.Query) ([]T, error) { retur
 // once, last. Inside WithinTx it reads in the transaction and holds its
 // connection until the loop ends, so finish (or break out of) the loop
 // before the transaction's next statement. Close waits for a running
-// stream.
+// stream. Breaking out of the loop early aborts the query (outside a
+// transaction, its connection is closed rather than read to the end).
 func (s *Store[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
 	return s.s.Stream(ctx, q)
 }

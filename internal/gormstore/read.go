@@ -115,7 +115,9 @@ func (s *Store[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
 // of the result. ctx is checked between rows; an error is yielded once,
 // last. Inside WithinTx it reads in the transaction (and holds the
 // transaction's connection until the loop ends: finish or break out of
-// it before the next statement of the transaction). Close waits for a
+// it before the next statement of the transaction; breaking out reads
+// the rest of the result). Outside a transaction, breaking out of the
+// loop aborts the query and closes its connection. Close waits for a
 // running stream.
 func (s *Store[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
@@ -135,7 +137,15 @@ func (s *Store[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error
 		if l, ok := limit(q); ok {
 			lp = &l
 		}
-		tx, err := s.selectTx(ctx, q, nil, lp)
+		// Outside a transaction, a loop left early aborts the query (the
+		// driver closes the connection) instead of reading the rest of
+		// the result to the end, which MySQL's protocol would need.
+		qctx, abort := ctx, context.CancelFunc(func() {})
+		if !s.db.InTx(ctx) {
+			qctx, abort = context.WithCancel(ctx)
+		}
+		defer abort()
+		tx, err := s.selectTx(qctx, q, nil, lp)
 		if err != nil {
 			yield(zero, s.db.Invalid(op, err))
 			return
@@ -145,7 +155,13 @@ func (s *Store[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error
 			yield(zero, s.db.Wrap(ctx, op, err))
 			return
 		}
-		defer rows.Close()
+		finished := false
+		defer func() {
+			if !finished {
+				abort()
+			}
+			_ = rows.Close()
+		}()
 		sc := s.read.newScanner()
 		var e T
 		for rows.Next() {
@@ -166,6 +182,7 @@ func (s *Store[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error
 				return
 			}
 		}
+		finished = true
 		err = rows.Err()
 		if err == nil {
 			err = rows.Close()
