@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -15,6 +14,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/plugin/dbresolver"
 
+	"github.com/portkit/portkit/internal/gormstore"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -33,14 +33,13 @@ const (
 // ports.Transactor, and the factory of stores (NewStore). It is safe for
 // concurrent use.
 type DB struct {
+	core     *gormstore.DB // the gate, transactions, error wrapping
 	gorm     *gorm.DB
-	ddl      *gorm.DB // on the primary only, without replica routing: Migrate
 	primary  *sql.DB
 	replicas []*sql.DB
 	log      *slog.Logger
 	addr     string
 	check    time.Duration
-	closed   atomic.Bool
 }
 
 var (
@@ -68,12 +67,16 @@ func WithLogger(l *slog.Logger) Option {
 // Open connects to the database of cfg and to its replicas, pings each
 // within cfg.ConnectTimeout (5s by default; ctx may end it sooner) and
 // returns the DB. It logs the connection status through log/slog, without
-// credentials. An invalid cfg is an error wrapping ports.ErrInvalid; a
-// server that does not answer in time, ports.ErrUnavailable.
+// credentials. An invalid cfg (or a nil ctx) is an error wrapping
+// ports.ErrInvalid; refused credentials, ports.ErrPermission; a server
+// that does not answer in time, ports.ErrUnavailable.
 func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 	o := options{log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if ctx == nil {
+		return nil, ports.NewError(backend, "open", ports.ErrInvalid, errNilContext)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, ports.NewError(backend, "open", ports.ErrInvalid, err)
@@ -98,14 +101,14 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 	d.primary, version, err = openPool(ctx, cfg, pc, o.log)
 	if err != nil {
 		o.log.Warn("mysql: connect failed", slog.String("addr", pc.Addr), slog.String("error", err.Error()))
-		return nil, ports.NewError(backend, "open "+pc.Addr, ports.ErrUnavailable, err)
+		return nil, classifier.Wrap("open "+pc.Addr, err, false)
 	}
 	for _, rc := range rcs {
 		r, _, err := openPool(ctx, cfg, rc, o.log)
 		if err != nil {
 			d.closePools()
 			o.log.Warn("mysql: replica connect failed", slog.String("addr", rc.Addr), slog.String("error", err.Error()))
-			return nil, ports.NewError(backend, "open replica "+rc.Addr, ports.ErrUnavailable, err)
+			return nil, classifier.Wrap("open replica "+rc.Addr, err, false)
 		}
 		d.replicas = append(d.replicas, r)
 	}
@@ -125,22 +128,25 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 		// Open has pinged within its deadline already; gorm's own ping
 		// takes no context.
 		DisableAutomaticPing: true,
+		// CreatedAt and UpdatedAt in UTC at the columns' precision
+		// (datetime(3)), as the port stores times.
+		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
 	}
 	g, err := gorm.Open(dialector(d.primary, version), gcfg)
 	if err != nil {
 		d.closePools()
-		return nil, ports.NewError(backend, "open", nil, err)
+		return nil, ports.NewError(backend, "open", ports.ErrInvalid, err)
 	}
-	d.ddl = g
+	ddl := g
 	if len(d.replicas) > 0 {
 		// Migrations read the schema (HasTable, ColumnTypes) before they
 		// change it: from the primary, not from a replica that may lag.
-		d.ddl, err = gorm.Open(dialector(d.primary, version), &gorm.Config{
-			Logger: gcfg.Logger, SkipDefaultTransaction: true, DisableAutomaticPing: true,
+		ddl, err = gorm.Open(dialector(d.primary, version), &gorm.Config{
+			Logger: gcfg.Logger, SkipDefaultTransaction: true, DisableAutomaticPing: true, NowFunc: gcfg.NowFunc,
 		})
 		if err != nil {
 			d.closePools()
-			return nil, ports.NewError(backend, "open", nil, err)
+			return nil, ports.NewError(backend, "open", ports.ErrInvalid, err)
 		}
 		rd := make([]gorm.Dialector, len(d.replicas))
 		for i, r := range d.replicas {
@@ -148,10 +154,14 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 		}
 		if err := g.Use(dbresolver.Register(dbresolver.Config{Replicas: rd, Policy: dbresolver.RandomPolicy{}})); err != nil {
 			d.closePools()
-			return nil, ports.NewError(backend, "open replicas", nil, err)
+			return nil, ports.NewError(backend, "open replicas", ports.ErrInvalid, err)
 		}
 	}
 	d.gorm = g
+	d.core = gormstore.NewDB(gormstore.Config{
+		Gorm: g, DDL: ddl, Primary: d.primary, Replicas: len(d.replicas) > 0,
+		Dialect: dialect{logParams: cfg.LogParams},
+	})
 	o.log.Info("mysql: connected",
 		slog.String("addr", pc.Addr),
 		slog.String("database", pc.DBName),
@@ -166,6 +176,11 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 // within ctx; it returns the server version.
 func openPool(ctx context.Context, cfg Config, dc *mysqldrv.Config, log *slog.Logger) (*sql.DB, string, error) {
 	dc.Logger = driverLogger{log: log}
+	// Statements outside gorm's prepared-statement cache (those of a
+	// transaction, which runs on a connection of its own, and every
+	// statement with DisablePreparedStmt) are sent in one round trip, with
+	// the driver's escaping, instead of a prepare, an execute and a close.
+	dc.InterpolateParams = true
 	conn, err := mysqldrv.NewConnector(dc)
 	if err != nil {
 		return nil, "", scrubbed(err, dc.Passwd)
@@ -242,52 +257,65 @@ func (d *DB) DB() *gorm.DB { return d.gorm }
 
 // Check pings the primary and every replica. It returns within ctx and the
 // check timeout (Config.CheckTimeout, 5s by default): an error wrapping
-// ports.ErrUnavailable when a server does not answer in time, or
-// ports.ErrClosed after Close.
+// ports.ErrUnavailable when a server does not answer in time (with the
+// context's error when ctx ended), ports.ErrPermission when the server
+// refuses the credentials, or ports.ErrClosed after Close.
 func (d *DB) Check(ctx context.Context) error {
-	if d.closed.Load() {
-		return errClosed("check")
+	release, err := d.core.Enter(ctx, "check")
+	if err != nil {
+		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.check)
+	defer release()
+	cctx, cancel := context.WithTimeout(ctx, d.check)
 	defer cancel()
-	if err := d.primary.PingContext(ctx); err != nil {
-		return d.checkErr("check "+d.addr, err)
+	if err := d.primary.PingContext(cctx); err != nil {
+		return d.checkErr(ctx, "check "+d.addr, err)
 	}
 	for i, r := range d.replicas {
-		if err := r.PingContext(ctx); err != nil {
-			return d.checkErr(fmt.Sprintf("check replica %d", i), err)
+		if err := r.PingContext(cctx); err != nil {
+			return d.checkErr(ctx, fmt.Sprintf("check replica %d", i), err)
 		}
 	}
 	return nil
 }
 
-func (d *DB) checkErr(op string, err error) error {
-	if d.closed.Load() {
-		return ports.NewError(backend, op, ports.ErrClosed, err)
+// checkErr classifies a failed ping: whatever stopped it, the server did
+// not answer (ErrUnavailable), unless it refused the credentials.
+func (d *DB) checkErr(ctx context.Context, op string, err error) error {
+	err = d.core.Wrap(ctx, op, err)
+	if k := ports.KindOf(err); k == ports.ErrPermission || k == ports.ErrClosed || k == ports.ErrUnavailable {
+		return err
 	}
-	// Whatever stopped the ping, the server did not answer.
-	return ports.NewError(backend, op, ports.ErrUnavailable, err)
+	return ports.NewError(backend, op, ports.ErrUnavailable, errors.Unwrap(err))
 }
 
-// Close closes the connection pools: new calls fail with ports.ErrClosed at
-// once, and Close waits for the statements in flight until ctx ends. Every
-// call after the first returns an error wrapping ports.ErrClosed.
+// Close closes the DB: new calls fail with ports.ErrClosed at once, and
+// a transaction still running cannot commit (WithinTx rolls it back and
+// returns ports.ErrClosed). Close waits until ctx ends for the calls,
+// streams and transactions in flight, then closes the pools; when ctx
+// ends first it closes them anyway and returns ports.ErrUnavailable
+// wrapping ctx's error. Every call after the first returns an error
+// wrapping ports.ErrClosed; a nil ctx is ports.ErrInvalid (the DB stays
+// open).
 func (d *DB) Close(ctx context.Context) error {
-	if !d.closed.CompareAndSwap(false, true) {
+	if d.core.Closed() {
 		return errClosed("close")
 	}
-	done := make(chan error, 1)
-	go func() { done <- d.closePools() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return wrap("close", err)
-		}
-		d.log.Info("mysql: closed", slog.String("addr", d.addr))
-		return nil
-	case <-ctx.Done():
-		return ports.NewError(backend, "close", ports.ErrUnavailable, ctx.Err())
+	if ctx == nil {
+		return ports.NewError(backend, "close", ports.ErrInvalid, errNilContext)
 	}
+	if !d.core.BeginClose() {
+		return errClosed("close")
+	}
+	waitErr := d.core.WaitIdle(ctx)
+	if err := d.closePools(); err != nil {
+		return ports.NewError(backend, "close", ports.ErrUnavailable, err)
+	}
+	if waitErr != nil {
+		return ports.NewError(backend, "close", ports.ErrUnavailable, fmt.Errorf("calls still in flight: %w", waitErr))
+	}
+	d.log.Info("mysql: closed", slog.String("addr", d.addr))
+	return nil
 }
 
 // closePools closes the primary and replica pools.
@@ -300,4 +328,16 @@ func (d *DB) closePools() error {
 		errs = append(errs, r.Close())
 	}
 	return errors.Join(errs...)
+}
+
+var errNilContext = errors.New("nil context.Context")
+
+// errClosed is what every method returns after Close.
+func errClosed(op string) error {
+	return ports.NewError(backend, op, ports.ErrClosed, nil)
+}
+
+// errInvalid reports a bad argument detected before anything is sent.
+func errInvalid(op string, cause error) error {
+	return ports.NewError(backend, op, ports.ErrInvalid, cause)
 }

@@ -99,6 +99,9 @@ func TestOpenWrongPasswordHidesIt(t *testing.T) {
 	if err == nil {
 		t.Skip("the test server accepts any password")
 	}
+	if ports.KindOf(err) != ports.ErrPermission {
+		t.Errorf("Open with a wrong password: %v, want ErrPermission (not retryable)", err)
+	}
 	for _, s := range []string{err.Error(), fmt.Sprintf("%#v", err), logs.String()} {
 		if strings.Contains(s, secret) {
 			t.Errorf("the password shows in %q", s)
@@ -241,7 +244,7 @@ func TestReplicaRouting(t *testing.T) {
 	// The "replica" is another database on the same server, with the same
 	// table but none of the primary's rows: what a read returns shows
 	// which pool served it.
-	replicaDB := testenv.UniqueName("portkit_replica")
+	replicaDB := testenv.UniqueName("pk_my_portkit_replica")
 	if err := admin.DB().Exec("CREATE DATABASE `" + replicaDB + "`").Error; err != nil {
 		t.Skipf("cannot create a replica database: %v", err)
 	}
@@ -252,7 +255,7 @@ func TestReplicaRouting(t *testing.T) {
 	}
 	rc := dc.Clone()
 	rc.DBName = replicaDB
-	table := testenv.UniqueName("items")
+	table := testenv.UniqueName("pk_my_items")
 
 	// The table exists on the replica first: Migrate must look at the
 	// primary, or it would create nothing there.
@@ -399,11 +402,11 @@ func TestCreateManyBatchesAreAtomic(t *testing.T) {
 func TestGetRunsHooksAndSoftDelete(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Config{})
-	hooks, err := NewStore[hookItem](db, WithTable(testenv.UniqueName("hooks")))
+	hooks, err := NewStore[hookItem](db, WithTable(testenv.UniqueName("pk_my_hooks")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	soft, err := NewStore[softItem](db, WithTable(testenv.UniqueName("soft")))
+	soft, err := NewStore[softItem](db, WithTable(testenv.UniqueName("pk_my_soft")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +460,7 @@ type jsonItem struct {
 func TestGetConvertsLikeGorm(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Config{})
-	s, err := NewStore[jsonItem](db, WithTable(testenv.UniqueName("json")))
+	s, err := NewStore[jsonItem](db, WithTable(testenv.UniqueName("pk_my_json")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +522,7 @@ func TestLogging(t *testing.T) {
 		dup.ID = 0
 		_ = s.Create(ctx, &dup)
 		out := logs.String()
-		for _, want := range []string{"mysql: connected", "mysql: slow statement", "SELECT * FROM", "SELECT `id`,`sku`", "WHERE `id` =", "INSERT INTO", "Error 1062"} {
+		for _, want := range []string{"mysql: connected", "mysql: slow statement", "SELECT `id`,`sku`", "WHERE `id` =", "INSERT INTO", "Error 1062"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("LogParams=%v: log lacks %q:\n%s", params, want, out)
 			}

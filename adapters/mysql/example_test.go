@@ -141,3 +141,86 @@ func ExampleNewStore() {
 	}
 	fmt.Println(batch[0].ID != 0, batch[1].ID != 0)
 }
+
+// Stream reads a result of any size one row at a time.
+func ExampleStore_Stream() {
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{Host: "127.0.0.1", User: "root", Database: "test"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(ctx)
+	orders, err := mysql.NewStore[Order](db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var total int64
+	for o, err := range orders.Stream(ctx, ports.Where("Status", ports.Eq, "open")) {
+		if err != nil {
+			log.Fatal(err) // yielded once, last
+		}
+		total += o.Total
+	}
+	fmt.Println(total)
+}
+
+// FindPage walks a result in keyset pages: each page costs the same, and
+// rows written meanwhile shift nothing.
+func ExampleStore_FindPage() {
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{Host: "127.0.0.1", User: "root", Database: "test"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(ctx)
+	orders, err := mysql.NewStore[Order](db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	q := ports.Where("Status", ports.Eq, "open").OrderBy("-CreatedAt").Limit(50)
+	for cursor := ""; ; {
+		page, err := orders.FindPage(ctx, q, cursor)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(len(page.Items))
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next // hand it to the client, which sends it back
+	}
+}
+
+// Account opts in to optimistic concurrency with a ports.Version field.
+type Account struct {
+	ID      int64
+	Owner   string `gorm:"size:64"`
+	Balance int64
+	Version ports.Version
+}
+
+// Two writers that read the same version: the second Update is
+// ErrConflict and changes nothing; Patch increments atomically in the
+// server.
+func ExampleStore_Update() {
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{Host: "127.0.0.1", User: "root", Database: "test"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(ctx)
+	accounts, err := mysql.NewStore[Account](db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a := Account{Owner: "ada"}
+	if err := accounts.Create(ctx, &a); err != nil { // version 1
+		log.Fatal(err)
+	}
+	b := a
+	a.Balance = 10
+	fmt.Println(accounts.Update(ctx, &a), a.Version) // <nil> 2
+	b.Balance = 20
+	fmt.Println(errors.Is(accounts.Update(ctx, &b), ports.ErrConflict)) // true: re-read, then retry
+	fmt.Println(accounts.Patch(ctx, a.ID, ports.Inc("Balance", 5).IfVersion(a.Version)))
+}

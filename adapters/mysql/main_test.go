@@ -47,7 +47,7 @@ func openTest(t testing.TB, cfg Config, opts ...Option) *DB {
 // own, dropped at cleanup.
 func newItemStore(t testing.TB, db *DB, opts ...StoreOption) *Store[portstest.Item] {
 	t.Helper()
-	table := testenv.UniqueName("items")
+	table := testenv.UniqueName("pk_my_items")
 	s, err := NewStore[portstest.Item](db, append([]StoreOption{WithTable(table)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)

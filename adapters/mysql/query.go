@@ -1,189 +1,94 @@
 package mysql
 
 import (
+	"database/sql"
 	"fmt"
-	"math"
-	"reflect"
 
 	"gorm.io/gorm/clause"
-	"gorm.io/gorm/schema"
 
-	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/internal/errclass"
+	"github.com/portkit/portkit/internal/gormstore"
+	"github.com/portkit/portkit/internal/sqlrules"
 )
 
-// columns maps the queryable Go field paths of a model (ports.Schema) to
-// the columns of its gorm schema. A path is mapped when gorm has a column
-// at the same struct index, so embedded structs ("Base.ID" promoted as
-// "ID") and gorm's embedded fields ("Address.City") both resolve. This map,
-// built from the model type alone, is the only source of identifiers in
-// the SQL the store writes.
-type columns struct {
-	ps    *ports.Schema
-	byKey map[string]*columnInfo
+// Collation is the collation of the tables Migrate creates (the port's
+// documented MySQL collation, which the SQL fake emulates): case- and
+// accent-insensitive, trailing spaces ignored.
+const Collation = "utf8mb4_general_ci"
+
+// tableOptions is appended to CREATE TABLE.
+const tableOptions = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" + Collation
+
+// maxParams is MySQL's limit of placeholders per statement.
+const maxParams = 65535
+
+// dialect is the MySQL side of the shared store machinery
+// (internal/gormstore): how queries, tables and upserts are written for
+// MySQL and MariaDB. Queries themselves are translated by gormstore
+// (ports.Query → gorm clauses, columns from gorm's schema, values as
+// parameters).
+type dialect struct {
+	logParams bool
 }
 
-type columnInfo struct {
-	name     string // the column, from gorm's schema
-	nullable bool
+var _ gormstore.Dialect = dialect{}
+
+func (dialect) Classifier() *errclass.Classifier { return &classifier }
+func (dialect) Rules() sqlrules.Dialect          { return sqlrules.MySQL }
+func (dialect) TableOptions() string             { return tableOptions }
+func (dialect) MaxParams() int                   { return maxParams }
+func (d dialect) Redact(err error) error         { return redact(err, d.logParams) }
+
+// Order renders a sort key as it is: MySQL sorts NULL first ascending and
+// last descending, the port's order.
+func (dialect) Order(col string, desc, _ bool) clause.OrderByColumn {
+	return clause.OrderByColumn{Column: clause.Column{Name: col}, Desc: desc}
 }
 
-func newColumns(ps *ports.Schema, gs *schema.Schema) *columns {
-	byIndex := make(map[string]*schema.Field, len(gs.Fields))
-	for _, f := range gs.Fields {
-		if f.DBName == "" || !f.Readable {
-			continue
-		}
-		byIndex[indexKey(f.StructField.Index, true)] = f
+// Upsert is INSERT … ON DUPLICATE KEY UPDATE, each column guarded by
+// "the conflicting row has our key": MySQL takes the update branch on a
+// conflict with any unique index, and a row that merely shares a unique
+// value with the entity must stay as it is (the store then sees that no
+// row has the key, and returns ErrConflict). The version becomes
+// LAST_INSERT_ID(version + 1), so that it comes back as the statement's
+// last insert id (the key is given, so none is generated).
+func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflict {
+	key := clause.Column{Name: pk}
+	ours := clause.Expr{SQL: "? <=> VALUES(?)", Vars: []any{key, key}}
+	set := make([]clause.Assignment, 0, len(cols)+1)
+	for _, c := range cols {
+		col := clause.Column{Name: c}
+		set = append(set, clause.Assignment{Column: col, Value: clause.Expr{SQL: "IF(?, VALUES(?), ?)", Vars: []any{ours, col, col}}})
 	}
-	c := &columns{ps: ps, byKey: map[string]*columnInfo{}}
-	t := ps.Type()
-	for path, f := range schemaPaths(ps, t) {
-		if gf, ok := byIndex[indexKey(f.Index, false)]; ok {
-			c.byKey[path] = &columnInfo{name: gf.DBName, nullable: f.Nullable}
-		}
+	if version != "" {
+		col := clause.Column{Name: version}
+		set = append(set, clause.Assignment{Column: col, Value: clause.Expr{SQL: "IF(?, LAST_INSERT_ID(? + 1), ?)", Vars: []any{ours, col, col}}})
 	}
-	return c
+	if len(set) == 0 { // nothing to replace but the key
+		set = append(set, clause.Assignment{Column: key, Value: key})
+	}
+	return clause.OnConflict{Columns: []clause.Column{key}, DoUpdates: set}
 }
 
-// schemaPaths lists the fields of ps by path. ports.Schema has no iterator,
-// so the paths are rebuilt from the struct and looked up.
-func schemaPaths(ps *ports.Schema, t reflect.Type) map[string]*ports.Field {
-	out := map[string]*ports.Field{}
-	var walk func(t reflect.Type, prefix string, depth int)
-	walk = func(t reflect.Type, prefix string, depth int) {
-		if depth > 8 {
-			return
-		}
-		for i := range t.NumField() {
-			sf := t.Field(i)
-			ft := sf.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				if sf.Anonymous {
-					walk(ft, prefix, depth+1)
-				} else {
-					walk(ft, prefix+sf.Name+".", depth+1)
-				}
-			}
-			if f, ok := ps.Lookup(prefix + sf.Name); ok {
-				out[f.Path] = f
-			}
-		}
+// UpsertResult reads INSERT … ON DUPLICATE KEY UPDATE's result: 2 rows
+// affected for a replaced row (with the version as the last insert id);
+// 1 for an insert, a replaced row that did not change, or a conflict on
+// another unique index that changed nothing (with clientFoundRows): the
+// store reads those back.
+func (dialect) UpsertResult(res sql.Result, versioned bool) (gormstore.UpsertOutcome, int64, error) {
+	if res == nil {
+		return 0, 0, fmt.Errorf("upsert: no result")
 	}
-	walk(t, "", 0)
-	return out
-}
-
-// indexKey renders a struct index path; gorm marks a step through a
-// pointer to an embedded struct as -i-1, which gorm=true undoes.
-func indexKey(index []int, gorm bool) string {
-	b := make([]byte, 0, 4*len(index))
-	for _, i := range index {
-		if gorm && i < 0 {
-			i = -i - 1
-		}
-		b = fmt.Appendf(b, "%d.", i)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, err
 	}
-	return string(b)
-}
-
-// column returns the column of a validated field path.
-func (c *columns) column(path string) (*columnInfo, error) {
-	ci, ok := c.byKey[path]
-	if !ok {
-		return nil, fmt.Errorf("%s field %q has no column", c.ps.Type().Name(), path)
+	if n != 2 {
+		return gormstore.UpsertUnknown, 0, nil
 	}
-	return ci, nil
-}
-
-// where translates q's conditions to gorm clause expressions. q must have
-// passed ports.Schema.Validate. Columns come from the schema, values go
-// as parameters; nothing of q is written into SQL text.
-func (c *columns) where(q ports.Query) ([]clause.Expression, error) {
-	conds := q.Conditions()
-	exprs := make([]clause.Expression, 0, len(conds))
-	for _, cond := range conds {
-		ci, err := c.column(cond.Field)
-		if err != nil {
-			return nil, err
-		}
-		col := clause.Column{Name: ci.name}
-		v := cond.Value
-		if cond.Op != ports.In && isNilPointer(v) {
-			v = nil // a typed nil pointer compares as nil
-		}
-		var e clause.Expression
-		switch cond.Op {
-		case ports.Eq:
-			e = clause.Eq{Column: col, Value: v} // nil: IS NULL
-		case ports.Ne:
-			e = clause.Neq{Column: col, Value: v} // nil: IS NOT NULL
-			if v != nil && ci.nullable {
-				// Go and the document stores count a NULL as different
-				// from any value; SQL's <> does not.
-				e = clause.Or(e, clause.Eq{Column: col, Value: nil})
-			}
-		case ports.Lt:
-			e = clause.Lt{Column: col, Value: v}
-		case ports.Lte:
-			e = clause.Lte{Column: col, Value: v}
-		case ports.Gt:
-			e = clause.Gt{Column: col, Value: v}
-		case ports.Gte:
-			e = clause.Gte{Column: col, Value: v}
-		case ports.In:
-			rv := reflect.ValueOf(v)
-			vals := make([]any, rv.Len())
-			for i := range vals {
-				vals[i] = rv.Index(i).Interface()
-			}
-			e = clause.IN{Column: col, Values: vals} // empty: IN (NULL), no match
-		default:
-			return nil, fmt.Errorf("unknown operator %q", string(cond.Op))
-		}
-		exprs = append(exprs, e)
+	if !versioned {
+		return gormstore.UpsertReplaced, 0, nil
 	}
-	return exprs, nil
-}
-
-// orderBy translates q's sort keys, then the primary key as the last key,
-// so that results (and pages) come in a stable order.
-func (c *columns) orderBy(q ports.Query, pk string) ([]clause.OrderByColumn, error) {
-	orders := q.Orders()
-	cols := make([]clause.OrderByColumn, 0, len(orders)+1)
-	hasPK := false
-	for _, o := range orders {
-		ci, err := c.column(o.Field)
-		if err != nil {
-			return nil, err
-		}
-		hasPK = hasPK || ci.name == pk
-		cols = append(cols, clause.OrderByColumn{Column: clause.Column{Name: ci.name}, Desc: o.Desc})
-	}
-	if !hasPK {
-		cols = append(cols, clause.OrderByColumn{Column: clause.Column{Name: pk}})
-	}
-	return cols, nil
-}
-
-// limit translates q's limit and offset (MySQL has no OFFSET without
-// LIMIT, so an offset alone comes with the largest limit).
-func limit(q ports.Query) (clause.Limit, bool) {
-	n, off := q.LimitN(), q.OffsetN()
-	if n == 0 && off == 0 {
-		return clause.Limit{}, false
-	}
-	l := clause.Limit{Offset: off}
-	if n == 0 {
-		n = math.MaxInt64
-	}
-	l.Limit = &n
-	return l, true
-}
-
-func isNilPointer(v any) bool {
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
+	v, err := res.LastInsertId()
+	return gormstore.UpsertReplaced, v, err
 }

@@ -4,9 +4,20 @@
 // reject (or silently change) is ErrInvalid on both sides.
 //
 // The rules per value of a column the write sends (see ports.SQLStore):
-// strings valid UTF-8 and at most the column's size in characters (gorm's
-// `size:`; MaxUnsizedBytes without one); floats finite; times in years
-// 1..9999; unsigned integers within the dialect's column range.
+// strings valid UTF-8 and at most the column's size in characters (see
+// Dialect.StringLimit); floats finite; times in years 1..9999; integers
+// within the range of the column the dialect creates for the field (a
+// `size:8` int is a TINYINT on MySQL); and, per row, at most
+// MaxStatementBytes of strings and bytes in all.
+//
+// Measured on MariaDB 10.11 (max_allowed_packet 16 MiB, the default of
+// MySQL 8 and MariaDB): a prepared INSERT of one longtext value of
+// 16 MiB - 60 bytes succeeds and one of 16 MiB breaks the connection
+// ("commands out of sync"), so the limit of a column without a size is a
+// statement's budget, MaxUnsizedBytes; uint64 up to MaxUint64 is stored
+// in `bigint unsigned`; -0.0 in a DOUBLE comes back as 0 (see
+// Dialect.StoredFloat); a year 0 or 10000 is error 1292, NaN and ±Inf are
+// refused by the driver or the server (1264).
 package sqlrules
 
 import (
@@ -14,6 +25,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +61,88 @@ func (d Dialect) TimePrecision() time.Duration {
 // statement).
 const MaxUnsizedBytes = 16<<20 - 1<<16
 
+// MaxStatementBytes bounds the strings and bytes of one row in all (and
+// the rows of one INSERT of CreateMany, which stores split into more
+// statements): what a statement can carry under the default
+// max_allowed_packet of 16 MiB, with room for the rest of it.
+const MaxStatementBytes = MaxUnsizedBytes
+
+// StoredFloat returns what a float column gives back for x: MySQL and
+// MariaDB store -0.0 as 0; PostgreSQL keeps it.
+func (d Dialect) StoredFloat(x float64) float64 {
+	if d != Postgres && x == 0 {
+		return 0
+	}
+	return x
+}
+
+// sizedType matches a `type:` tag with a length: varchar(50), char(8).
+var sizedType = regexp.MustCompile(`(?i)^\s*(?:var)?char\s*\(\s*(\d+)\s*\)`)
+
+// StringLimit returns the most characters (chars > 0) or bytes (bytes >
+// 0) a string column of f holds, as the dialect creates it: gorm's
+// `size:` (or a `type:varchar(N)`) in characters; on MySQL an unsized
+// string that is a key, has an index or a default is varchar(191), a size
+// of 65536 and more is a MEDIUMTEXT (16 MiB - 1 bytes), and no size at all
+// is a LONGTEXT, bounded by MaxUnsizedBytes.
+func (d Dialect) StringLimit(f *schema.Field) (chars, bytes int) {
+	if f.DataType != schema.String {
+		if m := sizedType.FindStringSubmatch(string(f.DataType)); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n, 0
+		}
+		return 0, MaxUnsizedBytes
+	}
+	size := f.Size
+	if d == Postgres {
+		if size > 0 {
+			return size, 0
+		}
+		return 0, MaxUnsizedBytes
+	}
+	if size == 0 && (f.PrimaryKey || f.HasDefaultValue || f.TagSettings["INDEX"] != "" || f.TagSettings["UNIQUE"] != "") {
+		size = 191
+	}
+	switch {
+	case size >= 65536 && size <= 1<<24:
+		return 0, min(1<<24-1, MaxUnsizedBytes)
+	case size > 0 && size < 65536:
+		return size, 0
+	}
+	return 0, MaxUnsizedBytes
+}
+
+// intRange returns the range of the integer column MySQL gets for f
+// (gorm's `size:` picks TINYINT … BIGINT, UNSIGNED for Go's unsigned
+// types), and false when f is not a plain integer column or the dialect
+// is not MySQL (PostgreSQL's checks are the server's, and uint64's above).
+func (d Dialect) intRange(f *schema.Field) (lo int64, hi uint64, ok bool) {
+	if d != MySQL || (f.DataType != schema.Int && f.DataType != schema.Uint) {
+		return 0, 0, false
+	}
+	bits := 64
+	switch size := f.Size; {
+	case size <= 8:
+		bits = 8
+	case size <= 16:
+		bits = 16
+	case size <= 24:
+		bits = 24
+	case size <= 32:
+		bits = 32
+	}
+	if f.DataType == schema.Uint {
+		return 0, math.MaxUint64 >> (64 - bits), true
+	}
+	return -1 << (bits - 1), uint64(1)<<(bits-1) - 1, true
+}
+
+// CheckValue applies the rules to one value v of field f (a Patch's Set
+// or Inc value, say). The error names the field, never the value.
+func CheckValue(f *schema.Field, v any, d Dialect) error {
+	return checkValue(f, reflect.ValueOf(v), d)
+}
+
 // Check applies the rules to the columns of entity rv (a struct value of
 // the schema's model) that write selects (nil: every column with a
 // database name that gorm creates or updates). The error names the field
@@ -56,6 +151,7 @@ func Check(s *schema.Schema, rv reflect.Value, d Dialect, write func(*schema.Fie
 	for rv.Kind() == reflect.Pointer {
 		rv = rv.Elem()
 	}
+	total := 0
 	for _, f := range s.Fields {
 		if f.DBName == "" {
 			continue
@@ -67,11 +163,30 @@ func Check(s *schema.Schema, rv reflect.Value, d Dialect, write func(*schema.Fie
 			continue
 		}
 		val, _ := f.ValueOf(context.Background(), rv)
-		if err := checkValue(f, reflect.ValueOf(val), d); err != nil {
+		v := reflect.ValueOf(val)
+		if err := checkValue(f, v, d); err != nil {
 			return err
 		}
+		total += byteLen(v)
+	}
+	if total > MaxStatementBytes {
+		return fmt.Errorf("%s: %d bytes of strings and bytes in one row, over the limit of %d", s.Name, total, MaxStatementBytes)
 	}
 	return nil
+}
+
+// byteLen returns the length of a string or []byte value (0 for others).
+func byteLen(v reflect.Value) int {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0
+		}
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.String || (v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8) {
+		return v.Len()
+	}
+	return 0
 }
 
 func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
@@ -91,12 +206,13 @@ func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
 		if !utf8.ValidString(s) {
 			return fmt.Errorf("%s: string is not valid UTF-8", name)
 		}
-		if f.Size > 0 {
-			if n := utf8.RuneCountInString(s); n > f.Size {
-				return fmt.Errorf("%s: %d characters, over the column's size of %d", name, n, f.Size)
+		switch chars, bytes := d.StringLimit(f); {
+		case chars > 0 && len(s) > chars:
+			if n := utf8.RuneCountInString(s); n > chars {
+				return fmt.Errorf("%s: %d characters, over the column's size of %d", name, n, chars)
 			}
-		} else if len(s) > MaxUnsizedBytes {
-			return fmt.Errorf("%s: %d bytes, over the limit of %d for a column without a size", name, len(s), MaxUnsizedBytes)
+		case bytes > 0 && len(s) > bytes:
+			return fmt.Errorf("%s: %d bytes, over the column's limit of %d", name, len(s), bytes)
 		}
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
@@ -109,7 +225,16 @@ func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
 		}
 	case reflect.Float32, reflect.Float64:
 		return portable.CheckFloat(name, v.Float())
-	case reflect.Uint, reflect.Uint64, reflect.Uintptr:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if lo, hi, ok := d.intRange(f); ok {
+			if x := v.Int(); x < lo || (x > 0 && uint64(x) > hi) {
+				return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, lo, hi)
+			}
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if lo, hi, ok := d.intRange(f); ok && v.Uint() > hi {
+			return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, lo, hi)
+		}
 		if d == Postgres && v.Uint() > math.MaxInt64 {
 			return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", name, int64(math.MaxInt64))
 		}

@@ -1,4 +1,4 @@
-package mysql
+package gormstore
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/portkit/portkit/ports"
 )
@@ -61,7 +62,7 @@ var (
 // statements without sending them (DryRun).
 func fuzzDryStore(tb testing.TB) *Store[fuzzRow] {
 	tb.Helper()
-	s, err := NewStore[fuzzRow](dryDB(tb), WithTable(fuzzTable))
+	s, err := NewStore[fuzzRow](dryDB(tb), Options{Table: fuzzTable})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -118,11 +119,11 @@ func FuzzQuerySQL(f *testing.F) {
 	f.Add("Qty", "in", "", int64(-5), uint8(10), "Price", 0, -2)
 	f.Add("Active", "<", "", int64(2), uint8(3), "", 0, 0)
 	f.Add("addr_city", "=", "x", int64(0), uint8(0), "name", 0, 0)
-	f.Fuzz(func(t *testing.T, field, op, sval string, n int64, kind uint8, sortKey string, limit, offset int) {
+	f.Fuzz(func(t *testing.T, field, op, sval string, n int64, kind uint8, sortKey string, lim, offset int) {
 		q := ports.Where(field, ports.Op(op), fuzzValue(kind, sval, n)).
 			And("Qty", ports.Gte, 0).
 			OrderBy(sortKey).
-			Limit(limit % 1000).
+			Limit(lim % 1000).
 			Offset(offset % 1000)
 		if err := s.validate("find", q); err != nil {
 			if !errors.Is(err, ports.ErrInvalid) {
@@ -131,19 +132,35 @@ func FuzzQuerySQL(f *testing.F) {
 			return
 		}
 		ctx := context.Background()
-		tx, err := s.query(s.conn(ctx), q, true)
+		var lp *clause.Limit
+		if l, ok := limit(q); ok {
+			lp = &l
+		}
+		tx, err := s.selectTx(ctx, q, nil, lp)
 		if err != nil {
 			t.Fatalf("valid Query %s does not translate: %v", q, err)
 		}
 		var rows []fuzzRow
-		find := tx.Find(&rows)
-		checkFuzzSQL(t, q, find)
-		ctx2, err := s.query(s.conn(ctx).Model(new(fuzzRow)), q, false)
+		checkFuzzSQL(t, q, tx.Find(&rows))
+		ctx2, err := s.countTx(ctx, q)
 		if err != nil {
 			t.Fatalf("valid Query %s does not translate for Count: %v", q, err)
 		}
 		var count int64
 		checkFuzzSQL(t, q, ctx2.Count(&count))
+		// The same conditions as a keyset page after a row of q's order.
+		if len(q.Orders()) > 0 && q.OffsetN() == 0 {
+			vals := make([]any, len(ports.KeysetOrder(q, "ID")))
+			after, err := s.cols.keyset(ports.Keyset(q, "ID", vals))
+			if err != nil {
+				t.Fatalf("keyset of %s: %v", q, err)
+			}
+			ptx, err := s.selectTx(ctx, q, after, lp)
+			if err != nil {
+				t.Fatalf("valid Query %s does not translate as a page: %v", q, err)
+			}
+			checkFuzzSQL(t, q, ptx.Find(&rows))
+		}
 	})
 }
 

@@ -1,0 +1,64 @@
+package gormstore
+
+import (
+	"database/sql"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/portkit/portkit/internal/errclass"
+	"github.com/portkit/portkit/internal/sqlrules"
+)
+
+// Dialect is what a SQL adapter tells the shared store machinery about
+// its backend: how errors classify, which portable rules apply, how tables
+// are created, and the few statements that differ between SQL dialects.
+type Dialect interface {
+	// Classifier classifies the backend's errors (its Backend names the
+	// backend in every error).
+	Classifier() *errclass.Classifier
+
+	// Rules names the dialect of the portable value rules (sqlrules).
+	Rules() sqlrules.Dialect
+
+	// Redact returns err with what may quote a statement's values taken
+	// out of its text (a server message such as "Duplicate entry '<value>'
+	// for key ..."); the backend's error must stay reachable with
+	// errors.As. It returns err itself when there is nothing to remove.
+	Redact(err error) error
+
+	// TableOptions is appended to CREATE TABLE (gorm's
+	// "gorm:table_options"): the engine, character set and collation.
+	TableOptions() string
+
+	// Order renders one sort key so that NULLs come first ascending and
+	// last descending (the port's rule).
+	Order(column string, desc, nullable bool) clause.OrderByColumn
+
+	// Upsert returns the conflict clause of an INSERT that replaces the
+	// row with the same primary key pk: the columns cols take the
+	// inserted values, version (when not "") the stored version plus one.
+	// A conflict on another unique index must not change that other row.
+	Upsert(pk string, cols []string, version string) clause.OnConflict
+
+	// UpsertResult tells from an upsert's result what it did, and, for
+	// UpsertReplaced of a versioned row, the version it stored (0:
+	// unknown, read it back).
+	UpsertResult(res sql.Result, versioned bool) (UpsertOutcome, int64, error)
+
+	// MaxParams is the most parameters one statement may carry.
+	MaxParams() int
+}
+
+// UpsertOutcome is what an upsert did, as far as its result tells.
+type UpsertOutcome int
+
+// The outcomes of an upsert.
+const (
+	// UpsertUnknown: the result does not tell; the store reads the row
+	// back (absent: a unique value of another row stopped the insert).
+	UpsertUnknown UpsertOutcome = iota
+	// UpsertInserted: a new row.
+	UpsertInserted
+	// UpsertReplaced: the row with the primary key was replaced.
+	UpsertReplaced
+)
