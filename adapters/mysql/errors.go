@@ -179,10 +179,10 @@ type serverError struct {
 func (e *serverError) Error() string { return e.text }
 func (e *serverError) Unwrap() error { return e.me }
 
-// redact keeps statement values out of error texts (unless logParams):
+// redactValues keeps statement values out of error texts (unless logParams):
 // a server message that quotes a value, and gorm's "failed to set value
 // <value> to field <name>".
-func redact(err error, logParams bool) error {
+func redactValues(err error, logParams bool) error {
 	if err == nil || logParams {
 		return err
 	}

@@ -139,10 +139,10 @@ func TestErrorsOmitValues(t *testing.T) {
 	if err := core.Wrap(context.Background(), "get", errors.New("failed to set value \"alice\" to field Name")); strings.Contains(err.Error(), "alice") || !strings.Contains(err.Error(), "Name") {
 		t.Errorf("gorm's set error = %q, want the field without the value", err)
 	}
-	if msg := redact(&mysqldrv.MySQLError{Number: 1062, Message: "Duplicate entry 'alice' for key 'k'"}, false).Error(); msg != "Error 1062: Duplicate entry (value omitted) for key 'k'" {
+	if msg := redactValues(&mysqldrv.MySQLError{Number: 1062, Message: "Duplicate entry 'alice' for key 'k'"}, false).Error(); msg != "Error 1062: Duplicate entry (value omitted) for key 'k'" {
 		t.Errorf("redacted 1062 = %q", msg)
 	}
-	if err := redact(&mysqldrv.MySQLError{Number: 1062, Message: "Duplicate entry 'alice' for key 'k'"}, true); !strings.Contains(err.Error(), "alice") {
+	if err := redactValues(&mysqldrv.MySQLError{Number: 1062, Message: "Duplicate entry 'alice' for key 'k'"}, true); !strings.Contains(err.Error(), "alice") {
 		t.Errorf("with LogParams the message is kept: %q", err)
 	}
 }

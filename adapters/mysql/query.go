@@ -37,7 +37,7 @@ func (dialect) Classifier() *errclass.Classifier { return &classifier }
 func (dialect) Rules() sqlrules.Dialect          { return sqlrules.MySQL }
 func (dialect) TableOptions() string             { return tableOptions }
 func (dialect) MaxParams() int                   { return maxParams }
-func (d dialect) Redact(err error) error         { return redact(err, d.logParams) }
+func (d dialect) Redact(err error) error         { return redactValues(err, d.logParams) }
 
 // Order renders a sort key as it is: MySQL sorts NULL first ascending and
 // last descending, the port's order.
