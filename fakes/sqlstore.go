@@ -57,8 +57,8 @@ import (
 // database (`default:null`, `default:CURRENT_TIMESTAMP(3)`) gets it in the
 // row but not on the entity. The key and these fields are set on the
 // entity only when the write succeeds. Update writes every updatable
-// column but the primary key, with UpdatedAt set to now; a zero CreatedAt
-// (auto-create time) keeps the stored one. A model with a
+// column but the primary key and CreatedAt (the auto-create time keeps
+// its stored value), with UpdatedAt set to now. A model with a
 // [gorm.DeletedAt] field is soft-deleted: Delete sets it, and every read
 // and write skips deleted rows (their keys and unique values stay taken).
 // A model with a [ports.Version] field gets optimistic concurrency.
@@ -800,7 +800,7 @@ func (s *SQLStore[T]) checkVersion(op string, old sqlRow, want int64) error {
 
 // prepareUpdate sets gorm's UpdatedAt on a copy of e and returns it with
 // the function that builds the updated row from the stored one: every
-// updatable column from the copy but the primary key, a zero auto-create
+// updatable column from the copy but the primary key, the auto-create
 // time (the stored CreatedAt is kept) and the version (stored+1), which
 // come from the stored row.
 func (s *SQLStore[T]) prepareUpdate(ctx context.Context, op string, e *T, now time.Time) (*pending, func(old sqlRow) (sqlRow, error), error) {
@@ -820,11 +820,9 @@ func (s *SQLStore[T]) prepareUpdate(ctx context.Context, op string, e *T, now ti
 	vals := make(sqlRow, len(m.cols))
 	keep := make([]bool, len(m.cols)) // columns the update does not write
 	for _, c := range m.cols {
-		keep[c.i] = !c.f.Updatable || c == m.pk
-		if c.f.AutoCreateTime > 0 {
-			_, zero := c.f.ValueOf(ctx, p.cp)
-			keep[c.i] = keep[c.i] || zero
-		}
+		// The port's rule: Update writes every column but the primary key
+		// and the auto-create time (CreatedAt), which keeps its stored value.
+		keep[c.i] = !c.f.Updatable || c == m.pk || c.f.AutoCreateTime > 0
 		if keep[c.i] || c == m.version {
 			continue
 		}

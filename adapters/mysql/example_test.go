@@ -26,8 +26,8 @@ func ExampleConfig() {
 	fmt.Println(cfg)
 	fmt.Printf("%+v\n", cfg)
 	// Output:
-	// mysql.Config{DSN: shop:xxxxx@tcp(db.internal:3306)/shop, MaxOpenConns: 20}
-	// mysql.Config{DSN: shop:xxxxx@tcp(db.internal:3306)/shop, MaxOpenConns: 20}
+	// mysql.Config{DSN:"shop:xxxxx@tcp(db.internal:3306)/shop" MaxOpenConns:20}
+	// mysql.Config{DSN:"shop:xxxxx@tcp(db.internal:3306)/shop" MaxOpenConns:20}
 }
 
 // Open a database from the environment (MYSQL_DSN, or MYSQL_URL, or
