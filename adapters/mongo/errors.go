@@ -90,6 +90,9 @@ func kindOf(err error, closed bool) error {
 		return ports.ErrClosed
 	case isPermission(err):
 		return ports.ErrPermission
+	case closed && isUnavailable(err):
+		// Close cut the connection of a call in flight.
+		return ports.ErrClosed
 	}
 	if ports.IsContextError(err) {
 		return nil // errclass: ErrUnavailable, the context error reachable
@@ -252,6 +255,8 @@ func redact(err error) error {
 		if we.WriteConcernError != nil {
 			parts = append(parts, fmt.Sprintf("write concern error %d (%s)", we.WriteConcernError.Code, we.WriteConcernError.Name))
 		}
+	case errors.As(err, &ce) && ce.Code == 0 && ce.Message == "":
+		return err // a driver-side failure (a cut connection): no server text
 	case errors.As(err, &ce):
 		name := ce.Name
 		if name == "" {
@@ -262,6 +267,10 @@ func redact(err error) error {
 			parts = append(parts, ce.Wrapped.Error())
 		}
 	default:
+		var dre driver.Error
+		if errors.As(err, &dre) {
+			return &redacted{msg: fmt.Sprintf("server error %d (%s)", dre.Code, dre.Name), err: err}
+		}
 		var de *bsoncodec.DecodeError
 		if errors.As(err, &de) {
 			return &redacted{msg: "cannot decode the stored document into the model at " + strings.Join(de.Keys(), "."), err: err}
