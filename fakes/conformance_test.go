@@ -143,9 +143,9 @@ func TestConformanceConnector(t *testing.T) {
 			db := fakes.NewDB()
 			closeOnCleanup(t, db)
 			s, err := fakes.NewDocStore[portstest.Doc](db)
-		if err != nil {
-			t.Fatal(err)
-		}
+			if err != nil {
+				t.Fatal(err)
+			}
 			closeOnCleanup(t, s)
 			return portstest.ConnectorSetup{Connector: s, Name: "fake-doc"}
 		}},
