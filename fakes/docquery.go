@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/portkit/portkit/internal/docmodel"
@@ -113,7 +112,7 @@ func candidates(d bsoncore.Document, parts []string, sort bool, out []bson.RawVa
 		return append(out, bson.RawValue{})
 	}
 	if len(parts) == 1 {
-		if v.Type != bsontype.Array {
+		if v.Type != bson.TypeArray {
 			return append(out, bson.RawValue{Type: v.Type, Value: v.Data})
 		}
 		if !sort {
@@ -129,13 +128,13 @@ func candidates(d bsoncore.Document, parts []string, sort bool, out []bson.RawVa
 		return out
 	}
 	switch v.Type {
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		return candidates(v.Document(), parts[1:], sort, out)
-	case bsontype.Array:
+	case bson.TypeArray:
 		n := len(out)
 		vals, _ := v.Array().Values()
 		for _, e := range vals {
-			if e.Type == bsontype.EmbeddedDocument {
+			if e.Type == bson.TypeEmbeddedDocument {
 				out = candidates(e.Document(), parts[1:], sort, out)
 			}
 		}

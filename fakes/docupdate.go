@@ -60,7 +60,7 @@ func (m *mdoc) appendTo(dst []byte) []byte {
 	for i, k := range m.keys {
 		switch v := m.vals[i].(type) {
 		case *mdoc:
-			dst = bsoncore.AppendHeader(dst, bsontype.EmbeddedDocument, k)
+			dst = bsoncore.AppendHeader(dst, bson.TypeEmbeddedDocument, k)
 			dst = v.appendTo(dst)
 		case bsoncore.Value:
 			dst = bsoncore.AppendHeader(dst, v.Type, k)
@@ -129,7 +129,7 @@ func applyChange(m *mdoc, parts []string, c change) error {
 		case *mdoc:
 			m = v
 		case bsoncore.Value:
-			if v.Type != bsontype.EmbeddedDocument {
+			if v.Type != bson.TypeEmbeddedDocument {
 				if c.kind == 'u' {
 					return nil
 				}
@@ -169,41 +169,41 @@ func applyChange(m *mdoc, parts []string, c change) error {
 // addNumbers adds two BSON numbers with MongoDB's type promotion.
 func addNumbers(a, b bsoncore.Value) (bsoncore.Value, error) {
 	isNum := func(t bsontype.Type) bool {
-		return t == bsontype.Int32 || t == bsontype.Int64 || t == bsontype.Double
+		return t == bson.TypeInt32 || t == bson.TypeInt64 || t == bson.TypeDouble
 	}
 	if !isNum(a.Type) || !isNum(b.Type) {
-		if a.Type == bsontype.Decimal128 || b.Type == bsontype.Decimal128 {
+		if a.Type == bson.TypeDecimal128 || b.Type == bson.TypeDecimal128 {
 			return bsoncore.Value{}, errors.New("the fake does not add decimal128 values")
 		}
 		return bsoncore.Value{}, errTypeMismatch
 	}
-	if a.Type == bsontype.Double || b.Type == bsontype.Double {
+	if a.Type == bson.TypeDouble || b.Type == bson.TypeDouble {
 		x := asFloat(a) + asFloat(b)
-		return bsoncore.Value{Type: bsontype.Double, Data: bsoncore.AppendDouble(nil, x)}, nil
+		return bsoncore.Value{Type: bson.TypeDouble, Data: bsoncore.AppendDouble(nil, x)}, nil
 	}
 	x, y := asInt(a), asInt(b)
 	s := x + y
 	if (y > 0 && s < x) || (y < 0 && s > x) {
 		return bsoncore.Value{}, errIncOverflow
 	}
-	if a.Type == bsontype.Int32 && b.Type == bsontype.Int32 && s >= math.MinInt32 && s <= math.MaxInt32 {
-		return bsoncore.Value{Type: bsontype.Int32, Data: bsoncore.AppendInt32(nil, int32(s))}, nil
+	if a.Type == bson.TypeInt32 && b.Type == bson.TypeInt32 && s >= math.MinInt32 && s <= math.MaxInt32 {
+		return bsoncore.Value{Type: bson.TypeInt32, Data: bsoncore.AppendInt32(nil, int32(s))}, nil
 	}
-	return bsoncore.Value{Type: bsontype.Int64, Data: bsoncore.AppendInt64(nil, s)}, nil
+	return bsoncore.Value{Type: bson.TypeInt64, Data: bsoncore.AppendInt64(nil, s)}, nil
 }
 
 func asFloat(v bsoncore.Value) float64 {
 	switch v.Type {
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		return float64(v.Int32())
-	case bsontype.Int64:
+	case bson.TypeInt64:
 		return float64(v.Int64())
 	}
 	return v.Double()
 }
 
 func asInt(v bsoncore.Value) int64 {
-	if v.Type == bsontype.Int32 {
+	if v.Type == bson.TypeInt32 {
 		return int64(v.Int32())
 	}
 	return v.Int64()

@@ -181,7 +181,9 @@ func isCodecError(err error) bool {
 	var de *bsoncodec.DecodeError
 	var ve bsoncodec.ValueDecoderError
 	var ee bsoncodec.ValueEncoderError
+	//lint:ignore SA1019 the v1 driver still returns it; it is how a type the codec cannot handle shows
 	var ne bsoncodec.ErrNoEncoder
+	//lint:ignore SA1019 as above
 	var nd bsoncodec.ErrNoDecoder
 	var me mongo.MarshalError
 	return errors.As(err, &de) || errors.As(err, &ve) || errors.As(err, &ee) ||

@@ -1,6 +1,7 @@
 package docmodel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -9,7 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsoncodec"
 	"go.mongodb.org/mongo-driver/bson/bsonrw"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"github.com/portkit/portkit/ports"
@@ -34,7 +34,6 @@ var (
 	docRefType = reflect.TypeFor[ports.DocRef]()
 	timeType   = reflect.TypeFor[time.Time]()
 )
-
 
 // newRegistry returns the default registry with the model codecs for t.
 func newRegistry(t reflect.Type, enc, dec map[string]string) *bsoncodec.Registry {
@@ -167,6 +166,48 @@ func (r renameDocReader) ReadElement() (string, bsonrw.ValueReader, error) {
 	return k, vr, err
 }
 
+// marshal encodes v with reg, the driver's way that Driver 2.0 keeps
+// (an Encoder with the registry set).
+func marshal(reg *bsoncodec.Registry, v any) (bson.Raw, error) {
+	var buf bytes.Buffer
+	vw, err := bsonrw.NewBSONValueWriter(&buf)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := bson.NewEncoder(vw)
+	if err != nil {
+		return nil, err
+	}
+	if err := enc.SetRegistry(reg); err != nil {
+		return nil, err
+	}
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// marshalValue encodes one value with reg, as the element of a document.
+func marshalValue(reg *bsoncodec.Registry, v any) (bson.RawValue, error) {
+	raw, err := marshal(reg, bson.D{{Key: "v", Value: v}})
+	if err != nil {
+		return bson.RawValue{}, err
+	}
+	return raw.Lookup("v"), nil
+}
+
+// unmarshal decodes raw into out with reg.
+func unmarshal(reg *bsoncodec.Registry, raw bson.Raw, out any) error {
+	dec, err := bson.NewDecoder(bsonrw.NewBSONDocumentReader(raw))
+	if err != nil {
+		return err
+	}
+	if err := dec.SetRegistry(reg); err != nil {
+		return err
+	}
+	return dec.Decode(out)
+}
+
 // ParseObjectID parses the Hex form of an ObjectID: exactly 24 lowercase
 // hexadecimal digits, so that an ID reads back exactly as it was given.
 func ParseObjectID(s string) (primitive.ObjectID, bool) {
@@ -199,8 +240,8 @@ func hexDigit(c byte) (byte, bool) {
 func ObjectIDValue(oid primitive.ObjectID) bson.RawValue {
 	b := make([]byte, 12)
 	copy(b, oid[:])
-	return bson.RawValue{Type: bsontype.ObjectID, Value: b}
+	return bson.RawValue{Type: bson.TypeObjectID, Value: b}
 }
 
 // NullValue is the BSON null.
-var NullValue = bson.RawValue{Type: bsontype.Null}
+var NullValue = bson.RawValue{Type: bson.TypeNull}

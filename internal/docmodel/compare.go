@@ -22,37 +22,37 @@ import (
 // comparison order.
 func typeRank(t bsontype.Type) int {
 	switch t {
-	case bsontype.MinKey:
+	case bson.TypeMinKey:
 		return 1
-	case 0, bsontype.Null, bsontype.Undefined:
+	case 0, bson.TypeNull, bson.TypeUndefined:
 		return 2
-	case bsontype.Int32, bsontype.Int64, bsontype.Double, bsontype.Decimal128:
+	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeDecimal128:
 		return 3
-	case bsontype.String, bsontype.Symbol:
+	case bson.TypeString, bson.TypeSymbol:
 		return 4
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		return 5
-	case bsontype.Array:
+	case bson.TypeArray:
 		return 6
-	case bsontype.Binary:
+	case bson.TypeBinary:
 		return 7
-	case bsontype.ObjectID:
+	case bson.TypeObjectID:
 		return 8
-	case bsontype.Boolean:
+	case bson.TypeBoolean:
 		return 9
-	case bsontype.DateTime:
+	case bson.TypeDateTime:
 		return 10
-	case bsontype.Timestamp:
+	case bson.TypeTimestamp:
 		return 11
-	case bsontype.Regex:
+	case bson.TypeRegex:
 		return 12
-	case bsontype.DBPointer:
+	case bson.TypeDBPointer:
 		return 13
-	case bsontype.JavaScript:
+	case bson.TypeJavaScript:
 		return 14
-	case bsontype.CodeWithScope:
+	case bson.TypeCodeWithScope:
 		return 15
-	case bsontype.MaxKey:
+	case bson.TypeMaxKey:
 		return 16
 	}
 	return 17
@@ -137,7 +137,7 @@ func compareCore(a, b bsoncore.Value) int {
 }
 
 func stringBytes(v bsoncore.Value) []byte {
-	if v.Type == bsontype.Symbol {
+	if v.Type == bson.TypeSymbol {
 		s, _ := v.SymbolOK()
 		return []byte(s)
 	}
@@ -180,17 +180,17 @@ type number struct {
 
 func toNumber(v bsoncore.Value) number {
 	switch v.Type {
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		return number{isInt: true, i: int64(v.Int32())}
-	case bsontype.Int64:
+	case bson.TypeInt64:
 		return number{isInt: true, i: v.Int64()}
-	case bsontype.Double:
+	case bson.TypeDouble:
 		f := v.Double()
 		if math.IsNaN(f) {
 			return number{nan: true}
 		}
 		return number{f: f}
-	case bsontype.Decimal128:
+	case bson.TypeDecimal128:
 		d := v.Decimal128()
 		bi, exp, err := d.BigInt()
 		if err != nil {

@@ -182,7 +182,7 @@ func New(t reflect.Type, o Options) (*Model, error) {
 
 	// The zero model must encode: this catches duplicate keys and fields
 	// the codec cannot write, at store creation rather than on first use.
-	if _, err := bson.MarshalWithRegistry(m.reg, reflect.New(t).Interface()); err != nil {
+	if _, err := marshal(m.reg, reflect.New(t).Interface()); err != nil {
 		return nil, fmt.Errorf("%v does not encode to BSON: %w", t, err)
 	}
 	for _, ix := range o.Indexes {
@@ -274,6 +274,7 @@ func isStructCodec(reg *bsoncodec.Registry, t reflect.Type) bool {
 	if err != nil {
 		return false
 	}
+	//lint:ignore SA1019 only the type is used, to tell the default struct codec from a custom one
 	_, ok := enc.(*bsoncodec.StructCodec)
 	return ok
 }
@@ -362,7 +363,7 @@ func (m *Model) IndexKey(path string) (string, reflect.Type, error) {
 // result against the portable document rules (see Check). The error names
 // the field at fault and never quotes a value.
 func (m *Model) Encode(doc any) (bson.Raw, error) {
-	raw, err := bson.MarshalWithRegistry(m.reg, doc)
+	raw, err := marshal(m.reg, doc)
 	if err != nil {
 		return nil, describeEncodeError(doc, err)
 	}
@@ -374,7 +375,7 @@ func (m *Model) Encode(doc any) (bson.Raw, error) {
 
 // Decode decodes raw into out (a *T) with the model's registry.
 func (m *Model) Decode(raw bson.Raw, out any) error {
-	return bson.UnmarshalWithRegistry(m.reg, raw, out)
+	return unmarshal(m.reg, raw, out)
 }
 
 // Version returns the version held by the model value v (a *T).

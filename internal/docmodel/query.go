@@ -5,7 +5,6 @@ import (
 	"reflect"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 
 	"github.com/portkit/portkit/ports"
 )
@@ -78,11 +77,11 @@ func (m *Model) QueryValue(f *ports.Field, v any) (bson.RawValue, error) {
 		}
 		return ObjectIDValue(oid), nil
 	}
-	t, b, err := bson.MarshalValueWithRegistry(m.reg, rv.Interface())
+	v2, err := marshalValue(m.reg, rv.Interface())
 	if err != nil {
 		return bson.RawValue{}, describeValueError(f.Path, rv.Interface(), err)
 	}
-	return bson.RawValue{Type: t, Value: b}, nil
+	return v2, nil
 }
 
 // mongoOps maps the port's operators to MongoDB's.
@@ -204,5 +203,5 @@ func (m *Model) Keyset(q ports.Query, cursor string) ([][]Cond, error) {
 
 // IsNull reports whether v is BSON null (or undefined).
 func IsNull(v bson.RawValue) bool {
-	return v.Type == bsontype.Null || v.Type == bsontype.Undefined
+	return v.Type == bson.TypeNull || v.Type == bson.TypeUndefined
 }

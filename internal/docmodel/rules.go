@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsoncodec"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/portkit/portkit/internal/portable"
@@ -63,20 +63,20 @@ func checkDoc(d bsoncore.Document, path string, depth int, array bool) error {
 
 func checkValue(v bsoncore.Value, path string, depth int) error {
 	switch v.Type {
-	case bsontype.String:
+	case bson.TypeString:
 		s, _ := v.StringValueOK()
 		if !utf8.ValidString(s) {
 			return fmt.Errorf("%s: string is not valid UTF-8", path)
 		}
-	case bsontype.Double:
+	case bson.TypeDouble:
 		x, _ := v.DoubleOK()
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return fmt.Errorf("%s: %v is not a finite number, which not every backend stores", path, x)
 		}
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		d, _ := v.DocumentOK()
 		return checkDoc(d, path, depth+1, false)
-	case bsontype.Array:
+	case bson.TypeArray:
 		a, _ := v.ArrayOK()
 		return checkDoc(bsoncore.Document(a), path, depth+1, true)
 	}
@@ -112,13 +112,12 @@ func describeValueError(field string, v any, err error) error {
 // safeText describes err by what it is, quoting only the driver's errors
 // that name types.
 func safeText(err error) string {
-	var ne bsoncodec.ErrNoEncoder
 	var ve bsoncodec.ValueEncoderError
 	switch {
 	case errors.Is(err, errNotObjectID):
 		return "holds " + err.Error()
-	case errors.As(err, &ne):
-		return "does not encode to BSON: " + ne.Error()
+	case strings.HasPrefix(err.Error(), "no encoder found for "): // bsoncodec.ErrNoEncoder names a type
+		return "does not encode to BSON: " + err.Error()
 	case errors.As(err, &ve):
 		return "does not encode to BSON: " + ve.Error()
 	}

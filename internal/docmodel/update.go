@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
@@ -92,10 +91,10 @@ func (m *Model) fields(u *Update, n *node, nd, st bsoncore.Document, known bool,
 		}
 		v := e.Value()
 		sub, declared := n.declared(k)
-		if declared && sub != nil && v.Type == bsontype.EmbeddedDocument {
+		if declared && sub != nil && v.Type == bson.TypeEmbeddedDocument {
 			var sst bsoncore.Document
 			if st != nil {
-				if sv, err := st.LookupErr(k); err == nil && sv.Type == bsontype.EmbeddedDocument {
+				if sv, err := st.LookupErr(k); err == nil && sv.Type == bson.TypeEmbeddedDocument {
 					sst = sv.Document()
 				}
 			}
@@ -162,7 +161,7 @@ func Viable(stored bson.Raw, u Update) Update {
 			if err != nil {
 				return "" // missing: MongoDB creates the documents
 			}
-			if v.Type != bsontype.EmbeddedDocument {
+			if v.Type != bson.TypeEmbeddedDocument {
 				return strings.Join(parts[:i+1], ".")
 			}
 			cur = v.Document()
@@ -220,7 +219,7 @@ func buildDoc(elems []Elem) bson.RawValue {
 		setPath(&d, pathKey(e.Key), e.Value)
 	}
 	b, _ := bson.Marshal(d)
-	return bson.RawValue{Type: bsontype.EmbeddedDocument, Value: b}
+	return bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: b}
 }
 
 func setPath(d *bson.D, parts []string, v bson.RawValue) {
@@ -284,13 +283,13 @@ func (m *Model) PatchUpdate(p ports.Patch) (Update, error) {
 			}
 			cv, err := convert(reflect.ValueOf(c.Value), base)
 			if err != nil {
-				return Update{}, fmt.Errorf("Inc of %s: %w", c.Field, err)
+				return Update{}, fmt.Errorf("increment of %s: %w", c.Field, err)
 			}
-			t, b, err := bson.MarshalValueWithRegistry(m.reg, cv.Interface())
+			delta, err := marshalValue(m.reg, cv.Interface())
 			if err != nil {
 				return Update{}, describeValueError(c.Field, c.Value, err)
 			}
-			u.Inc = append(u.Inc, Elem{Key: k, Value: bson.RawValue{Type: t, Value: b}})
+			u.Inc = append(u.Inc, Elem{Key: k, Value: delta})
 		}
 	}
 	return u, nil
@@ -328,11 +327,11 @@ func (m *Model) fieldValue(f *ports.Field, k string, v any) (bson.RawValue, bool
 		}
 		cv, err := convert(rv, target.Type())
 		if err != nil {
-			return bson.RawValue{}, false, fmt.Errorf("Set of %s: %w", f.Path, err)
+			return bson.RawValue{}, false, fmt.Errorf("value for %s: %w", f.Path, err)
 		}
 		target.Set(cv)
 	}
-	raw, err := bson.MarshalWithRegistry(m.reg, doc.Interface())
+	raw, err := marshal(m.reg, doc.Interface())
 	if err != nil {
 		return bson.RawValue{}, false, describeValueError(f.Path, v, err)
 	}
