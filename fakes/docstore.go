@@ -216,16 +216,18 @@ func (s *DocStore[T, PT]) decode(op string, raw bson.Raw) (*T, error) {
 // prepare returns the copy of d to insert, with the hooks run and the ID,
 // times and version set, and its encoding (as the adapter's prepare).
 func (s *DocStore[T, PT]) prepare(ctx context.Context, op string, d *T, at time.Time, i int) (*T, bson.Raw, error) {
-	where := ""
-	if i >= 0 {
-		where = fmt.Sprintf("document %d: ", i)
+	where := func() string {
+		if i < 0 {
+			return ""
+		}
+		return fmt.Sprintf("document %d: ", i)
 	}
 	if d == nil {
-		return nil, nil, s.invalid(op, fmt.Errorf("%snil document", where))
+		return nil, nil, s.invalid(op, fmt.Errorf("%snil document", where()))
 	}
-	errID := fmt.Errorf("%sthe ID is not an ObjectID: 24 lowercase hexadecimal digits", where)
+	errID := func() error { return fmt.Errorf("%sthe ID is not an ObjectID: 24 lowercase hexadecimal digits", where()) }
 	if id := PT(d).Doc().ID; id != "" && !ports.IsObjectIDHex(id) {
-		return nil, nil, s.invalid(op, errID)
+		return nil, nil, s.invalid(op, errID())
 	}
 	given := PT(d).Doc().CreatedAt
 	cp := new(T)
@@ -237,7 +239,7 @@ func (s *DocStore[T, PT]) prepare(ctx context.Context, op string, d *T, at time.
 	if doc.ID == "" {
 		doc.ID = s.db.newID()
 	} else if !ports.IsObjectIDHex(doc.ID) {
-		return nil, nil, s.invalid(op, errID)
+		return nil, nil, s.invalid(op, errID())
 	}
 	if given.IsZero() {
 		doc.CreatedAt = at
@@ -248,7 +250,7 @@ func (s *DocStore[T, PT]) prepare(ctx context.Context, op string, d *T, at time.
 	s.m.SetVersion(cp, 1)
 	raw, err := s.m.Encode(cp)
 	if err != nil {
-		return nil, nil, s.invalid(op, fmt.Errorf("%s%w", where, err))
+		return nil, nil, s.invalid(op, fmt.Errorf("%s%w", where(), err))
 	}
 	return cp, raw, nil
 }

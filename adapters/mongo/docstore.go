@@ -154,15 +154,17 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 // prepare returns the copy of doc to insert, with the hooks run and the
 // ID, times and version set, and its encoding.
 func (d *DocStore[T, PT]) prepare(ctx context.Context, op string, doc *T, at time.Time, i int) (*T, bson.Raw, error) {
-	where := ""
-	if i >= 0 {
-		where = fmt.Sprintf("document %d: ", i)
+	where := func() string {
+		if i < 0 {
+			return ""
+		}
+		return fmt.Sprintf("document %d: ", i)
 	}
 	if doc == nil {
-		return nil, nil, invalidErr(op, fmt.Errorf("%snil document", where))
+		return nil, nil, invalidErr(op, fmt.Errorf("%snil document", where()))
 	}
 	if err := checkID(PT(doc).Doc().ID); err != nil {
-		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where, err))
+		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where(), err))
 	}
 	given := PT(doc).Doc().CreatedAt
 	cp := new(T)
@@ -174,7 +176,7 @@ func (d *DocStore[T, PT]) prepare(ctx context.Context, op string, doc *T, at tim
 	if dd.ID == "" {
 		dd.ID = primitive.NewObjectID().Hex()
 	} else if err := checkID(dd.ID); err != nil {
-		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where, err))
+		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where(), err))
 	}
 	if given.IsZero() {
 		dd.CreatedAt = at
@@ -185,7 +187,7 @@ func (d *DocStore[T, PT]) prepare(ctx context.Context, op string, doc *T, at tim
 	d.m.SetVersion(cp, 1)
 	raw, err := d.m.Encode(cp)
 	if err != nil {
-		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where, err))
+		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where(), err))
 	}
 	return cp, raw, nil
 }

@@ -169,8 +169,13 @@ func (r renameDocReader) ReadElement() (string, bsonrw.ValueReader, error) {
 // marshal encodes v with reg, the driver's way that Driver 2.0 keeps
 // (an Encoder with the registry set).
 func marshal(reg *bsoncodec.Registry, v any) (bson.Raw, error) {
-	var buf bytes.Buffer
-	vw, err := bsonrw.NewBSONValueWriter(&buf)
+	return marshalSized(reg, v, 0)
+}
+
+// marshalSized is marshal into a buffer of capacity size.
+func marshalSized(reg *bsoncodec.Registry, v any, size int) (bson.Raw, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	vw, err := bsonrw.NewBSONValueWriter(buf)
 	if err != nil {
 		return nil, err
 	}

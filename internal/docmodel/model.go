@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsoncodec"
@@ -44,6 +45,7 @@ type Model struct {
 	keys       map[string]string // Go path -> BSON key, for the schema's fields
 	omitEmpty  map[string]bool   // Go path -> the leaf is omitempty
 	indexes    []ResolvedIndex
+	sizeHint   atomic.Int64 // the size of the last document encoded, to size the next buffer
 }
 
 // node is one level of the declared key tree: the keys the model's
@@ -363,10 +365,11 @@ func (m *Model) IndexKey(path string) (string, reflect.Type, error) {
 // result against the portable document rules (see Check). The error names
 // the field at fault and never quotes a value.
 func (m *Model) Encode(doc any) (bson.Raw, error) {
-	raw, err := marshal(m.reg, doc)
+	raw, err := marshalSized(m.reg, doc, int(m.sizeHint.Load())+64)
 	if err != nil {
 		return nil, describeEncodeError(doc, err)
 	}
+	m.sizeHint.Store(int64(min(len(raw), 1<<20)))
 	if err := Check(raw); err != nil {
 		return nil, err
 	}

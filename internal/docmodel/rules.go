@@ -1,6 +1,7 @@
 package docmodel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -27,60 +28,108 @@ const MaxDepth = 100
 // most MaxDocumentBytes, at most MaxDepth levels, every key not empty, not
 // starting with '$', without '.' and valid UTF-8 (array indexes aside),
 // every string valid UTF-8, every double finite. The error names the
-// field's key path, never a value.
+// field's key path, never a value. It allocates nothing on a document
+// that passes: it runs on every document written.
 func Check(raw bson.Raw) error {
 	if len(raw) > MaxDocumentBytes {
 		return fmt.Errorf("the document encodes to %d bytes, over the limit of %d (16 MiB)", len(raw), MaxDocumentBytes)
 	}
-	return checkDoc(bsoncore.Document(raw), "", 1, false)
+	if err := checkDoc(bsoncore.Document(raw), 1, false); err != nil {
+		return err
+	}
+	return nil
 }
 
-func checkDoc(d bsoncore.Document, path string, depth int, array bool) error {
-	if depth > MaxDepth {
-		return fmt.Errorf("%s: nested over %d levels deep", name(path), MaxDepth)
-	}
-	elems, err := d.Elements()
-	if err != nil {
-		return fmt.Errorf("%s: malformed BSON: %w", name(path), err)
-	}
-	for _, e := range elems {
-		k := e.Key()
-		p := k
-		if path != "" {
-			p = path + "." + k
+// checkValue applies the rules to one value stored under the dotted key.
+func checkValue(key string, v bson.RawValue) error {
+	idx, doc := bsoncore.AppendDocumentStart(nil)
+	doc = bsoncore.AppendHeader(doc, v.Type, "v")
+	doc = append(doc, v.Value...)
+	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
+	if err := checkDoc(doc, 1, false); err != nil {
+		if re, ok := err.(*ruleError); ok && len(re.keys) > 0 {
+			re.keys[len(re.keys)-1] = key
 		}
+		return err
+	}
+	return nil
+}
+
+// ruleError is a broken rule at a key path, built while unwinding (keys
+// innermost first), so that the happy path builds no string.
+type ruleError struct {
+	keys []string // innermost first
+	msg  string
+}
+
+func (e *ruleError) Error() string {
+	parts := make([]string, len(e.keys))
+	for i, k := range e.keys {
+		parts[len(e.keys)-1-i] = k
+	}
+	return name(strings.Join(parts, ".")) + ": " + e.msg
+}
+
+func under(err error, k []byte) error {
+	if re, ok := err.(*ruleError); ok {
+		re.keys = append(re.keys, string(k))
+	}
+	return err
+}
+
+func checkDoc(d bsoncore.Document, depth int, array bool) error {
+	if depth > MaxDepth {
+		return &ruleError{msg: fmt.Sprintf("nested over %d levels deep", MaxDepth)}
+	}
+	length, rem, ok := bsoncore.ReadLength(d)
+	if !ok || length < 5 || int(length) > len(d) {
+		return &ruleError{msg: "malformed BSON"}
+	}
+	rem = rem[:length-5] // the elements, without the length and the final NUL
+	for len(rem) > 0 {
+		e, next, ok := bsoncore.ReadElement(rem)
+		if !ok {
+			return &ruleError{msg: "malformed BSON"}
+		}
+		rem = next
+		k := e.KeyBytes()
 		if !array {
-			if err := portable.CheckDocKey(name(path), k); err != nil {
-				return err
+			if msg := keyProblem(k); msg != "" {
+				return &ruleError{msg: msg}
 			}
 		}
-		if err := checkValue(e.Value(), p, depth); err != nil {
-			return err
+		v := e.Value()
+		switch v.Type {
+		case bson.TypeString:
+			if str, _, ok := bsoncore.ReadString(v.Data); ok && !utf8.ValidString(str) {
+				return &ruleError{keys: []string{string(k)}, msg: "string is not valid UTF-8"}
+			}
+		case bson.TypeDouble:
+			if x, ok := v.DoubleOK(); ok && (math.IsNaN(x) || math.IsInf(x, 0)) {
+				return &ruleError{keys: []string{string(k)}, msg: fmt.Sprintf("%v is not a finite number, which not every backend stores", x)}
+			}
+		case bson.TypeEmbeddedDocument, bson.TypeArray:
+			if err := checkDoc(bsoncore.Document(v.Data), depth+1, v.Type == bson.TypeArray); err != nil {
+				return under(err, k)
+			}
 		}
 	}
 	return nil
 }
 
-func checkValue(v bsoncore.Value, path string, depth int) error {
-	switch v.Type {
-	case bson.TypeString:
-		s, _ := v.StringValueOK()
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("%s: string is not valid UTF-8", path)
-		}
-	case bson.TypeDouble:
-		x, _ := v.DoubleOK()
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("%s: %v is not a finite number, which not every backend stores", path, x)
-		}
-	case bson.TypeEmbeddedDocument:
-		d, _ := v.DocumentOK()
-		return checkDoc(d, path, depth+1, false)
-	case bson.TypeArray:
-		a, _ := v.ArrayOK()
-		return checkDoc(bsoncore.Document(a), path, depth+1, true)
+// keyProblem is portable.CheckDocKey on bytes, without allocating.
+func keyProblem(k []byte) string {
+	switch {
+	case len(k) == 0:
+		return "empty key"
+	case !utf8.Valid(k):
+		return "key is not valid UTF-8"
+	case k[0] == '$':
+		return "key starts with '$'"
+	case bytes.IndexByte(k, '.') >= 0:
+		return "key contains '.'"
 	}
-	return nil
+	return ""
 }
 
 func name(path string) string {

@@ -339,7 +339,7 @@ func (m *Model) fieldValue(f *ports.Field, k string, v any) (bson.RawValue, bool
 	if err != nil {
 		return bson.RawValue{}, false, nil
 	}
-	if err := checkValue(bsoncore.Value{Type: val.Type, Data: val.Value}, k, 1); err != nil {
+	if err := checkValue(k, val); err != nil {
 		return bson.RawValue{}, false, err
 	}
 	return val, true, nil
