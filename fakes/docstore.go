@@ -225,7 +225,9 @@ func (s *DocStore[T, PT]) prepare(ctx context.Context, op string, d *T, at time.
 	if d == nil {
 		return nil, nil, s.invalid(op, fmt.Errorf("%snil document", where()))
 	}
-	errID := func() error { return fmt.Errorf("%sthe ID is not an ObjectID: 24 lowercase hexadecimal digits", where()) }
+	errID := func() error {
+		return fmt.Errorf("%sthe ID is not an ObjectID: 24 lowercase hexadecimal digits", where())
+	}
 	if id := PT(d).Doc().ID; id != "" && !ports.IsObjectIDHex(id) {
 		return nil, nil, s.invalid(op, errID())
 	}
