@@ -476,11 +476,15 @@ func BenchmarkMongoCDK(b *testing.B) {
 			}
 		}
 	})
-	b.Run("query1000/cdk", func(b *testing.B) {
+	cdkQuery := func(b *testing.B, sorted bool) {
 		b.ReportAllocs()
 		defer mongoCPU(b)()
 		for b.Loop() {
-			it := coll.Query().Where("rank", ">=", 0).Get(ctx)
+			q := coll.Query().Where("rank", ">=", 0)
+			if sorted { // the port's Find and Stream return ID order
+				q = q.OrderBy("_id", docstore.Ascending)
+			}
+			it := q.Get(ctx)
 			n := 0
 			for {
 				var d cdkDoc
@@ -498,7 +502,9 @@ func BenchmarkMongoCDK(b *testing.B) {
 				b.Fatal(n)
 			}
 		}
-	})
+	}
+	b.Run("query1000/cdk", func(b *testing.B) { cdkQuery(b, false) })
+	b.Run("query1000/cdk-sorted", func(b *testing.B) { cdkQuery(b, true) })
 	b.Run("update/port", func(b *testing.B) {
 		d, err := repo.Get(ctx, id)
 		if err != nil {

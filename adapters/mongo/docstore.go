@@ -349,7 +349,9 @@ func (d *DocStore[T, PT]) Find(ctx context.Context, q ports.Query) ([]T, error) 
 	if err != nil {
 		return nil, err
 	}
-	cur, err := d.coll.Find(ctx, filter, findOptions(q, sort))
+	// Find holds the whole result anyway: ask for it in as few round trips
+	// as the server allows (16 MiB per batch), not 101 documents first.
+	cur, err := d.coll.Find(ctx, filter, findOptions(q, sort).SetBatchSize(findBatchSize))
 	if err != nil {
 		return nil, d.wrap(op, err)
 	}
@@ -359,6 +361,9 @@ func (d *DocStore[T, PT]) Find(ctx context.Context, q ports.Query) ([]T, error) 
 	}
 	return out, nil
 }
+
+// findBatchSize is the batch size Find asks for.
+const findBatchSize = 100_000
 
 // StreamBatchSize is how many documents Stream asks the server for per
 // round trip: memory stays bounded by one batch whatever the result size.
