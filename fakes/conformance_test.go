@@ -63,7 +63,10 @@ func TestConformanceDocStore(t *testing.T) {
 		clock := fakes.NewManualClock(epoch)
 		db := fakes.NewDB(fakes.WithClock(clock))
 		closeOnCleanup(t, db)
-		s := fakes.NewDocStore[portstest.Doc](db)
+		s, err := fakes.NewDocStore[portstest.Doc](db)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return portstest.DocSetup{
 			Store: s, Tx: db, Connector: db, Advance: clock.Advance,
 			Caps: portstest.DocCaps{Transactions: true},
@@ -76,7 +79,10 @@ func TestConformanceDocStoreRealClock(t *testing.T) {
 	portstest.TestDocStore(t, func(t *testing.T) portstest.DocSetup {
 		db := fakes.NewDB()
 		closeOnCleanup(t, db)
-		s := fakes.NewDocStore[portstest.Doc](db)
+		s, err := fakes.NewDocStore[portstest.Doc](db)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return portstest.DocSetup{Store: s, Tx: db, Connector: db, Caps: portstest.DocCaps{Transactions: true}}
 	})
 }
@@ -136,7 +142,10 @@ func TestConformanceConnector(t *testing.T) {
 		{"DocStore", func(t *testing.T) portstest.ConnectorSetup {
 			db := fakes.NewDB()
 			closeOnCleanup(t, db)
-			s := fakes.NewDocStore[portstest.Doc](db)
+			s, err := fakes.NewDocStore[portstest.Doc](db)
+			if err != nil {
+				t.Fatal(err)
+			}
 			closeOnCleanup(t, s)
 			return portstest.ConnectorSetup{Connector: s, Name: "fake-doc"}
 		}},

@@ -52,7 +52,10 @@ func ExampleNewSQLStore() {
 	if err != nil {
 		panic(err)
 	}
-	audits := fakes.NewDocStore[Audit](db)
+	audits, err := fakes.NewDocStore[Audit](db)
+	if err != nil {
+		panic(err)
+	}
 
 	// One transaction covers both stores; an error rolls both back.
 	err = db.WithinTx(ctx, func(ctx context.Context) error {
@@ -90,7 +93,10 @@ func ExampleNewDocStore() {
 	clock := fakes.NewManualClock(time.Date(2025, 1, 1, 9, 30, 0, 0, time.UTC))
 	db := fakes.NewDB(fakes.WithClock(clock))
 	defer db.Close(ctx)
-	audits := fakes.NewDocStore[Audit](db)
+	audits, err := fakes.NewDocStore[Audit](db)
+	if err != nil {
+		panic(err)
+	}
 
 	a := Audit{Action: "login"}
 	_ = audits.Insert(ctx, &a)
@@ -102,7 +108,7 @@ func ExampleNewDocStore() {
 	got, _ := audits.Get(ctx, a.ID)
 	fmt.Println(got.Action, got.CreatedAt, got.UpdatedAt)
 
-	_, err := audits.Get(ctx, "not-an-object-id")
+	_, err = audits.Get(ctx, "not-an-object-id")
 	fmt.Println(errors.Is(err, ports.ErrNotFound))
 	// Output:
 	// 24 2025-01-01 09:30:00 +0000 UTC

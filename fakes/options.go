@@ -148,6 +148,7 @@ type StoreOption func(*storeConfig)
 
 type storeConfig struct {
 	table string
+	doc   docConfig // options of document stores only (docoptions.go)
 }
 
 // WithTable names the table (SQL store) or collection (document store).

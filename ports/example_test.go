@@ -105,7 +105,11 @@ func ExampleDocStore() {
 	ctx := context.Background()
 	db := fakes.NewDB()
 	defer db.Close(ctx)
-	var notes ports.DocStore[Note] = fakes.NewDocStore[Note](db)
+	store, err := fakes.NewDocStore[Note](db)
+	if err != nil {
+		panic(err)
+	}
+	var notes ports.DocStore[Note] = store
 
 	for _, title := range []string{"hexagons", "ports", "adapters"} {
 		n := Note{Title: title}
@@ -121,7 +125,7 @@ func ExampleDocStore() {
 	for _, n := range found {
 		fmt.Println("found", n.Title)
 	}
-	_, err := notes.Get(ctx, "not-an-object-id")
+	_, err = notes.Get(ctx, "not-an-object-id")
 	fmt.Println("malformed id not found:", errors.Is(err, ports.ErrNotFound))
 	// Output:
 	// inserted hexagons id length 24

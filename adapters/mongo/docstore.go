@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"reflect"
 	"strings"
 	"time"
@@ -14,45 +15,65 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/portkit/portkit/internal/docmodel"
 	"github.com/portkit/portkit/ports"
 )
 
 // DocStore is a [ports.DocStore] of model T in one collection of a Store's
 // database. PT is *T, inferred: NewDocStore[Audit](store, "audits").
 //
-// Insert goes through mgm (Collection.CreateWithCtx, with its creating and
-// saving hooks); InsertMany, Get, Find, Count, Update and Delete call the
-// driver directly on the same mgm.Collection, running the same hooks
-// where mgm would. Calls made with a context from Store.WithinTx take part
-// in the transaction.
+// Documents are encoded once, by the model's codec (internal/docmodel,
+// which the document fake shares): the driver's default registry with the
+// ID and every [ports.DocRef] stored as ObjectIDs, checked against the
+// portable rules of [ports.DocStore] before anything is sent, and sent as
+// raw BSON. mgm's model hooks run as mgm would run them (Creating, Saving,
+// Created, Saved on Insert; Updating, Saving, Updated, Saved on Update and
+// Upsert), on a copy of the caller's document that replaces it only when
+// the write succeeds; the store stamps the created and updated times after
+// the Before hooks have run. Calls made with a context from
+// Store.WithinTx take part in the transaction.
 type DocStore[T any, PT ports.DocModel[T]] struct {
-	s          *Store
-	name       string
-	coll       *mgm.Collection
-	tr         translator
-	createdKey string
-	indexes    []mongo.IndexModel
+	s       *Store
+	name    string
+	coll    *mgm.Collection
+	m       *docmodel.Model
+	indexes []mongo.IndexModel
 }
 
 // DocOption configures NewDocStore.
 type DocOption func(*docOptions)
 
 type docOptions struct {
-	indexes []Index
+	model docmodel.Options
 }
+
+// Index declares an index of a DocStore's collection; pass it to
+// NewDocStore with [WithIndexes] and create it with EnsureIndexes. It is
+// the same type as fakes.Index, so one declaration serves both.
+type Index = docmodel.Index
 
 // WithIndexes declares indexes of the collection; EnsureIndexes creates
 // them. NewDocStore checks their fields against the model.
 func WithIndexes(ix ...Index) DocOption {
-	return func(o *docOptions) { o.indexes = append(o.indexes, ix...) }
+	return func(o *docOptions) { o.model.Indexes = append(o.model.Indexes, ix...) }
+}
+
+// WithTimestampKeys names the BSON keys of the created and updated times
+// of ports.Document (created_at and updated_at by default), for documents
+// that other programs write under other names: WithTimestampKeys("createdAt",
+// "updatedAt") for mongoose's and typegoose's timestamps. Queries on
+// CreatedAt and UpdatedAt use them too. An empty name keeps the default.
+func WithTimestampKeys(created, updated string) DocOption {
+	return func(o *docOptions) { o.model.CreatedKey, o.model.UpdatedKey = created, updated }
 }
 
 // NewDocStore returns the DocStore of model T in collection of s's
 // database. T must embed ports.Document with the tag `bson:",inline"`, so
-// that its ID is the document's "_id". It returns an error wrapping
-// ports.ErrInvalid for a bad collection name, model or index declaration.
-// It does not contact the server: MongoDB creates the collection on first
-// insert.
+// that its ID is the document's "_id", and encode to BSON (no duplicate
+// keys, no key starting with '$' or holding a '.'); it may have one
+// ports.Version field. It returns an error wrapping ports.ErrInvalid for a
+// bad collection name, model, timestamp key or index declaration. It does
+// not contact the server: MongoDB creates the collection on first insert.
 func NewDocStore[T any, PT ports.DocModel[T]](s *Store, collection string, opts ...DocOption) (*DocStore[T, PT], error) {
 	const op = "new doc store"
 	if s == nil {
@@ -63,45 +84,28 @@ func NewDocStore[T any, PT ports.DocModel[T]](s *Store, collection string, opts 
 	}
 	var o docOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	t := reflect.TypeFor[T]()
 	if _, ok := any(PT(new(T))).(mgm.Model); !ok {
 		return nil, invalidErr(op, fmt.Errorf("%v does not embed ports.Document", t))
 	}
-	schema, err := ports.SchemaOf[T]()
+	m, err := docmodel.New(t, o.model)
 	if err != nil {
 		return nil, invalidErr(op, err)
 	}
-	keyOf := func(path string) (string, error) {
-		chain, err := fieldChain(t, path)
-		if err != nil {
-			return "", err
-		}
-		return bsonKey(chain)
-	}
-	if k, err := keyOf("ID"); err != nil || k != "_id" {
-		return nil, invalidErr(op, fmt.Errorf(`%v must embed ports.Document with the tag bson:",inline", so that ID is "_id"`, t))
-	}
-	createdKey, err := keyOf("CreatedAt")
-	if err != nil {
-		return nil, invalidErr(op, fmt.Errorf("%v: CreatedAt: %w", t, err))
-	}
-	indexes := make([]mongo.IndexModel, 0, len(o.indexes))
-	for _, ix := range o.indexes {
-		m, err := indexModel(t, ix)
-		if err != nil {
-			return nil, invalidErr(op, err)
-		}
-		indexes = append(indexes, m)
+	indexes := make([]mongo.IndexModel, 0, len(m.Indexes()))
+	for _, ix := range m.Indexes() {
+		indexes = append(indexes, indexModel(ix))
 	}
 	return &DocStore[T, PT]{
-		s:          s,
-		name:       collection,
-		coll:       mgm.NewCollection(s.db, collection, options.Collection().SetRegistry(newRegistry(t))),
-		tr:         translator{schema: schema},
-		createdKey: createdKey,
-		indexes:    indexes,
+		s:       s,
+		name:    collection,
+		coll:    mgm.NewCollection(s.db, collection, options.Collection().SetRegistry(m.Registry())),
+		m:       m,
+		indexes: indexes,
 	}, nil
 }
 
@@ -122,104 +126,182 @@ func checkCollectionName(name string) error {
 var _ ports.DocStore[struct{ ports.Document }] = (*DocStore[struct{ ports.Document }, *struct{ ports.Document }])(nil)
 
 // Collection returns the mgm collection (which embeds the driver's
-// *mongo.Collection). Its registry encodes T's string ID as an ObjectID.
+// *mongo.Collection). Its registry is the model's: T's string ID and its
+// DocRefs are encoded as ObjectIDs, its timestamps under their keys.
 func (d *DocStore[T, PT]) Collection() *mgm.Collection { return d.coll }
 
-// wrap maps err for op on this collection.
+// op names an operation on the collection for errors: "insert audits".
+func (d *DocStore[T, PT]) op(verb string) string { return verb + " " + d.name }
+
+// wrap classifies err for op.
 func (d *DocStore[T, PT]) wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if d.s.isClosed() && errors.Is(err, mongo.ErrClientDisconnected) {
-		return ports.NewError(backend, op+" "+d.name, ports.ErrClosed, err)
-	}
-	return wrapErr(op+" "+d.name, err)
+	return wrapErr(op, err, d.s.isClosed())
 }
 
-// Insert stores doc through mgm, running its creating and saving hooks
-// (which set the created and updated times), and sets doc's ID when it
-// had none. A given ID must be an ObjectID's Hex form (ErrInvalid
-// otherwise); a taken ID or unique key is ErrConflict.
-func (d *DocStore[T, PT]) Insert(ctx context.Context, doc *T) error {
-	const op = "insert"
-	if d.s.isClosed() {
-		return closedErr(op)
+// hookErr classifies an error of a model hook: a ports error keeps its
+// kind, anything else is the model refusing the write (ErrInvalid).
+func (d *DocStore[T, PT]) hookErr(op string, err error) error {
+	if ports.KindOf(err) != nil {
+		return classifier.Wrap(op, err, false)
+	}
+	return invalidErr(op, fmt.Errorf("model hook: %w", err))
+}
+
+// now is the store's clock: UTC at the millisecond precision of BSON
+// dates.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// prepare returns the copy of doc to insert, with the hooks run and the
+// ID, times and version set, and its encoding.
+func (d *DocStore[T, PT]) prepare(ctx context.Context, op string, doc *T, at time.Time, i int) (*T, bson.Raw, error) {
+	where := func() string {
+		if i < 0 {
+			return ""
+		}
+		return fmt.Sprintf("document %d: ", i)
 	}
 	if doc == nil {
-		return invalidErr(op+" "+d.name, errors.New("nil document"))
+		return nil, nil, invalidErr(op, fmt.Errorf("%snil document", where()))
 	}
 	if err := checkID(PT(doc).Doc().ID); err != nil {
-		return invalidErr(op+" "+d.name, err)
+		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where(), err))
 	}
-	return d.wrap(op, d.coll.CreateWithCtx(ctx, any(doc).(mgm.Model)))
+	given := PT(doc).Doc().CreatedAt
+	cp := new(T)
+	*cp = *doc
+	if err := docmodel.BeforeCreate(ctx, any(cp)); err != nil {
+		return nil, nil, d.hookErr(op, err)
+	}
+	dd := PT(cp).Doc()
+	if dd.ID == "" {
+		dd.ID = primitive.NewObjectID().Hex()
+	} else if err := checkID(dd.ID); err != nil {
+		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where(), err))
+	}
+	if given.IsZero() {
+		dd.CreatedAt = at
+	} else {
+		dd.CreatedAt = given.UTC().Truncate(time.Millisecond)
+	}
+	dd.UpdatedAt = at
+	d.m.SetVersion(cp, 1)
+	raw, err := d.m.Encode(cp)
+	if err != nil {
+		return nil, nil, invalidErr(op, fmt.Errorf("%s%w", where(), err))
+	}
+	return cp, raw, nil
 }
 
-// checkID accepts an empty ID (the server assigns one) or an ObjectID's
+// checkID accepts an empty ID (the store assigns one) or an ObjectID's
 // Hex form.
 func checkID(id string) error {
-	if id == "" {
+	if id == "" || ports.IsObjectIDHex(id) {
 		return nil
 	}
-	if _, ok := parseObjectID(id); !ok {
-		return fmt.Errorf("ID %q is not an ObjectID: 24 lowercase hexadecimal digits", id)
+	return errors.New("the ID is not an ObjectID: 24 lowercase hexadecimal digits")
+}
+
+// Insert stores doc, running mgm's creating hooks, assigning an ID when
+// it has none and setting its created (unless given) and updated times
+// (and version 1, for a model with a Version field). A given ID must be
+// an ObjectID's Hex form (ErrInvalid otherwise); a taken ID or unique key
+// is ErrConflict. A failed Insert leaves doc as it was.
+func (d *DocStore[T, PT]) Insert(ctx context.Context, doc *T) error {
+	op := d.op("insert")
+	if err := d.s.enter(ctx, op); err != nil {
+		return err
+	}
+	cp, raw, err := d.prepare(ctx, op, doc, now(), -1)
+	if err != nil {
+		return err
+	}
+	if _, err := d.coll.InsertOne(ctx, raw); err != nil {
+		return d.writeErr(op, err)
+	}
+	*doc = *cp
+	if err := docmodel.AfterCreate(ctx, any(doc)); err != nil {
+		return d.hookErr(op, err)
 	}
 	return nil
 }
 
-// InsertMany stores docs in one ordered insert (the driver splits it into
-// batches of the server's maximum size), after running each one's
-// creating and saving hooks. Documents without an ID get a new ObjectID
-// before anything is sent, and keep it when the insert fails. On a
-// duplicate the documents before it are stored and the rest are not
-// (MongoDB has no all-or-nothing insert outside a transaction).
+// InsertMany stores docs in order in one ordered insert (the driver
+// splits it into batches of the server's maximum size), stopping at the
+// first failure: the documents before it are stored and updated as Insert
+// updates its document, the failing one and those after it are left as
+// they were. A document the portable rules refuse fails there, as a
+// duplicate does, after the documents before it have been stored.
 func (d *DocStore[T, PT]) InsertMany(ctx context.Context, docs []*T) error {
-	const op = "insert many"
-	if d.s.isClosed() {
-		return closedErr(op)
+	op := d.op("insert many")
+	if err := d.s.enter(ctx, op); err != nil {
+		return err
 	}
 	if len(docs) == 0 {
 		return nil
 	}
+	at := now()
+	cps := make([]*T, 0, len(docs))
+	batch := make([]any, 0, len(docs))
+	var failure error
 	for i, doc := range docs {
-		if doc == nil {
-			return invalidErr(op+" "+d.name, fmt.Errorf("document %d is nil", i))
+		cp, raw, err := d.prepare(ctx, op, doc, at, i)
+		if err != nil {
+			failure = err
+			break
 		}
-		if err := checkID(PT(doc).Doc().ID); err != nil {
-			return invalidErr(op+" "+d.name, fmt.Errorf("document %d: %w", i, err))
+		cps = append(cps, cp)
+		batch = append(batch, raw)
+	}
+	stored := len(cps)
+	if len(batch) > 0 {
+		if _, err := d.coll.InsertMany(ctx, batch, options.InsertMany().SetOrdered(true)); err != nil {
+			stored = 0
+			var bwe mongo.BulkWriteException
+			if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteConcernError == nil {
+				stored = bwe.WriteErrors[0].Index
+				for _, we := range bwe.WriteErrors {
+					stored = min(stored, we.Index)
+				}
+			}
+			failure = d.writeErr(op, err)
 		}
 	}
-	batch := make([]any, len(docs))
-	for i, doc := range docs {
-		m := any(doc).(mgm.Model)
-		if err := beforeCreate(ctx, m); err != nil {
-			return d.wrap(op, err)
-		}
-		if dd := PT(doc).Doc(); dd.ID == "" {
-			dd.ID = primitive.NewObjectID().Hex()
-		}
-		batch[i] = doc
-	}
-	if _, err := d.coll.InsertMany(ctx, batch); err != nil {
-		return d.wrap(op, err)
-	}
-	for _, doc := range docs {
-		if err := afterCreate(ctx, any(doc).(mgm.Model)); err != nil {
-			return d.wrap(op, err)
+	for i := range stored {
+		*docs[i] = *cps[i]
+		if err := docmodel.AfterCreate(ctx, any(docs[i])); err != nil && failure == nil {
+			failure = d.hookErr(op, err)
 		}
 	}
-	return nil
+	return failure
+}
+
+// writeErr classifies the error of a write: a lost connection or an ended
+// context after the request may have been sent makes the outcome unknown
+// (ErrUnavailable wrapping ports.ErrOutcomeUnknown).
+func (d *DocStore[T, PT]) writeErr(op string, err error) error {
+	e := d.wrap(op, err)
+	if !errors.Is(e, ports.ErrUnavailable) {
+		return e
+	}
+	if isNotSent(err) {
+		return e
+	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || ports.IsContextError(err) {
+		return classifier.OutcomeUnknown(op, redactErr(err))
+	}
+	return e
 }
 
 // Get returns the document with the given ID, or ErrNotFound (also for an
 // ID that is not an ObjectID's Hex form).
 func (d *DocStore[T, PT]) Get(ctx context.Context, id string) (*T, error) {
-	const op = "get"
-	if d.s.isClosed() {
-		return nil, closedErr(op)
+	op := d.op("get")
+	if err := d.s.enter(ctx, op); err != nil {
+		return nil, err
 	}
-	oid, ok := parseObjectID(id)
+	oid, ok := docmodel.ParseObjectID(id)
 	if !ok {
-		return nil, notFoundErr(op+" "+d.name, fmt.Errorf("malformed ID %q", id))
+		return nil, notFoundErr(op, errors.New("malformed ID"))
 	}
 	out := new(T)
 	if err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(out); err != nil {
@@ -228,25 +310,48 @@ func (d *DocStore[T, PT]) Get(ctx context.Context, id string) (*T, error) {
 	return out, nil
 }
 
+// query validates q and returns its filter and sort.
+func (d *DocStore[T, PT]) query(op string, q ports.Query) (bson.D, []docmodel.SortKey, error) {
+	if err := d.m.Schema().Validate(q); err != nil {
+		return nil, nil, invalidErr(op, err)
+	}
+	conds, err := d.m.Conditions(q.Conditions())
+	if err != nil {
+		return nil, nil, invalidErr(op, err)
+	}
+	sort, err := d.m.Sort(q.Orders())
+	if err != nil {
+		return nil, nil, invalidErr(op, err)
+	}
+	return docmodel.Filter(conds), sort, nil
+}
+
+// findOptions returns the options of q's sort, limit and offset.
+func findOptions(q ports.Query, sort []docmodel.SortKey) *options.FindOptions {
+	fo := options.Find().SetSort(docmodel.SortDoc(sort))
+	if n := q.LimitN(); n > 0 {
+		fo.SetLimit(int64(n))
+	}
+	if n := q.OffsetN(); n > 0 {
+		fo.SetSkip(int64(n))
+	}
+	return fo
+}
+
 // Find returns the documents matching q, in q's order and then in ID
 // order. It returns ErrInvalid for a field T does not have.
 func (d *DocStore[T, PT]) Find(ctx context.Context, q ports.Query) ([]T, error) {
-	const op = "find"
-	if d.s.isClosed() {
-		return nil, closedErr(op)
+	op := d.op("find")
+	if err := d.s.enter(ctx, op); err != nil {
+		return nil, err
 	}
-	if err := d.tr.schema.Validate(q); err != nil {
-		return nil, invalidErr(op+" "+d.name, err)
-	}
-	filter, err := d.tr.filter(op+" "+d.name, q)
+	filter, sort, err := d.query(op, q)
 	if err != nil {
 		return nil, err
 	}
-	fo, err := d.tr.findOptions(op+" "+d.name, q)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := d.coll.Find(ctx, filter, fo)
+	// Find holds the whole result anyway: ask for it in as few round trips
+	// as the server allows (16 MiB per batch), not 101 documents first.
+	cur, err := d.coll.Find(ctx, filter, findOptions(q, sort).SetBatchSize(findBatchSize))
 	if err != nil {
 		return nil, d.wrap(op, err)
 	}
@@ -257,17 +362,114 @@ func (d *DocStore[T, PT]) Find(ctx context.Context, q ports.Query) ([]T, error) 
 	return out, nil
 }
 
+// findBatchSize is the batch size Find asks for.
+const findBatchSize = 100_000
+
+// StreamBatchSize is how many documents Stream asks the server for per
+// round trip: memory stays bounded by one batch whatever the result size.
+const StreamBatchSize = 1000
+
+// Stream returns the documents matching q one at a time, in Find's order,
+// from a server cursor read StreamBatchSize documents at a time. It checks
+// ctx between documents; an error is yielded once as the last pair.
+// Breaking out of the loop closes the cursor.
+func (d *DocStore[T, PT]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		op := d.op("stream")
+		if err := d.s.enter(ctx, op); err != nil {
+			yield(zero, err)
+			return
+		}
+		filter, sort, err := d.query(op, q)
+		if err != nil {
+			yield(zero, err)
+			return
+		}
+		cur, err := d.coll.Find(ctx, filter, findOptions(q, sort).SetBatchSize(StreamBatchSize))
+		if err != nil {
+			yield(zero, d.wrap(op, err))
+			return
+		}
+		defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+		for cur.Next(ctx) {
+			if ctx.Err() != nil {
+				break
+			}
+			var v T
+			if err := cur.Decode(&v); err != nil {
+				yield(zero, d.wrap(op, err))
+				return
+			}
+			if !yield(v, nil) {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			yield(zero, classifier.Wrap(op, ctx.Err(), false))
+			return
+		}
+		if err := cur.Err(); err != nil {
+			yield(zero, d.wrap(op, err))
+		}
+	}
+}
+
+// FindPage returns the keyset page of at most q.LimitN() documents after
+// cursor (see ports.SQLStore.FindPage): q's conditions and the condition
+// "after the cursor's row" in one filter, sorted by q's order then ID.
+func (d *DocStore[T, PT]) FindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
+	op := d.op("find page")
+	if err := d.s.enter(ctx, op); err != nil {
+		return ports.Page[T]{}, err
+	}
+	schema := d.m.Schema()
+	if err := schema.ValidatePage(q); err != nil {
+		return ports.Page[T]{}, invalidErr(op, err)
+	}
+	conds, err := d.m.Conditions(q.Conditions())
+	if err != nil {
+		return ports.Page[T]{}, invalidErr(op, err)
+	}
+	filter := docmodel.Filter(conds)
+	if cursor != "" {
+		terms, err := d.m.Keyset(q, cursor)
+		if err != nil {
+			return ports.Page[T]{}, invalidErr(op, err)
+		}
+		filter = docmodel.FilterOr(conds, terms)
+	}
+	sort, err := d.m.Sort(ports.KeysetOrder(q, docmodel.PkPath))
+	if err != nil {
+		return ports.Page[T]{}, invalidErr(op, err)
+	}
+	n := q.LimitN()
+	cur, err := d.coll.Find(ctx, filter, options.Find().SetSort(docmodel.SortDoc(sort)).SetLimit(int64(n)+1))
+	if err != nil {
+		return ports.Page[T]{}, d.wrap(op, err)
+	}
+	items := make([]T, 0, n+1)
+	if err := cur.All(ctx, &items); err != nil {
+		return ports.Page[T]{}, d.wrap(op, err)
+	}
+	page := ports.Page[T]{Items: items}
+	if len(items) > n {
+		page.Items = items[:n:n]
+		if page.Next, err = schema.EncodeCursor(q, docmodel.PkPath, &items[n-1]); err != nil {
+			return ports.Page[T]{}, invalidErr(op, err)
+		}
+	}
+	return page, nil
+}
+
 // Count returns how many documents match q's conditions; q's order, limit
 // and offset do not matter.
 func (d *DocStore[T, PT]) Count(ctx context.Context, q ports.Query) (int64, error) {
-	const op = "count"
-	if d.s.isClosed() {
-		return 0, closedErr(op)
+	op := d.op("count")
+	if err := d.s.enter(ctx, op); err != nil {
+		return 0, err
 	}
-	if err := d.tr.schema.Validate(q); err != nil {
-		return 0, invalidErr(op+" "+d.name, err)
-	}
-	filter, err := d.tr.filter(op+" "+d.name, q)
+	filter, _, err := d.query(op, q)
 	if err != nil {
 		return 0, err
 	}
@@ -278,186 +480,388 @@ func (d *DocStore[T, PT]) Count(ctx context.Context, q ports.Query) (int64, erro
 	return n, nil
 }
 
-// Update replaces the document that has doc's ID with doc, after running
-// its updating and saving hooks (which set the updated time). The stored
-// created time is kept and copied into doc. It returns ErrNotFound when no
-// document has the ID, and ErrConflict when doc would break a unique index.
-//
-// When doc carries the stored created time (a document read with Get or
-// Find), this is one round trip; otherwise the created time is read first.
+// Update writes the fields T declares from doc into the stored document
+// with doc's ID and keeps the others (see ports.DocStore's rules): one
+// findAndModify that sets each declared field (nested structs key by key,
+// arrays whole), unsets the omitempty ones that doc leaves empty, keeps the
+// stored created time (copied into doc) and sets the updated time, after
+// running mgm's updating hooks. It returns ErrNotFound when no document has
+// the ID, ErrConflict when T has a Version field and the stored version is
+// not doc's (then nothing changes) or when doc would break a unique index.
+// A failed Update leaves doc as it was.
 func (d *DocStore[T, PT]) Update(ctx context.Context, doc *T) error {
-	const op = "update"
-	if d.s.isClosed() {
-		return closedErr(op)
+	op := d.op("update")
+	if err := d.s.enter(ctx, op); err != nil {
+		return err
 	}
 	if doc == nil {
-		return invalidErr(op+" "+d.name, errors.New("nil document"))
+		return invalidErr(op, errors.New("nil document"))
 	}
-	dd := PT(doc).Doc()
-	oid, ok := parseObjectID(dd.ID)
+	id := PT(doc).Doc().ID
+	oid, ok := docmodel.ParseObjectID(id)
 	if !ok {
-		return notFoundErr(op+" "+d.name, fmt.Errorf("malformed ID %q", dd.ID))
+		return notFoundErr(op, errors.New("malformed ID"))
 	}
-	m := any(doc).(mgm.Model)
-	if err := beforeUpdate(ctx, m); err != nil {
-		return d.wrap(op, err)
+	cp := new(T)
+	*cp = *doc
+	if err := docmodel.BeforeUpdate(ctx, any(cp)); err != nil {
+		return d.hookErr(op, err)
 	}
-	if !dd.CreatedAt.IsZero() {
-		res, err := d.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: d.createdKey, Value: dd.CreatedAt}}, doc)
-		if err != nil {
-			return d.wrap(op, err)
-		}
-		if res.MatchedCount == 1 {
-			return d.wrap(op, afterUpdate(ctx, res, m))
-		}
+	dd := PT(cp).Doc()
+	dd.ID, dd.UpdatedAt = id, now()
+	filter := bson.D{{Key: "_id", Value: oid}}
+	vk := d.m.VersionKey()
+	if vk != "" {
+		v := d.m.Version(cp)
+		filter = append(filter, bson.E{Key: vk, Value: int64(v)})
+		d.m.SetVersion(cp, v+1)
+	}
+	raw, err := d.m.Encode(cp)
+	if err != nil {
+		return invalidErr(op, err)
 	}
 	var stored bson.Raw
-	err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}},
-		options.FindOne().SetProjection(bson.D{{Key: d.createdKey, Value: 1}})).Decode(&stored)
-	if err != nil {
-		return d.wrap(op, err)
+	if d.m.HasInlineMaps() {
+		if err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&stored); err != nil {
+			return d.wrap(op, err)
+		}
 	}
-	created, err := lookupTime(stored, d.createdKey)
+	u, err := d.m.UpdateFields(raw, stored)
 	if err != nil {
-		return d.wrap(op, err)
+		return invalidErr(op, err)
+	}
+	// Fast path: a document read from the store carries its created time;
+	// matching on it too, one update tells all. Otherwise findAndModify
+	// returns the stored created time.
+	created := dd.CreatedAt.UTC().Truncate(time.Millisecond)
+	matched := false
+	if !created.IsZero() {
+		fast := append(filter[:len(filter):len(filter)], bson.E{Key: d.m.CreatedKey(), Value: created})
+		if matched, err = d.updateOne(ctx, oid, fast, u); err != nil {
+			return d.writeErr(op, err)
+		}
+	}
+	if !matched {
+		out, err := d.findAndModify(ctx, oid, filter, u, false)
+		if err != nil {
+			return d.missing(ctx, op, oid, vk != "", err)
+		}
+		created = lookupTime(out, d.m.CreatedKey())
 	}
 	dd.CreatedAt = created
-	res, err := d.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: oid}}, doc)
-	if err != nil {
-		return d.wrap(op, err)
+	*doc = *cp
+	res := &mongo.UpdateResult{MatchedCount: 1, ModifiedCount: 1}
+	if err := docmodel.AfterUpdate(ctx, res, any(doc)); err != nil {
+		return d.hookErr(op, err)
 	}
-	if res.MatchedCount == 0 {
-		return notFoundErr(op+" "+d.name, mongo.ErrNoDocuments)
-	}
-	return d.wrap(op, afterUpdate(ctx, res, m))
+	return nil
 }
 
-// lookupTime returns the time at the dotted key of doc; zero when absent.
-func lookupTime(doc bson.Raw, key string) (time.Time, error) {
-	v, err := doc.LookupErr(strings.Split(key, ".")...)
+// findAndModify applies u to the document filter matches and returns its
+// created time and version (the projection of the result). A change that
+// crosses a stored value that is not a document (PathNotViable) is
+// rewritten to fit the stored document (docmodel.Viable) and retried.
+func (d *DocStore[T, PT]) findAndModify(ctx context.Context, oid primitive.ObjectID, filter bson.D, u docmodel.Update, upsert bool) (bson.Raw, error) {
+	fo := options.FindOneAndUpdate().SetReturnDocument(options.After).SetUpsert(upsert)
+	if !d.s.ferret { // FerretDB v1 does not implement findAndModify's fields
+		proj := bson.D{{Key: d.m.CreatedKey(), Value: 1}}
+		if vk := d.m.VersionKey(); vk != "" {
+			proj = append(proj, bson.E{Key: vk, Value: 1})
+		}
+		fo.SetProjection(proj)
+	}
+	for attempt := 0; ; attempt++ {
+		var out bson.Raw
+		err := d.coll.FindOneAndUpdate(ctx, filter, u.Doc(), fo).Decode(&out)
+		if err == nil || !isPathNotViable(err) || attempt == 2 {
+			return out, err
+		}
+		if u, err = d.fit(ctx, oid, u); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// updateOne is findAndModify without a result: it reports whether a
+// document matched.
+func (d *DocStore[T, PT]) updateOne(ctx context.Context, oid primitive.ObjectID, filter bson.D, u docmodel.Update) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := d.coll.UpdateOne(ctx, filter, u.Doc())
+		if err == nil {
+			return res.MatchedCount > 0, nil
+		}
+		if !isPathNotViable(err) || attempt == 2 {
+			return false, err
+		}
+		if u, err = d.fit(ctx, oid, u); err != nil {
+			return false, err
+		}
+	}
+}
+
+// fit rewrites u for the stored document with oid.
+func (d *DocStore[T, PT]) fit(ctx context.Context, oid primitive.ObjectID, u docmodel.Update) (docmodel.Update, error) {
+	var stored bson.Raw
+	if err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&stored); err != nil {
+		return u, err
+	}
+	return docmodel.Viable(stored, u), nil
+}
+
+// isPathNotViable reports MongoDB's refusal to create a field inside a
+// value that is not a document (code 28, PathNotViable).
+func isPathNotViable(err error) bool { return hasCode(err, 28) }
+
+// missing returns the error of a conditional write that matched nothing:
+// ErrConflict when versioned and the document exists (at another
+// version), else ErrNotFound; err when it is not "no document".
+func (d *DocStore[T, PT]) missing(ctx context.Context, op string, oid primitive.ObjectID, versioned bool, err error) error {
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return d.writeErr(op, err)
+	}
+	if versioned {
+		n, cerr := d.coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: oid}}, options.Count().SetLimit(1))
+		if cerr != nil {
+			return d.wrap(op, cerr)
+		}
+		if n > 0 {
+			return conflictErr(op, errors.New("stale version: the document has changed since it was read"))
+		}
+	}
+	return notFoundErr(op, mongo.ErrNoDocuments)
+}
+
+// lookupTime returns the time at key of doc; zero when absent.
+func lookupTime(doc bson.Raw, key string) time.Time {
+	v, err := doc.LookupErr(key)
 	if err != nil {
-		return time.Time{}, nil
+		return time.Time{}
 	}
 	if dt, ok := v.DateTimeOK(); ok {
-		return time.UnixMilli(dt).UTC(), nil
+		return time.UnixMilli(dt).UTC()
 	}
-	return time.Time{}, nil
+	return time.Time{}
+}
+
+// Patch applies p to the document with the given ID in one update that
+// touches only the named fields (see ports.Patch), the updated time
+// (unless p sets it) and the version. It returns ErrNotFound when no
+// document has the ID (also for a malformed one), ErrConflict when p has
+// IfVersion and the stored version differs, and ErrInvalid for a patch the
+// schema refuses or a value the server cannot apply (Inc of a stored
+// non-number).
+func (d *DocStore[T, PT]) Patch(ctx context.Context, id string, p ports.Patch) error {
+	op := d.op("patch")
+	if err := d.s.enter(ctx, op); err != nil {
+		return err
+	}
+	u, err := d.m.PatchUpdate(p)
+	if err != nil {
+		return invalidErr(op, err)
+	}
+	oid, ok := docmodel.ParseObjectID(id)
+	if !ok {
+		return notFoundErr(op, errors.New("malformed ID"))
+	}
+	filter := bson.D{{Key: "_id", Value: oid}}
+	v, cond := p.Precondition()
+	if cond {
+		filter = append(filter, bson.E{Key: d.m.VersionKey(), Value: int64(v)})
+	}
+	u = d.stampPatch(u, now())
+	matched, err := d.updateOne(ctx, oid, filter, u)
+	if err != nil {
+		return d.writeErr(op, err)
+	}
+	if !matched {
+		return d.missing(ctx, op, oid, cond, nil)
+	}
+	return nil
+}
+
+// stampPatch adds the updated time (unless u writes it) and the version
+// increment to a patch.
+func (d *DocStore[T, PT]) stampPatch(u docmodel.Update, at time.Time) docmodel.Update {
+	uk := d.m.UpdatedKey()
+	written := false
+	for _, e := range u.Set {
+		written = written || e.Key == uk
+	}
+	for _, k := range u.Unset {
+		written = written || k == uk
+	}
+	if !written {
+		u.Set = append(u.Set, docmodel.Elem{Key: uk, Value: dateValue(at)})
+	}
+	if vk := d.m.VersionKey(); vk != "" {
+		u.Inc = append(u.Inc, docmodel.Elem{Key: vk, Value: int64Value(1)})
+	}
+	return u
+}
+
+func dateValue(t time.Time) bson.RawValue {
+	typ, b, _ := bson.MarshalValue(t)
+	return bson.RawValue{Type: typ, Value: b}
+}
+
+func int64Value(n int64) bson.RawValue {
+	typ, b, _ := bson.MarshalValue(n)
+	return bson.RawValue{Type: typ, Value: b}
+}
+
+// Upsert inserts doc (assigning an ID when it has none) or, when a
+// document has its ID, writes it as Update does, in one findAndModify
+// with upsert; mgm's updating hooks run. With a zero Version (or none) it
+// writes unconditionally and the version becomes the stored one plus one
+// (1 for a new document); with a non-zero one the stored version must be
+// doc's: ErrConflict otherwise, ErrNotFound when there is no document. A
+// given ID must be an ObjectID's Hex form (ErrInvalid).
+func (d *DocStore[T, PT]) Upsert(ctx context.Context, doc *T) error {
+	op := d.op("upsert")
+	if err := d.s.enter(ctx, op); err != nil {
+		return err
+	}
+	if doc == nil {
+		return invalidErr(op, errors.New("nil document"))
+	}
+	if err := checkID(PT(doc).Doc().ID); err != nil {
+		return invalidErr(op, err)
+	}
+	given := PT(doc).Doc().CreatedAt
+	cp := new(T)
+	*cp = *doc
+	if err := docmodel.BeforeUpdate(ctx, any(cp)); err != nil {
+		return d.hookErr(op, err)
+	}
+	dd := PT(cp).Doc()
+	if dd.ID == "" {
+		dd.ID = primitive.NewObjectID().Hex()
+	}
+	oid, ok := docmodel.ParseObjectID(dd.ID)
+	if !ok {
+		return invalidErr(op, errors.New("the ID is not an ObjectID: 24 lowercase hexadecimal digits"))
+	}
+	at := now()
+	dd.UpdatedAt = at
+	created := at
+	if !given.IsZero() {
+		created = given.UTC().Truncate(time.Millisecond)
+	}
+	filter := bson.D{{Key: "_id", Value: oid}}
+	vk := d.m.VersionKey()
+	want := d.m.Version(cp)
+	conditional := vk != "" && want != 0
+	if conditional {
+		filter = append(filter, bson.E{Key: vk, Value: int64(want)})
+		d.m.SetVersion(cp, want+1)
+	}
+	raw, err := d.m.Encode(cp)
+	if err != nil {
+		return invalidErr(op, err)
+	}
+	var stored bson.Raw
+	if d.m.HasInlineMaps() {
+		err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&stored)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return d.wrap(op, err)
+		}
+	}
+	u, err := d.m.UpdateFields(raw, stored)
+	if err != nil {
+		return invalidErr(op, err)
+	}
+	if vk != "" && !conditional {
+		u = docmodel.WithoutKey(u, vk)
+		u.Inc = append(u.Inc, docmodel.Elem{Key: vk, Value: int64Value(1)})
+	}
+	if !conditional {
+		u.SetOnInsert = append(u.SetOnInsert, docmodel.Elem{Key: d.m.CreatedKey(), Value: dateValue(created)})
+	}
+	out, err := d.findAndModify(ctx, oid, filter, u, !conditional)
+	if err != nil {
+		return d.missing(ctx, op, oid, conditional, err)
+	}
+	dd.CreatedAt = lookupTime(out, d.m.CreatedKey())
+	if vk != "" {
+		if v, err := out.LookupErr(vk); err == nil {
+			if n, ok := v.AsInt64OK(); ok {
+				d.m.SetVersion(cp, ports.Version(n))
+			}
+		}
+	}
+	*doc = *cp
+	res := &mongo.UpdateResult{MatchedCount: 1, ModifiedCount: 1}
+	if err := docmodel.AfterUpdate(ctx, res, any(doc)); err != nil {
+		return d.hookErr(op, err)
+	}
+	return nil
 }
 
 // Delete removes the document with the given ID, or returns ErrNotFound
 // (also for an ID that is not an ObjectID's Hex form). mgm's deleting
 // hooks do not run: there is no model to run them on.
 func (d *DocStore[T, PT]) Delete(ctx context.Context, id string) error {
-	const op = "delete"
-	if d.s.isClosed() {
-		return closedErr(op)
+	op := d.op("delete")
+	if err := d.s.enter(ctx, op); err != nil {
+		return err
 	}
-	oid, ok := parseObjectID(id)
+	oid, ok := docmodel.ParseObjectID(id)
 	if !ok {
-		return notFoundErr(op+" "+d.name, fmt.Errorf("malformed ID %q", id))
+		return notFoundErr(op, errors.New("malformed ID"))
 	}
 	res, err := d.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
 	if err != nil {
-		return d.wrap(op, err)
+		return d.writeErr(op, err)
 	}
 	if res.DeletedCount == 0 {
-		return notFoundErr(op+" "+d.name, mongo.ErrNoDocuments)
+		return notFoundErr(op, mongo.ErrNoDocuments)
 	}
 	return nil
 }
 
-// The hooks below run mgm's model hooks in mgm's order, for the operations
-// that bypass mgm's own Create and Update (mgm's Update would $set the
-// fields, leaving removed ones in place, and match the string ID). The
-// interfaces are mgm's hook interfaces, spelled out structurally because
-// mgm marks the context-free ones deprecated while ports.Document
-// implements those.
-
-type (
-	creatingCtx interface{ Creating(context.Context) error }
-	creating    interface{ Creating() error }
-	createdCtx  interface{ Created(context.Context) error }
-	created     interface{ Created() error }
-	updatingCtx interface{ Updating(context.Context) error }
-	updating    interface{ Updating() error }
-	updatedCtx  interface {
-		Updated(context.Context, *mongo.UpdateResult) error
+// DeleteIfVersion removes the document with the given ID if its stored
+// version is v: ErrConflict when it is another, ErrNotFound when there is
+// none, ErrInvalid when T has no Version field.
+func (d *DocStore[T, PT]) DeleteIfVersion(ctx context.Context, id string, v ports.Version) error {
+	op := d.op("delete if version")
+	if err := d.s.enter(ctx, op); err != nil {
+		return err
 	}
-	updated interface {
-		Updated(*mongo.UpdateResult) error
+	vk := d.m.VersionKey()
+	if vk == "" {
+		return invalidErr(op, fmt.Errorf("%s has no Version field", d.m.Type().Name()))
 	}
-	savingCtx interface{ Saving(context.Context) error }
-	savingH   interface{ Saving() error }
-	savedCtx  interface{ Saved(context.Context) error }
-	savedH    interface{ Saved() error }
-)
-
-func beforeCreate(ctx context.Context, m mgm.Model) error {
-	if h, ok := m.(creatingCtx); ok {
-		if err := h.Creating(ctx); err != nil {
-			return err
-		}
-	} else if h, ok := m.(creating); ok {
-		if err := h.Creating(); err != nil {
-			return err
-		}
+	oid, ok := docmodel.ParseObjectID(id)
+	if !ok {
+		return notFoundErr(op, errors.New("malformed ID"))
 	}
-	return saving(ctx, m)
-}
-
-func afterCreate(ctx context.Context, m mgm.Model) error {
-	if h, ok := m.(createdCtx); ok {
-		if err := h.Created(ctx); err != nil {
-			return err
-		}
-	} else if h, ok := m.(created); ok {
-		if err := h.Created(); err != nil {
-			return err
-		}
+	res, err := d.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: vk, Value: int64(v)}})
+	if err != nil {
+		return d.writeErr(op, err)
 	}
-	return saved(ctx, m)
-}
-
-func beforeUpdate(ctx context.Context, m mgm.Model) error {
-	if h, ok := m.(updatingCtx); ok {
-		if err := h.Updating(ctx); err != nil {
-			return err
-		}
-	} else if h, ok := m.(updating); ok {
-		if err := h.Updating(); err != nil {
-			return err
-		}
-	}
-	return saving(ctx, m)
-}
-
-func afterUpdate(ctx context.Context, res *mongo.UpdateResult, m mgm.Model) error {
-	if h, ok := m.(updatedCtx); ok {
-		if err := h.Updated(ctx, res); err != nil {
-			return err
-		}
-	} else if h, ok := m.(updated); ok {
-		if err := h.Updated(res); err != nil {
-			return err
-		}
-	}
-	return saved(ctx, m)
-}
-
-func saving(ctx context.Context, m mgm.Model) error {
-	if h, ok := m.(savingCtx); ok {
-		return h.Saving(ctx)
-	} else if h, ok := m.(savingH); ok {
-		return h.Saving()
+	if res.DeletedCount == 0 {
+		return d.missing(ctx, op, oid, true, nil)
 	}
 	return nil
 }
 
-func saved(ctx context.Context, m mgm.Model) error {
-	if h, ok := m.(savedCtx); ok {
-		return h.Saved(ctx)
-	} else if h, ok := m.(savedH); ok {
-		return h.Saved()
+// DeleteWhere removes every document matching q's conditions (at least
+// one; no order, limit or offset) in one deleteMany and returns how many.
+func (d *DocStore[T, PT]) DeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
+	op := d.op("delete where")
+	if err := d.s.enter(ctx, op); err != nil {
+		return 0, err
 	}
-	return nil
+	if err := d.m.Schema().ValidateDeleteWhere(q); err != nil {
+		return 0, invalidErr(op, err)
+	}
+	conds, err := d.m.Conditions(q.Conditions())
+	if err != nil {
+		return 0, invalidErr(op, err)
+	}
+	res, err := d.coll.DeleteMany(ctx, docmodel.Filter(conds))
+	if err != nil {
+		return 0, d.writeErr(op, err)
+	}
+	return res.DeletedCount, nil
 }

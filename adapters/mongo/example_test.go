@@ -112,3 +112,71 @@ func ExampleConfig() {
 	// mongo.Config{URI:"mongodb://app:xxxxx@db:27017/shop" Database:"" ConnectTimeout:0s ServerSelectionTimeout:0s CheckTimeout:2s}
 	// mongo.Config{URI:"mongodb://app:xxxxx@db:27017/shop" Database:"" ConnectTimeout:0s ServerSelectionTimeout:0s CheckTimeout:2s}
 }
+
+// Profile is written by a Node service with mongoose too: its times are
+// createdAt and updatedAt, its Owner an ObjectId reference.
+type Profile struct {
+	ports.Document `bson:",inline"`
+	Name           string        `bson:"name"`
+	Owner          ports.DocRef  `bson:"owner"`
+	Visits         int           `bson:"visits"`
+	Version        ports.Version `bson:"__rev"`
+}
+
+// A DocStore over documents another program shares: the timestamp keys
+// are named, DocRef fields are ObjectIDs, Update keeps the fields the
+// model does not declare, Patch and Version make concurrent writers safe.
+// It needs a server, so it is compiled but not run.
+func ExampleWithTimestampKeys() {
+	ctx := context.Background()
+	cfg, err := mongo.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := mongo.Open(ctx, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close(ctx)
+	profiles, err := mongo.NewDocStore[Profile](store, "profiles", mongo.WithTimestampKeys("createdAt", "updatedAt"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	owner := "65f0c0ffee0123456789abcd"
+	mine, err := profiles.Find(ctx, ports.Where("Owner", ports.Eq, owner).OrderBy("-CreatedAt"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range mine {
+		// Atomic and only if nobody changed it since it was read.
+		err := profiles.Patch(ctx, p.ID, ports.Inc("Visits", 1).IfVersion(p.Version))
+		if errors.Is(err, ports.ErrConflict) {
+			fmt.Println("changed meanwhile: read it again")
+		}
+	}
+}
+
+// Stream reads a large result from the server's cursor, one document at
+// a time; FindPage serves it page by page to a client. Compiled, not run.
+func ExampleDocStore_Stream() {
+	ctx := context.Background()
+	cfg, _ := mongo.ConfigFromEnv()
+	store, err := mongo.Open(ctx, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close(ctx)
+	orders, _ := mongo.NewDocStore[Order](store, "orders")
+	total := 0.0
+	for o, err := range orders.Stream(ctx, ports.Where("Status", ports.Eq, "paid")) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		total += o.Total
+	}
+	page, err := orders.FindPage(ctx, ports.All().OrderBy("-Total").Limit(50), "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(total, len(page.Items), page.Next != "")
+}

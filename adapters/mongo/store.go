@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync/atomic"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
+	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
+	"github.com/portkit/portkit/internal/gate"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -26,10 +28,11 @@ type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
 	log    *slog.Logger
-	closed atomic.Bool
+	gate   gate.Gate // closed state and the entry checks of every call
 
 	server       string // "MongoDB 7.0.14", "FerretDB v1.24.2 (MongoDB 7.0.77)"
 	transactions bool
+	ferret       bool // FerretDB: findAndModify takes no projection
 }
 
 // Compile-time checks.
@@ -72,6 +75,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if err := gate.CheckContext(ctx, backend, "open"); err != nil {
+		return nil, err
+	}
 	if err := cfg.validate(fieldName); err != nil {
 		return nil, err
 	}
@@ -100,11 +106,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 		}
 	}
 	if err != nil {
-		kind := ports.ErrUnavailable
-		if !isUnavailable(err) && !errors.Is(err, context.Canceled) {
-			kind = classify(err)
-		}
-		err = ports.NewError(backend, "open", kind, scrub(err, cfg.URI))
+		err = ports.NewError(backend, "open", openKind(err), scrub(err, cfg.URI))
 		log.LogAttrs(ctx, slog.LevelError, "mongo: connect failed",
 			slog.Any("config", cfg), slog.Duration("elapsed", time.Since(start)), slog.Any("error", err))
 		return nil, err
@@ -117,6 +119,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 		log:    log,
 	}
 	s.server, s.transactions = probe(cctx, client)
+	s.ferret = strings.HasPrefix(s.server, "FerretDB")
 	log.LogAttrs(ctx, slog.LevelInfo, "mongo: connected",
 		slog.String("uri", RedactURI(cfg.URI)),
 		slog.String("database", s.db.Name()),
@@ -175,20 +178,41 @@ func (s *Store) Server() string { return s.server }
 // FerretDB do not; WithinTx then returns ErrInvalid.
 func (s *Store) SupportsTransactions() bool { return s.transactions }
 
+// openKind classifies a failure to connect: the classifier's kind, but a
+// server selection that timed out because authentication failed is
+// ErrPermission, and any other failure without a server reply is
+// ErrUnavailable.
+func openKind(err error) error {
+	var sse topology.ServerSelectionError
+	if errors.As(err, &sse) {
+		for _, srv := range sse.Desc.Servers {
+			if srv.LastError != nil && isPermission(srv.LastError) {
+				return ports.ErrPermission
+			}
+		}
+	}
+	return classifier.KindOf(err, false)
+}
+
 // Check pings the primary. It returns nil when it answers, an error
 // wrapping ports.ErrUnavailable when it does not answer within ctx or the
-// check timeout, and ports.ErrClosed after Close.
+// check timeout, ports.ErrPermission when the server refuses the
+// credentials, ports.ErrInvalid for a nil ctx, and ports.ErrClosed after
+// Close.
 func (s *Store) Check(ctx context.Context) error {
-	if s.closed.Load() {
-		return closedErr("check")
+	if err := s.gate.Check(ctx, backend, "check"); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 	defer cancel()
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		if s.closed.Load() {
-			return closedErr("check")
+		kind := openKind(err)
+		if s.gate.Closed() {
+			kind = ports.ErrClosed
+		} else if kind != ports.ErrPermission {
+			kind = ports.ErrUnavailable
 		}
-		return ports.NewError(backend, "check", ports.ErrUnavailable, scrub(err, s.cfg.URI))
+		return ports.NewError(backend, "check", kind, scrub(err, s.cfg.URI))
 	}
 	return nil
 }
@@ -197,12 +221,15 @@ func (s *Store) Check(ctx context.Context) error {
 // return their connections. Every later call of any method, Close
 // included, returns an error wrapping ports.ErrClosed.
 func (s *Store) Close(ctx context.Context) error {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !s.gate.Close() {
 		return closedErr("close")
+	}
+	if ctx == nil {
+		ctx = context.Background() // the Store is closed all the same
 	}
 	err := s.client.Disconnect(ctx)
 	if err != nil {
-		err = ports.NewError(backend, "close", classify(err), scrub(err, s.cfg.URI))
+		err = ports.NewError(backend, "close", classifier.KindOf(err, false), scrub(err, s.cfg.URI))
 		s.log.LogAttrs(ctx, slog.LevelWarn, "mongo: close failed", slog.Any("error", err))
 		return err
 	}
@@ -211,4 +238,10 @@ func (s *Store) Close(ctx context.Context) error {
 }
 
 // isClosed reports whether Close has been called.
-func (s *Store) isClosed() bool { return s.closed.Load() }
+func (s *Store) isClosed() bool { return s.gate.Closed() }
+
+// enter applies the entry checks of a call of op (ErrClosed, then a nil
+// ctx, then a done ctx).
+func (s *Store) enter(ctx context.Context, op string) error {
+	return s.gate.Check(ctx, backend, op)
+}

@@ -2,14 +2,20 @@ package mongo
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/portkit/portkit/ports"
 )
 
-// txKey marks a context that is inside a WithinTx of a Store.
+// txKey marks a context that is inside a WithinTx of a Store; its value
+// is the *txState of that transaction.
 type txKey struct{ s *Store }
+
+// txState tells whether the transaction of a context is still running.
+type txState struct{ ended atomic.Bool }
 
 // WithinTx runs fn in a multi-document transaction: every DocStore call of
 // this Store made with the context fn receives (or one derived from it)
@@ -19,15 +25,23 @@ type txKey struct{ s *Store }
 // MongoDB has no savepoints, so an inner error aborts the whole
 // transaction once the outer fn returns it.
 //
+// The commit is bounded by ctx. When ctx ends, or the connection is lost,
+// while it is in flight, or the server answers with the
+// UnknownTransactionCommitResult label, the outcome is unknown: WithinTx
+// returns ErrUnavailable wrapping ports.ErrOutcomeUnknown.
+//
 // The server must be a replica set member or a mongos
 // (SupportsTransactions); otherwise WithinTx returns an error wrapping
 // ports.ErrInvalid and ErrNoTransactions without calling fn.
 func (s *Store) WithinTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	const op = "transaction"
-	if s.isClosed() {
-		return closedErr(op)
+	if err := s.enter(ctx, op); err != nil {
+		return err
 	}
-	if ctx.Value(txKey{s}) != nil {
+	if fn == nil {
+		return invalidErr(op, errors.New("nil function"))
+	}
+	if s.InTx(ctx) {
 		return fn(ctx)
 	}
 	if !s.transactions {
@@ -35,14 +49,15 @@ func (s *Store) WithinTx(ctx context.Context, fn func(ctx context.Context) error
 	}
 	sess, err := s.client.StartSession()
 	if err != nil {
-		return wrapErr("start session", err)
+		return wrapErr("start session", err, s.isClosed())
 	}
 	defer sess.EndSession(context.WithoutCancel(ctx))
 	if err := sess.StartTransaction(); err != nil {
-		return wrapErr("start transaction", err)
+		return wrapErr("start transaction", err, s.isClosed())
 	}
-	sctx := mongo.NewSessionContext(ctx, sess)
-	txCtx := context.WithValue(sctx, txKey{s}, true)
+	st := &txState{}
+	defer st.ended.Store(true)
+	txCtx := context.WithValue(mongo.NewSessionContext(ctx, sess), txKey{s}, st)
 
 	done := false
 	defer func() {
@@ -55,13 +70,33 @@ func (s *Store) WithinTx(ctx context.Context, fn func(ctx context.Context) error
 	done = true
 	if ferr != nil {
 		if aerr := sess.AbortTransaction(context.WithoutCancel(ctx)); aerr != nil {
-			s.log.WarnContext(ctx, "mongo: abort transaction failed", "error", aerr)
+			s.log.WarnContext(ctx, "mongo: abort transaction failed", "error", redactErr(aerr))
 		}
 		return ferr
 	}
 	if err := sess.CommitTransaction(ctx); err != nil {
+		var le mongo.LabeledError
+		unknown := ctx.Err() != nil || mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
+			(errors.As(err, &le) && le.HasErrorLabel(driverUnknownCommitLabel))
+		if unknown && !s.isClosed() {
+			return classifier.OutcomeUnknown("commit transaction", redactErr(err))
+		}
 		_ = sess.AbortTransaction(context.WithoutCancel(ctx))
-		return wrapErr("commit transaction", err)
+		return wrapErr("commit transaction", err, s.isClosed())
 	}
 	return nil
+}
+
+// driverUnknownCommitLabel is the label the server and the driver put on
+// a commit whose result is unknown.
+const driverUnknownCommitLabel = "UnknownTransactionCommitResult"
+
+// InTx reports whether ctx carries a running transaction of s (one that
+// DocStore calls made with ctx take part in).
+func (s *Store) InTx(ctx context.Context) bool {
+	if ctx == nil {
+		return false
+	}
+	st, _ := ctx.Value(txKey{s}).(*txState)
+	return st != nil && !st.ended.Load()
 }

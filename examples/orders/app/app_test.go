@@ -59,8 +59,12 @@ func newEnv(t *testing.T, edit ...func(*app.Config)) *env {
 	if e.lines, err = fakes.NewSQLStore[domain.OrderLine](e.sql); err != nil {
 		t.Fatal(err)
 	}
-	e.audits = fakes.NewDocStore[domain.Audit](e.docs)
-	e.views = fakes.NewDocStore[domain.OrderView](e.docs)
+	if e.audits, err = fakes.NewDocStore[domain.Audit](e.docs); err != nil {
+		t.Fatal(err)
+	}
+	if e.views, err = fakes.NewDocStore[domain.OrderView](e.docs); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.ps.CreateTopic(t.Context(), topic); err != nil {
 		t.Fatal(err)
 	}

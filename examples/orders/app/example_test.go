@@ -26,9 +26,11 @@ func ExampleService() {
 	_ = ps.CreateTopic(ctx, app.TopicOrderCreated)
 	orders, _ := fakes.NewSQLStore[domain.Order](sql)
 	lines, _ := fakes.NewSQLStore[domain.OrderLine](sql)
+	auditStore, _ := fakes.NewDocStore[domain.Audit](docs)
+	viewStore, _ := fakes.NewDocStore[domain.OrderView](docs)
 	svc, err := app.New(app.Config{
 		Orders: orders, Lines: lines, Tx: sql,
-		Audits: fakes.NewDocStore[domain.Audit](docs), Views: fakes.NewDocStore[domain.OrderView](docs),
+		Audits: auditStore, Views: viewStore,
 		Cache: cache, Publisher: ps,
 		Now: func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) },
 	})

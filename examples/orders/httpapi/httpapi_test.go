@@ -51,9 +51,17 @@ func newServer(t *testing.T, opts httpapi.Options) *server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
+	audits, err := fakes.NewDocStore[domain.Audit](docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views, err := fakes.NewDocStore[domain.OrderView](docs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.svc, err = app.New(app.Config{
 		Orders: orders, Lines: lines, Tx: s.sql,
-		Audits: fakes.NewDocStore[domain.Audit](docs), Views: fakes.NewDocStore[domain.OrderView](docs),
+		Audits: audits, Views: views,
 		Cache: s.cache, Publisher: s.ps, Logger: log,
 	})
 	if err != nil {
@@ -320,9 +328,11 @@ func ExampleNew() {
 	_ = ps.CreateTopic(ctx, app.TopicOrderCreated)
 	orders, _ := fakes.NewSQLStore[domain.Order](db)
 	lines, _ := fakes.NewSQLStore[domain.OrderLine](db)
+	audits, _ := fakes.NewDocStore[domain.Audit](docs)
+	views, _ := fakes.NewDocStore[domain.OrderView](docs)
 	svc, _ := app.New(app.Config{
 		Orders: orders, Lines: lines, Tx: db,
-		Audits: fakes.NewDocStore[domain.Audit](docs), Views: fakes.NewDocStore[domain.OrderView](docs),
+		Audits: audits, Views: views,
 		Cache: cache, Publisher: ps,
 	})
 	h := httpapi.New(svc, httpapi.Options{})

@@ -186,8 +186,15 @@ func buildDocs(ctx context.Context, cfg Config, p *Ports, log *slog.Logger) erro
 	if cfg.Mongo == nil {
 		db := fakes.NewDB(fakes.WithName("fake-doc"), fakes.WithLogger(log))
 		p.add("documents", db, false, "")
-		p.Audits = fakes.NewDocStore[domain.Audit](db, fakes.WithTable(p.Names.Audits))
-		p.Views = fakes.NewDocStore[domain.OrderView](db, fakes.WithTable(p.Names.Views))
+		audits, err := fakes.NewDocStore[domain.Audit](db, fakes.WithTable(p.Names.Audits))
+		if err != nil {
+			return err
+		}
+		views, err := fakes.NewDocStore[domain.OrderView](db, fakes.WithTable(p.Names.Views))
+		if err != nil {
+			return err
+		}
+		p.Audits, p.Views = audits, views
 		p.Fakes.Docs = db
 		return nil
 	}
