@@ -76,9 +76,9 @@ func BenchmarkFakeCacheGet(b *testing.B) {
 	})
 }
 
-// benchRow is the SQL fake's benchmark model: a string column that sorts
+// fakeBenchRow is the SQL fake's benchmark model: a string column that sorts
 // by the dialect's collation, a nullable number, gorm's times.
-type benchRow struct {
+type fakeBenchRow struct {
 	ID        int64
 	Name      string `gorm:"size:64;index"`
 	Qty       *int
@@ -87,18 +87,18 @@ type benchRow struct {
 }
 
 // newBenchSQL returns a fake SQL store of n rows on a DB of dialect d.
-func newBenchSQL(b *testing.B, d fakes.Dialect, n int) *fakes.SQLStore[benchRow] {
+func newBenchSQL(b *testing.B, d fakes.Dialect, n int) *fakes.SQLStore[fakeBenchRow] {
 	b.Helper()
 	db := fakes.NewDB(fakes.WithDialect(d))
 	b.Cleanup(func() { _ = db.Close(context.Background()) })
-	s, err := fakes.NewSQLStore[benchRow](db)
+	s, err := fakes.NewSQLStore[fakeBenchRow](db)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rows := make([]*benchRow, n)
+	rows := make([]*fakeBenchRow, n)
 	for i := range rows {
 		q := i % 7
-		rows[i] = &benchRow{Name: fmt.Sprintf("Name %c %05d", 'a'+rune(i%26), n-i), Qty: &q}
+		rows[i] = &fakeBenchRow{Name: fmt.Sprintf("Name %c %05d", 'a'+rune(i%26), n-i), Qty: &q}
 	}
 	if err := s.CreateMany(context.Background(), rows); err != nil {
 		b.Fatal(err)

@@ -189,4 +189,3 @@ func sortHits(hits []docHit, keys []docmodel.SortKey) {
 		return strings.Compare(a.key, b.key)
 	})
 }
-
