@@ -109,8 +109,8 @@ func ExampleConfig() {
 	fmt.Printf("%v\n", cfg)
 	fmt.Printf("%+v\n", &cfg)
 	// Output:
-	// mongo.Config{URI:"mongodb://app:xxxxx@db:27017/shop" Database:"" ConnectTimeout:0s ServerSelectionTimeout:0s CheckTimeout:2s}
-	// mongo.Config{URI:"mongodb://app:xxxxx@db:27017/shop" Database:"" ConnectTimeout:0s ServerSelectionTimeout:0s CheckTimeout:2s}
+	// mongo.Config{URI:"mongodb://app:xxxxx@db:27017/shop" CheckTimeout:2s}
+	// mongo.Config{URI:"mongodb://app:xxxxx@db:27017/shop" CheckTimeout:2s}
 }
 
 // Profile is written by a Node service with mongoose too: its times are
