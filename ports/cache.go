@@ -14,8 +14,9 @@ const MaxValueBytes = 512 << 20
 // Rules every Cache follows: a TTL of 0 means no expiry; a negative TTL is
 // ErrInvalid; a positive TTL below a millisecond counts as one millisecond
 // (Redis' resolution), and any positive time.Duration is accepted. An empty
-// key is ErrInvalid; keys and values are bytes (any content). A value over
-// MaxValueBytes is ErrInvalid before anything is sent. Reads see the
+// key is ErrInvalid; keys and values are bytes (any content). A value, or
+// a key (with the prefix, when one is configured), over MaxValueBytes is
+// ErrInvalid before anything is sent. Reads see the
 // caller's own completed writes (read-your-writes), whatever the batch
 // size. A key prefix, where an implementation is configured with one, is
 // applied to every key sent and never appears in returned keys.

@@ -22,8 +22,11 @@ type Connector interface {
 	Check(ctx context.Context) error
 
 	// Close releases the connection gracefully: it flushes pending work
-	// (buffered messages, in-flight calls) until ctx ends. It is safe to call
+	// (buffered messages, in-flight calls) until ctx ends, then gives up on
+	// what is left and returns ErrUnavailable saying so (with ctx already
+	// done it closes at once when nothing is pending). It is safe to call
 	// more than once; every call after the first returns an error wrapping
-	// ErrClosed, as does every other method of the implementation.
+	// ErrClosed, as does every other method of the implementation. A nil
+	// ctx is ErrInvalid and closes nothing.
 	Close(ctx context.Context) error
 }

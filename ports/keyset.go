@@ -95,6 +95,9 @@ func (s *Schema) ValidatePatch(p Patch, pkPath string) error {
 			if f.Class != ClassNumber {
 				return fail("Inc of %s field %s", f.Class, c.Field)
 			}
+			if f.Nullable {
+				return fail("Inc of pointer field %s: NULL has no portable increment (Set it instead)", c.Field)
+			}
 			if c.Value == nil || isNilPointer(c.Value) {
 				return fail("Inc of %s by nil", c.Field)
 			}
@@ -150,7 +153,7 @@ func (s *Schema) EncodeCursor(q Query, pkPath string, row any) (string, error) {
 			return "", NewError("cursor", "encode", ErrInvalid, fmt.Errorf("%s has no field %q", s.typ.Name(), o.Field))
 		}
 		fv, null := fieldByIndex(v, f.Index)
-		if null {
+		if null || (f.ObjectID && fv.Kind() == reflect.String && fv.String() == "" && canBeNull(f)) {
 			vals[i] = cursorValue{T: "n"}
 			continue
 		}
@@ -332,7 +335,7 @@ func encodeCursorValue(v reflect.Value) (cursorValue, error) {
 
 func decodeCursorValue(cv cursorValue, f *Field) (any, error) {
 	if cv.T == "n" {
-		if !f.Nullable {
+		if !canBeNull(f) {
 			return nil, fmt.Errorf("NULL for a field that cannot be NULL")
 		}
 		return nil, nil
@@ -386,6 +389,21 @@ func decodeCursorValue(cv cursorValue, f *Field) (any, error) {
 		return t.UTC(), nil
 	}
 	return nil, fmt.Errorf("unknown value kind %q", cv.T)
+}
+
+// canBeNull reports whether a row can hold no value for f: f is a pointer,
+// a struct on its path is reached through a pointer, or f holds a document
+// reference (the empty DocRef is stored as null).
+func canBeNull(f *Field) bool {
+	if f.Nullable || (f.ObjectID && f.Type.Kind() == reflect.String && f.Path != "ID") {
+		return true
+	}
+	for _, sf := range f.Chain[:max(len(f.Chain)-1, 0)] {
+		if sf.Type.Kind() == reflect.Pointer {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldByIndex returns the field at index in struct value v, following

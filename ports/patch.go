@@ -34,8 +34,11 @@ type Change struct {
 //	err := orders.Patch(ctx, id, p.IfVersion(o.Version))
 //
 // A Patch with no change, a field named twice, the primary key or ID, the
-// version field, a field T does not have, a value of another class than
-// its field, or Inc of a non-numeric field is ErrInvalid.
+// version field, a field T does not have or that the store does not write
+// (a gorm read-only or create-only field, a field without a column), a
+// value of another class than its field, or Inc of a non-numeric or of a
+// pointer field is ErrInvalid (a NULL has no portable increment: SQL keeps
+// NULL, MongoDB refuses; Set a pointer field instead).
 type Patch struct {
 	changes   []Change
 	ifVersion Version

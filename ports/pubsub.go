@@ -107,7 +107,11 @@ type Publisher interface {
 	// batched; one message never fails another caller's. Every message is
 	// checked with ValidateMessage first: one that breaks a rule is
 	// ErrInvalid and nothing is sent. It returns ErrNotFound for an unknown
-	// topic. When some messages fail, ids holds "" at their indexes and
+	// topic. A call with no message returns no IDs and nil (after the
+	// entry checks). Topic and subscription names follow Google Pub/Sub's
+	// rule on every backend: 3 to 255 characters, starting with a letter,
+	// made of letters, digits and - _ . ~ + %, not starting with "goog"
+	// (ErrInvalid otherwise). When some messages fail, ids holds "" at their indexes and
 	// the error (an *OpError whose kind is that of the first failure) has a
 	// *PublishError cause listing each; a message whose confirmation did not
 	// arrive before ctx ended is listed as unconfirmed: it may have been

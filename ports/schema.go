@@ -352,7 +352,7 @@ func checkQueryValue(f *Field, path string, v reflect.Value) error {
 		if !utf8.ValidString(s) {
 			return fmt.Errorf("value for %s is not valid UTF-8", path)
 		}
-		if f.ObjectID && !IsObjectIDHex(s) {
+		if f.ObjectID && !IsObjectIDHex(s) && !(s == "" && f.Path != "ID" && f.Type.Kind() == reflect.String) {
 			return fmt.Errorf("value for %s is not a document ID (24 lowercase hexadecimal digits)", path)
 		}
 	case reflect.Float32, reflect.Float64:

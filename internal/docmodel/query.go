@@ -57,7 +57,8 @@ func (m *Model) Conditions(conds []ports.Condition) ([]Cond, error) {
 
 // QueryValue encodes a condition value of field f as the driver would
 // send it: nil and nil pointers as null, a string on an ObjectID field (the
-// ID, a DocRef, an ObjectID) as the ObjectID it spells, anything else with
+// ID, a DocRef, an ObjectID) as the ObjectID it spells (the empty DocRef
+// as null, as it is stored), anything else with
 // the model's registry.
 func (m *Model) QueryValue(f *ports.Field, v any) (bson.RawValue, error) {
 	rv := reflect.ValueOf(v)
@@ -71,6 +72,9 @@ func (m *Model) QueryValue(f *ports.Field, v any) (bson.RawValue, error) {
 		return NullValue, nil
 	}
 	if f.ObjectID && rv.Kind() == reflect.String {
+		if rv.String() == "" && f.Path != "ID" {
+			return NullValue, nil // the empty DocRef is stored as null
+		}
 		oid, ok := ParseObjectID(rv.String())
 		if !ok {
 			return bson.RawValue{}, fmt.Errorf("value for %s: %w", f.Path, errNotObjectID)
