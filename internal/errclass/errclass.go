@@ -18,9 +18,11 @@ type Classifier struct {
 	Backend string
 
 	// Kind returns the sentinel of the table for err by the driver's error
-	// codes and types, or nil when it does not recognise err. It is not
-	// called for context errors. closed tells whether the implementation
-	// has been closed (a "client is closing" error then means ErrClosed).
+	// codes and types, or nil when it does not recognise err. It is asked
+	// before the context rule (so a driver error that the table names keeps
+	// its kind when the context also ended); it should return nil for a
+	// bare context error. closed tells whether the implementation has been
+	// closed (a "client is closing" error then means ErrClosed).
 	Kind func(err error, closed bool) error
 
 	// ServerReply reports whether err is an error reply of the server,
