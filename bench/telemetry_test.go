@@ -17,6 +17,7 @@ import (
 	"github.com/portkit/portkit/adapters/mysql"
 	"github.com/portkit/portkit/adapters/redis"
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 	"github.com/portkit/portkit/telemetry"
@@ -151,6 +152,35 @@ func BenchmarkTelemetryPublish(b *testing.B) {
 		if _, err := p.Publish(ctx, "t", msg); err != nil {
 			b.Fatal(err)
 		}
+	})
+}
+
+// BenchmarkTelemetryHook: the hook pair every instrumented adapter and
+// fake method runs (obs.Instr.Start, Span.End), alone: what Phase B
+// instrumentation adds to a call, to compare with BenchmarkFakeCacheGet.
+func BenchmarkTelemetryHook(b *testing.B) {
+	ctx := context.Background()
+	hook := func(in *obs.Instr) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, sp := in.Start(ctx, obs.OpGet)
+				sp.End(nil)
+			}
+		}
+	}
+	be := obs.Backend{Port: obs.PortCache, Name: "fake-cache"}
+	b.Run("off", hook(obs.New(be, obs.Settings{})))
+	b.Run("off-nofastpath", hook(obs.New(be, obs.Settings{TracerProvider: otel.GetTracerProvider(), MeterProvider: otel.GetMeterProvider()})))
+	b.Run("on", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		defer func() {
+			_ = tp.Shutdown(context.Background())
+			_ = mp.Shutdown(context.Background())
+		}()
+		hook(obs.New(be, obs.Settings{TracerProvider: tp, MeterProvider: mp}))(b)
 	})
 }
 

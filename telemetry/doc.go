@@ -21,8 +21,9 @@
 // (otel.GetTracerProvider, otel.GetMeterProvider): nothing is recorded
 // until the application installs an SDK, and then everything is, whether
 // the SDK was installed before or after the decorator was made. While no
-// SDK is installed a decorated call costs two loads and two compares more
-// than the call itself, and allocates nothing more. [WithTracerProvider]
+// SDK is installed a decorated call costs two function calls (the
+// decorator's and the check's), two loads and two compares more than the
+// call itself, and allocates nothing more. [WithTracerProvider]
 // and [WithMeterProvider] give providers of their own.
 //
 // This package imports the OpenTelemetry API only, never the SDK or an

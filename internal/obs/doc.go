@@ -13,9 +13,13 @@
 // # Cost when off
 //
 // With the default (global) providers and no SDK installed, Start returns
-// ctx unchanged and a zero Span without reading the clock, allocating or
-// creating a span: it compares the global providers with the ones captured
-// when the Instr was made (two atomic loads and two pointer compares). As
+// ctx unchanged and a nil *Span without reading the clock, allocating or
+// creating a span: it compares the data words of the global providers with
+// those captured when the Instr was made (one call, two atomic loads and
+// two pointer compares; comparing the interfaces themselves would call
+// runtime.ifaceeq, and a non-recording tracer.Start allocates a context).
+// Start cannot be inlined: the two global reads alone exceed the
+// inliner's budget. As
 // soon as the application installs an SDK with otel.SetTracerProvider or
 // otel.SetMeterProvider, the next call records. A provider given
 // explicitly ([Settings]) always records.

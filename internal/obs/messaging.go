@@ -26,12 +26,12 @@ const maxLinks = 32
 // With no SDK installed it starts nothing, and the messages carry the
 // caller's trace context if ctx has one (so that a process without an
 // SDK does not break a trace that passes through it).
-func (in *Instr) StartPublish(ctx context.Context, topic string, msgs []ports.Message) (context.Context, Span, []ports.Message) {
+func (in *Instr) StartPublish(ctx context.Context, topic string, msgs []ports.Message) (context.Context, *Span, []ports.Message) {
 	if in == nil || ctx == nil {
-		return ctx, Span{}, msgs
+		return ctx, nil, msgs
 	}
 	if !in.Active() {
-		return ctx, Span{}, injectMessages(ctx, in.prop, in.fields, msgs)
+		return ctx, nil, injectMessages(ctx, in.prop, in.fields, msgs)
 	}
 	var more []trace.SpanStartOption
 	if in.tracing() {
@@ -73,9 +73,9 @@ func (in *Instr) producerLinks(msgs []ports.Message) []trace.Link {
 // Subscribe's own context. With no SDK installed it starts nothing, but
 // the returned context still carries m's trace context, for the handler to
 // pass on.
-func (in *Instr) StartProcess(ctx context.Context, subscription string, m ports.Message) (context.Context, Span) {
+func (in *Instr) StartProcess(ctx context.Context, subscription string, m ports.Message) (context.Context, *Span) {
 	if in == nil || ctx == nil {
-		return ctx, Span{}
+		return ctx, nil
 	}
 	pctx, remote := ctx, false
 	if carries(in.fields, m.Attributes) {
@@ -83,7 +83,7 @@ func (in *Instr) StartProcess(ctx context.Context, subscription string, m ports.
 		remote = pctx != ctx && trace.SpanContextFromContext(pctx).IsRemote()
 	}
 	if !in.Active() {
-		return pctx, Span{}
+		return pctx, nil
 	}
 	var more []trace.SpanStartOption
 	if in.tracing() {

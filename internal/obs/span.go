@@ -14,8 +14,9 @@ import (
 
 // Span is one port operation in progress: its span (when tracing), its
 // start time (when measuring) and what the operation reports before it
-// ends. The zero Span records nothing. A Span is used by one goroutine and
-// ended once.
+// ends. A nil *Span (what Start returns while nothing records) records
+// nothing; all its methods may be called. A Span is used by one goroutine;
+// calls after the first End do nothing.
 type Span struct {
 	in    *Instr
 	op    *opData
@@ -33,10 +34,11 @@ type Span struct {
 // operations on a named destination: see [Instr.StartDest],
 // [Instr.StartPublish], [Instr.StartProcess]). It returns the context the
 // operation runs in (ctx itself unless a span was started) and the Span to
-// end. With no SDK installed it costs two loads and two compares.
-func (in *Instr) Start(ctx context.Context, op Op) (context.Context, Span) {
+// end. With no SDK installed it returns ctx and nil: it costs one call,
+// two loads and two compares, and allocates nothing.
+func (in *Instr) Start(ctx context.Context, op Op) (context.Context, *Span) {
 	if !in.Active() {
-		return ctx, Span{}
+		return ctx, nil
 	}
 	od := in.ops[op%numOps]
 	if od == nil {
@@ -47,15 +49,15 @@ func (in *Instr) Start(ctx context.Context, op Op) (context.Context, Span) {
 
 // StartDest begins operation op on a destination named per call: an
 // Admin operation on a topic or subscription, Subscribe's errors.
-func (in *Instr) StartDest(ctx context.Context, op Op, dest string) (context.Context, Span) {
+func (in *Instr) StartDest(ctx context.Context, op Op, dest string) (context.Context, *Span) {
 	if !in.Active() {
-		return ctx, Span{}
+		return ctx, nil
 	}
 	return in.start(ctx, in.dest(op, dest), nil)
 }
 
-func (in *Instr) start(ctx context.Context, od *opData, more []trace.SpanStartOption) (context.Context, Span) {
-	s := Span{in: in, op: od, ctx: ctx, rows: -1}
+func (in *Instr) start(ctx context.Context, od *opData, more []trace.SpanStartOption) (context.Context, *Span) {
+	s := &Span{in: in, op: od, ctx: ctx, rows: -1}
 	if ctx == nil {
 		// The implementation returns ErrInvalid; there is no context to
 		// hang a span on, but the failure is still measured.
@@ -77,7 +79,7 @@ func (in *Instr) start(ctx context.Context, od *opData, more []trace.SpanStartOp
 // SetRows records how many entities the operation returned
 // (db.response.returned_rows).
 func (s *Span) SetRows(n int) {
-	if s.in != nil {
+	if s != nil && s.in != nil {
 		s.rows = int32(min(n, 1<<31-1))
 	}
 }
@@ -88,7 +90,7 @@ func (s *Span) SetRows(n int) {
 // Get without it counts one hit when it succeeds and one miss when it
 // returns ErrNotFound.
 func (s *Span) SetLookups(hits, misses, clientSideHits int) {
-	if s.in != nil {
+	if s != nil && s.in != nil {
 		s.lookups = true
 		s.hits, s.misses, s.clientHits = int32(hits), int32(misses), int32(min(clientSideHits, hits))
 	}
@@ -97,20 +99,20 @@ func (s *Span) SetLookups(hits, misses, clientSideHits int) {
 // DeadLettered records that the message of a process span was moved to
 // the dead-letter topic.
 func (s *Span) DeadLettered() {
-	if s.in != nil {
+	if s != nil && s.in != nil {
 		s.deadLetter = true
 	}
 }
 
 // Recording reports whether the Span records anything.
-func (s *Span) Recording() bool { return s.in != nil }
+func (s *Span) Recording() bool { return s != nil && s.in != nil }
 
 // End ends the operation with its result err. Errors are recorded as
 // error.type (the port sentinel err matches, "none" when it matches
 // none), never as text. A cache miss (Cache.Get's ErrNotFound) is not an
 // error: it counts as a miss.
 func (s *Span) End(err error) {
-	if s.in != nil {
+	if s != nil && s.in != nil {
 		s.in.end(s, err)
 		s.in = nil
 	}
@@ -119,7 +121,7 @@ func (s *Span) End(err error) {
 // EndPanic ends the operation of a call that is panicking (error.type
 // "panic"); the panic value is not recorded.
 func (s *Span) EndPanic() {
-	if s.in != nil {
+	if s != nil && s.in != nil {
 		s.panic = true
 		s.in.end(s, nil)
 		s.in = nil
