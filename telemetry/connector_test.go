@@ -40,6 +40,7 @@ func TestConnectorCheckStatus(t *testing.T) {
 		t.Errorf("%v failed checks with error.type ErrClosed, want 1", got)
 	}
 	wantAttr(t, s.ended()[1], "error.type", "ErrClosed")
+	wantAttr(t, s.ended()[0], "portkit.operation.name", "check")
 	if n := s.ended()[0].Name(); n != "check sessions" {
 		t.Errorf("span %q, want check sessions", n)
 	}

@@ -12,7 +12,9 @@
 //	sub := telemetry.Subscriber(pubsub)
 //	group.Add(telemetry.Connector(redisCache))
 //
-// Wrap an implementation that records by itself (an adapter opened with
+// Each decorator returns the port's interface only: a decorated Cache is
+// not a Connector any more, so wrap the Connector side separately (as
+// above). Wrap an implementation that records by itself (an adapter opened with
 // a TracerProvider option) only if two spans per call are what you want.
 //
 // # Providers
@@ -39,7 +41,7 @@
 //	Publisher   publish orders                   producer  messaging.system, messaging.destination.name, messaging.operation.type=send
 //	Subscriber  process orders-sub (per message) consumer  messaging.destination.subscription.name, messaging.operation.type=process, messaging.message.id
 //	Admin       ensure_topic orders, ...         client    messaging.system, messaging.destination.(subscription.)name
-//	Connector   check redis, close redis         client    portkit.connector.name
+//	Connector   check redis, close redis         client    portkit.connector.name, portkit.operation.name
 //
 // Every span has portkit.port, and server.address and server.port when
 // [WithServerAddress] gives them. A failed operation has error.type, the

@@ -181,6 +181,7 @@ func (in *Instr) newOp(op Op, dest string) *opData {
 	switch {
 	case p == PortConnector:
 		dest = in.b.Name
+		attrs = append(attrs, attribute.String(keyOperation, op.String()))
 		if op == OpCheck {
 			od.hist = in.m.checkDuration
 		}

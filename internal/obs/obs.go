@@ -172,6 +172,7 @@ func baseAttrs(b Backend) []attribute.KeyValue {
 const (
 	keyPort          = "portkit.port"
 	keyConnectorName = "portkit.connector.name"
+	keyOperation     = "portkit.operation.name" // of a Connector operation: check, close
 	keyClientSide    = "portkit.cache.client_side"
 )
 
