@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/redis"
+	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/obs"
+	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/ports/portstest"
+	"github.com/portkit/portkit/telemetry"
+)
+
+// telemetryVariants runs op on the bare implementation and through the
+// telemetry decorators made by wrap in four settings, side by side:
+//
+//   - bare: the implementation itself (today's cost);
+//   - off: the default global providers, no SDK installed (what every
+//     user who does not install an SDK pays);
+//   - off-nofastpath: the same global no-SDK providers given explicitly,
+//     which disables the fast path: tracer.Start and the instruments are
+//     called and do nothing (what the fast path saves);
+//   - on: an SDK tracer provider sampling every span, exporting to a
+//     no-op exporter through the batch span processor, and an SDK meter
+//     provider with a manual reader.
+func telemetryVariants[P any](b *testing.B, bare P, wrap func(P, ...telemetry.Option) P, op func(b *testing.B, p P, i int)) {
+	run := func(p P) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				op(b, p, i)
+				i++
+			}
+		}
+	}
+	b.Run("bare", run(bare))
+	b.Run("off", run(wrap(bare)))
+	b.Run("off-nofastpath", run(wrap(bare,
+		telemetry.WithTracerProvider(otel.GetTracerProvider()),
+		telemetry.WithMeterProvider(otel.GetMeterProvider()))))
+	b.Run("on", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		defer func() {
+			_ = tp.Shutdown(context.Background())
+			_ = mp.Shutdown(context.Background())
+		}()
+		run(wrap(bare, telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp)))(b)
+	})
+}
+
+// BenchmarkTelemetryCacheGet: a hit on the fake Cache, bare and decorated.
+func BenchmarkTelemetryCacheGet(b *testing.B) {
+	ctx := context.Background()
+	c := fakes.NewCache()
+	defer c.Close(ctx)
+	if err := c.Set(ctx, "key", redisValue, 0); err != nil {
+		b.Fatal(err)
+	}
+	telemetryVariants[ports.Cache](b, c, telemetry.Cache, func(b *testing.B, c ports.Cache, _ int) {
+		if _, err := c.Get(ctx, "key"); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkTelemetryRedisGet: a GET of a present key on the Redis adapter,
+// bare and decorated. It skips without REDIS_URL.
+func BenchmarkTelemetryRedisGet(b *testing.B) {
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		b.Skip("redis backend unavailable: REDIS_URL is not set")
+	}
+	ctx := context.Background()
+	c, err := redis.Open(ctx, redis.Config{URL: u}, redis.WithLogger(quietLogger()))
+	if err != nil {
+		b.Skipf("redis backend unavailable: %v", err)
+	}
+	defer c.Close(ctx)
+	key := "pk_tm:bench:" + randHex()
+	if err := c.Set(ctx, key, redisValue, 0); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Delete(ctx, key)
+	telemetryVariants[ports.Cache](b, c, telemetry.Cache, func(b *testing.B, c ports.Cache, _ int) {
+		if _, err := c.Get(ctx, key); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkTelemetryMySQLGet: a Get by primary key on the MySQL adapter,
+// bare and decorated. It skips without MYSQL_DSN.
+func BenchmarkTelemetryMySQLGet(b *testing.B) {
+	dsn := os.Getenv("MYSQL_DSN")
+	if dsn == "" {
+		b.Skip("mysql backend unavailable: MYSQL_DSN is not set")
+	}
+	ctx := context.Background()
+	db, err := mysql.Open(ctx, mysql.Config{DSN: dsn}, mysql.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		b.Skipf("mysql backend unavailable: %v", err)
+	}
+	defer db.Close(ctx)
+	table := "pk_tm_bench_" + randHex()
+	store, err := mysql.NewStore[portstest.Item](db, mysql.WithTable(table))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer db.DB().Migrator().DropTable(table)
+	const rows = 100
+	items := benchItems(rows)
+	if err := store.CreateMany(ctx, items); err != nil {
+		b.Fatal(err)
+	}
+	telemetryVariants[ports.SQLStore[portstest.Item]](b, store, telemetry.SQLStore[portstest.Item],
+		func(b *testing.B, s ports.SQLStore[portstest.Item], i int) {
+			if _, err := s.Get(ctx, items[i%rows].ID); err != nil {
+				b.Fatal(err)
+			}
+		})
+}
+
+// BenchmarkTelemetryPublish: Publish of one message on the fake Pub/Sub,
+// bare and decorated (with the trace context injected when on).
+func BenchmarkTelemetryPublish(b *testing.B) {
+	ctx := context.Background()
+	ps := fakes.NewPubSub()
+	defer ps.Close(ctx)
+	if err := ps.CreateTopic(ctx, "t"); err != nil {
+		b.Fatal(err)
+	}
+	msg := ports.Message{Data: redisValue, Attributes: map[string]string{"type": "order.created"}}
+	telemetryVariants[ports.Publisher](b, ps, telemetry.Publisher, func(b *testing.B, p ports.Publisher, _ int) {
+		if _, err := p.Publish(ctx, "t", msg); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkTelemetryHook: the hook pair every instrumented adapter and
+// fake method runs (obs.Instr.Start, Span.End), alone: what Phase B
+// instrumentation adds to a call, to compare with BenchmarkFakeCacheGet.
+func BenchmarkTelemetryHook(b *testing.B) {
+	ctx := context.Background()
+	hook := func(in *obs.Instr) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, sp := in.Start(ctx, obs.OpGet)
+				sp.End(nil)
+			}
+		}
+	}
+	be := obs.Backend{Port: obs.PortCache, Name: "fake-cache"}
+	b.Run("off", hook(obs.New(be, obs.Settings{})))
+	b.Run("off-nofastpath", hook(obs.New(be, obs.Settings{TracerProvider: otel.GetTracerProvider(), MeterProvider: otel.GetMeterProvider()})))
+	b.Run("on", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		defer func() {
+			_ = tp.Shutdown(context.Background())
+			_ = mp.Shutdown(context.Background())
+		}()
+		hook(obs.New(be, obs.Settings{TracerProvider: tp, MeterProvider: mp}))(b)
+	})
+}
+
+func randHex() string {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	return hex.EncodeToString(rnd[:])
+}
