@@ -133,7 +133,8 @@ func (dialect) CheckCommit(conn *sql.Conn) error {
 }
 
 // ddlDialector is gorm's PostgreSQL dialector for Migrate: text columns
-// are created with COLLATE "C" (the port's collation), and the
+// are created with COLLATE "C" (the port's collation), floats as binary
+// floats, and the
 // migrator's statements run without pgx's statement cache, since the
 // schema they read changes under them (a cached "SELECT * … LIMIT 1"
 // fails once a column is added).
@@ -144,8 +145,17 @@ type ddlDialector struct {
 // textType matches the column types that take a collation.
 var textType = regexp.MustCompile(`(?i)^\s*(text|varchar|character varying|char|character|bpchar)\b`)
 
-// DataTypeOf is gorm's type, with COLLATE "C" for a text column.
+// DataTypeOf is gorm's type, with COLLATE "C" for a text column, and a
+// binary float for a float field without a precision (gorm's dialect
+// makes it an unbounded numeric, which would store -0.0 as 0 and
+// compare slower): double precision for a float64, real for a float32.
 func (d ddlDialector) DataTypeOf(f *schema.Field) string {
+	if f.DataType == schema.Float && f.Precision == 0 {
+		if f.Size == 32 {
+			return "real"
+		}
+		return "double precision"
+	}
 	t := d.Dialector.DataTypeOf(f)
 	if textType.MatchString(t) && !strings.Contains(strings.ToUpper(t), "COLLATE") {
 		t += ` COLLATE "` + Collation + `"`
