@@ -20,3 +20,5 @@ func withParam(s, k, v string) string {
 	}
 	return strings.TrimSpace(s + " " + k + "=" + v)
 }
+
+func ptrTo[T any](v T) *T { return &v }
