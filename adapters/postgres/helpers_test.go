@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -22,3 +23,5 @@ func withParam(s, k, v string) string {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func itoa(n int) string { return strconv.Itoa(n) }
