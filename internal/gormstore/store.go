@@ -60,7 +60,8 @@ type Store[T any] struct {
 	insertCols int      // columns an INSERT sends
 	updateCols []string // columns Update writes
 	upsert     clause.OnConflict
-	byteFields []*schema.Field // string and []byte columns, for batch sizes
+	returning  *clause.Returning // the upsert's RETURNING (UpsertReturner), or nil
+	byteFields []*schema.Field   // string and []byte columns, for batch sizes
 
 	read      *rowPlan
 	get       *getPlan // nil: Get goes through gorm
@@ -177,6 +178,9 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 		versionCol = s.version.DBName
 	}
 	s.upsert = db.dialect.Upsert(pk.DBName, replaced, versionCol)
+	if r, ok := db.dialect.(UpsertReturner); ok && r.UpsertReturning() {
+		s.returning = s.upsertReturning()
+	}
 	if len(readable) == 0 {
 		return nil, db.Invalid(op, fmt.Errorf("model %v has no readable column", ps.Type()))
 	}

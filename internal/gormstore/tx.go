@@ -150,6 +150,12 @@ func (d *DB) WithinTx(ctx context.Context, fn func(ctx context.Context) error) e
 		discard(conn)
 		return ports.NewError(d.backend, "commit", ports.ErrUnavailable, errSavepointLost)
 	}
+	if cc, ok := d.dialect.(CommitChecker); ok {
+		if err := cc.CheckCommit(st.conn); err != nil {
+			d.rollback(ctx, st)
+			return d.Wrap(ctx, "commit", err)
+		}
+	}
 	return d.commit(ctx, st)
 }
 

@@ -141,9 +141,16 @@ func (s *Store[T]) Upsert(ctx context.Context, e *T) error {
 	old := *e
 	s.setVersion(ctx, e, 1)
 	res := gorm.WithResult()
-	if err := s.conn(ctx).Clauses(s.upsert, res).Create(e).Error; err != nil {
+	tx := s.conn(ctx).Clauses(s.upsert, res)
+	if s.returning != nil {
+		tx = tx.Clauses(*s.returning)
+	}
+	if err := tx.Create(e).Error; err != nil {
 		*e = old
 		return s.db.Wrap(ctx, op, err)
+	}
+	if s.returning != nil {
+		return nil // the row came back: e holds what was stored
 	}
 	outcome, version, err := s.db.dialect.UpsertResult(res.Result, s.version != nil)
 	if err != nil {

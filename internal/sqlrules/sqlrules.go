@@ -199,6 +199,11 @@ func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
 	if f.Serializer != nil {
 		return nil // the serializer's output is the value; checked by the server
 	}
+	if d == Postgres {
+		if err := checkPostgres(f, v); err != nil {
+			return err
+		}
+	}
 	name := f.Name
 	switch v.Kind() {
 	case reflect.String:

@@ -1,0 +1,69 @@
+package sqlrules
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+
+	"gorm.io/gorm/schema"
+)
+
+// The rules of the Postgres dialect, on top of the shared ones: what
+// PostgreSQL rejects that MySQL stores, checked before sending so that
+// the fake (fakes.WithDialect(fakes.Postgres)) and adapters/postgres
+// agree on ErrInvalid.
+//
+//   - A string holding a NUL character ("\x00"): text and varchar cannot
+//     store it (the server's SQLSTATE 22021, "invalid byte sequence for
+//     encoding UTF8: 0x00"). []byte (bytea) can.
+//   - An integer outside the column gorm's PostgreSQL dialect creates for
+//     the field: `size:` up to 16 is a smallint, up to 32 an integer,
+//     more a bigint, an unsigned type counting one bit more (a uint16 is
+//     an integer, a uint32 a bigint, a uint64 a bigint, which holds no
+//     value over MaxInt64); the server's SQLSTATE 22003.
+
+// pgIntRange returns the range of the integer column PostgreSQL gets for
+// f, and false when f is not a plain integer column.
+func pgIntRange(f *schema.Field) (lo, hi int64, ok bool) {
+	if f.DataType != schema.Int && f.DataType != schema.Uint {
+		return 0, 0, false
+	}
+	size := f.Size
+	if f.DataType == schema.Uint {
+		size++
+	}
+	switch {
+	case size <= 16:
+		return math.MinInt16, math.MaxInt16, true
+	case size <= 32:
+		return math.MinInt32, math.MaxInt32, true
+	}
+	return math.MinInt64, math.MaxInt64, true
+}
+
+// checkPostgres applies the Postgres dialect's own rules to v (not a
+// pointer) of field f.
+func checkPostgres(f *schema.Field, v reflect.Value) error {
+	name := f.Name
+	switch v.Kind() {
+	case reflect.String:
+		if strings.IndexByte(v.String(), 0) >= 0 {
+			return fmt.Errorf("%s: PostgreSQL text cannot hold a NUL character", name)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if lo, hi, ok := pgIntRange(f); ok {
+			if x := v.Int(); x < lo || x > hi {
+				return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, lo, hi)
+			}
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if _, hi, ok := pgIntRange(f); ok && v.Uint() > uint64(hi) {
+			if hi == math.MaxInt64 {
+				return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", name, int64(math.MaxInt64))
+			}
+			return fmt.Errorf("%s: integer out of the range of its column (0..%d)", name, hi)
+		}
+	}
+	return nil
+}
