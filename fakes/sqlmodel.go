@@ -244,7 +244,7 @@ func (m *sqlModel) newCol(i int, f *schema.Field) (*sqlCol, error) {
 			c.decimal, c.precision, c.decimals = true, f.Precision, max(f.Scale, 0)
 		}
 	case kindInt, kindUint:
-		c.intMin, c.intMax, c.uintMax = intRange(f.Size, m.dialect)
+		c.intMin, c.intMax, c.uintMax = intRange(f.Size, c.kind == kindUint, m.dialect)
 	}
 	def, err := m.dbDefault(c)
 	if err != nil {
@@ -255,9 +255,14 @@ func (m *sqlModel) newCol(i int, f *schema.Field) (*sqlCol, error) {
 }
 
 // intRange returns the range of an integer column of gorm size bits.
-func intRange(bits int, d Dialect) (lo, hi int64, uhi uint64) {
+// PostgreSQL has signed columns only: gorm gives an unsigned field one bit
+// more (a uint16 is an integer, a uint32 a bigint).
+func intRange(bits int, unsigned bool, d Dialect) (lo, hi int64, uhi uint64) {
 	switch {
 	case d == Postgres: // smallint, integer, bigint: all signed
+		if unsigned {
+			bits++
+		}
 		switch {
 		case bits <= 16:
 			return math.MinInt16, math.MaxInt16, math.MaxInt16

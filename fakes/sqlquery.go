@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/portkit/portkit/internal/sqlrules"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -50,6 +51,11 @@ func (m *sqlModel) compile(q ports.Query) (*sqlQuery, error) {
 			return nil, err
 		}
 		f, _ := m.ps.Lookup(c.Field)
+		if m.dialect == Postgres {
+			if err := sqlrules.CheckQueryValue(m.dialect, c.Field, c.Value); err != nil {
+				return nil, err
+			}
+		}
 		sc := sqlCond{c: col, op: c.Op}
 		switch {
 		case c.Op == ports.In:

@@ -343,9 +343,11 @@ func (s *SQLStore[T]) insert(ctx context.Context, t *tx, op string, ps []*pendin
 					}
 					p.row[pk.i] = id
 				case int64:
-					tb.autoI = max(tb.autoI, v)
+					if s.m.dialect != Postgres { // a PostgreSQL sequence does not move
+						tb.autoI = max(tb.autoI, v)
+					}
 				case uint64:
-					if v <= math.MaxInt64 {
+					if v <= math.MaxInt64 && s.m.dialect != Postgres {
 						tb.autoI = max(tb.autoI, int64(v))
 					}
 				}
@@ -1013,7 +1015,7 @@ func (s *SQLStore[T]) insertOver(ctx context.Context, t *tx, op string, p *pendi
 			db.mu.Unlock()
 			return s.conflict(op, "duplicate entry for unique index %s", name)
 		}
-		if v, ok := p.row[s.m.pk.i].(int64); ok {
+		if v, ok := p.row[s.m.pk.i].(int64); ok && s.m.dialect != Postgres {
 			tb.autoI = max(tb.autoI, v)
 		}
 		db.put(t, tb, k, p.row, old)

@@ -297,3 +297,40 @@ func TestSQLKeysAndFailedWrites(t *testing.T) {
 		t.Errorf("next id = %d, want 107 (the failed inserts consumed 103..106)", next.ID)
 	}
 }
+
+type pgSeqRow struct {
+	ID   int64
+	Name string `gorm:"size:20"`
+	U16  uint16
+}
+
+// The Postgres dialect follows PostgreSQL as adapters/postgres measured it
+// (TestPostgresKeysAndValues there): an explicit key does not move the
+// sequence, so a later generated key can collide; gorm makes a uint16 an
+// integer column; a NUL in a query value is refused as the server refuses
+// it (SQLSTATE 22021).
+func TestSQLPostgresSequencesAndRanges(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[pgSeqRow](t, fakes.WithDialect(fakes.Postgres))
+	es := []*pgSeqRow{{}, {ID: 100}, {}, {U16: 40000}}
+	must(t, "CreateMany", s.CreateMany(ctx, es))
+	var ids []int64
+	for _, e := range es {
+		ids = append(ids, e.ID)
+	}
+	if want := []int64{1, 100, 2, 3}; !slices.Equal(ids, want) {
+		t.Errorf("CreateMany {} {100} {} {}: ids %v, want %v (the sequence does not move)", ids, want)
+	}
+	must(t, "Create {ID: 4}", s.Create(ctx, &pgSeqRow{ID: 4}))
+	wantKind(t, "a generated key an explicit one took", s.Create(ctx, &pgSeqRow{Name: "next"}), ports.ErrConflict)
+	if got, err := s.Get(ctx, int64(3)); err != nil || got.U16 != 40000 {
+		t.Errorf("Get of a uint16 40000 = %+v, %v", got, err)
+	}
+	_, err := s.Find(ctx, ports.Where("Name", ports.Eq, "a\x00b"))
+	wantKind(t, "Find of a NUL", err, ports.ErrInvalid)
+	m, _, _ := newSQL[pgSeqRow](t)
+	must(t, "MySQL CreateMany", m.CreateMany(ctx, []*pgSeqRow{{ID: 100}, {}}))
+	if got, err := m.Find(ctx, ports.Where("Name", ports.Eq, "a\x00b")); err != nil || len(got) != 0 {
+		t.Errorf("MySQL Find of a NUL = %v, %v; want none, nil", got, err)
+	}
+}

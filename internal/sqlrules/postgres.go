@@ -67,3 +67,36 @@ func checkPostgres(f *schema.Field, v reflect.Value) error {
 	}
 	return nil
 }
+
+// CheckQueryValue applies the dialect's rules to a Query condition's value
+// (an In condition's slice included): on Postgres a string holding a NUL
+// character is refused, as the server refuses it (SQLSTATE 22021). The
+// shared value rules are ports.Schema.Validate's.
+func CheckQueryValue(d Dialect, field string, v any) error {
+	if d != Postgres {
+		return nil
+	}
+	rv := reflect.ValueOf(v)
+	for rv.IsValid() && (rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Interface) {
+		if rv.IsNil() {
+			return nil
+		}
+		rv = rv.Elem()
+	}
+	switch rv.Kind() {
+	case reflect.String:
+		if strings.IndexByte(rv.String(), 0) >= 0 {
+			return fmt.Errorf("value for %s: PostgreSQL text cannot hold a NUL character", field)
+		}
+	case reflect.Slice, reflect.Array:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return nil
+		}
+		for i := range rv.Len() {
+			if err := CheckQueryValue(d, field, rv.Index(i).Interface()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
