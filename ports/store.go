@@ -157,6 +157,14 @@ type Transactor interface {
 	// (and the context's error), and the transaction may have committed.
 	// Any other failure to commit returns an error of the table's kind and
 	// nothing was committed.
+	//
+	// A statement that fails inside fn may leave the transaction unusable
+	// (PostgreSQL aborts it; MySQL and the fake go on): code that goes on
+	// after a failed call should return its error, or run the call in a
+	// nested WithinTx (a savepoint), whose failure leaves the outer
+	// transaction usable everywhere. WithinTx never reports a commit that
+	// did not happen: when the backend rolled back instead, it returns
+	// ErrInvalid.
 	WithinTx(ctx context.Context, fn func(ctx context.Context) error) error
 
 	// InTx reports whether ctx carries a running transaction of this
