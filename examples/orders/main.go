@@ -80,9 +80,13 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	p, err := wiring.Build(ctx, cfg, log)
+	tel, err := wiring.Observability(ctx, cfg.Environ, log)
 	if err != nil {
 		return err
+	}
+	p, err := wiring.Build(ctx, cfg, log)
+	if err != nil {
+		return errors.Join(err, closeWithin(ctx, cfg.ShutdownTimeout, tel.Shutdown))
 	}
 	svc, err := app.New(app.Config{
 		Orders: p.Orders, Lines: p.Lines, Tx: p.Tx, Audits: p.Audits, Views: p.Views,
@@ -91,13 +95,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		Logger: log,
 	})
 	if err != nil {
-		return errors.Join(err, closeWithin(ctx, cfg.ShutdownTimeout, p.Group.Close))
+		return errors.Join(err, closeWithin(ctx, cfg.ShutdownTimeout, func(ctx context.Context) error {
+			return errors.Join(p.Group.Close(ctx), tel.Shutdown(ctx))
+		}))
 	}
 	// closeAll stops the service's cache refreshes, then the group: the
 	// projector, the relay, then the backends, in reverse order; then
 	// waits for the workers to return.
 	closeAll := func(ctx context.Context) error {
-		return errors.Join(svc.Close(ctx), p.Group.Close(ctx), p.Wait(ctx))
+		return errors.Join(svc.Close(ctx), p.Group.Close(ctx), p.Wait(ctx), tel.Shutdown(ctx))
 	}
 	// From here on every exit path closes everything.
 	if _, err := p.Start(svc.HandleOrderCreated); err != nil {
@@ -107,8 +113,15 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeWithin(ctx, cfg.ShutdownTimeout, closeAll))
 	}
+	var handler http.Handler = httpapi.New(svc, httpapi.Options{Ready: p.Group.Handler(), Logger: log})
+	if tel.Metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", tel.Metrics)
+		mux.Handle("/", handler)
+		handler = mux
+	}
 	srv := &http.Server{
-		Handler:           httpapi.New(svc, httpapi.Options{Ready: p.Group.Handler(), Logger: log}),
+		Handler:           tel.Wrap(handler),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
