@@ -265,6 +265,9 @@ func (m *Mux) parse(op, port, rawURL string) (string, *url.URL, error) {
 		return fail("unknown scheme %s://; known schemes: %s (for the %s port: %s)", scheme, m.known(), port, m.serving(port))
 	}
 	u, err := url.Parse(rawURL)
+	if err != nil && m.byName[scheme].OwnParser {
+		return scheme, nil, nil // the opener reads the raw URL itself
+	}
 	if err != nil {
 		// url.Parse quotes the whole URL: say nothing of it.
 		return fail("%s:// URL is malformed (percent-encode '%%', '/', '?', '#' and '@' in the user name and password)", scheme)

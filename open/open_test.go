@@ -185,6 +185,23 @@ func TestOpenerRequestAndErrors(t *testing.T) {
 	}
 }
 
+// A scheme with its own parser gets the URLs url.Parse refuses, raw.
+func TestOwnParser(t *testing.T) {
+	t.Parallel()
+	var got driver.Request
+	opener := func(_ context.Context, r driver.Request) (driver.Cache, error) {
+		got = r
+		return driver.Cache{}, ports.NewError("x", "open", ports.ErrUnavailable, nil)
+	}
+	raw := "x://a:1,x://b:%zz"
+	_, err := open.New(open.Scheme{Names: []string{"x"}, OwnParser: true, Cache: opener}).OpenCache(t.Context(), raw)
+	if !errors.Is(err, ports.ErrUnavailable) || got.URL != nil || got.Raw != raw {
+		t.Errorf("own parser: %v, request %+v", err, got)
+	}
+	_, err = open.New(open.Scheme{Names: []string{"x"}, Cache: opener}).OpenCache(t.Context(), raw)
+	wantInvalid(t, err, "x:// URL is malformed")
+}
+
 type conn struct{ closed int }
 
 func (c *conn) Name() string                    { return "c" }

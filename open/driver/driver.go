@@ -51,6 +51,11 @@ type Scheme struct {
 	Names []string
 	// Backend names the adapter in errors: "redis", "fakes".
 	Backend string
+	// OwnParser says the adapter's URLs are not always RFC 3986 URLs (a
+	// NATS server list, "nats://a:4222,nats://b:4222"): open then hands
+	// over a URL that url.Parse refuses with Request.URL nil, for the
+	// opener to read Request.Raw itself, instead of refusing it.
+	OwnParser bool
 
 	SQL    func(ctx context.Context, r Request) (SQL, error)
 	Doc    func(ctx context.Context, r Request) (Doc, error)
@@ -62,7 +67,8 @@ type Scheme struct {
 type Request struct {
 	// Scheme is the URL's scheme, in lower case.
 	Scheme string
-	// URL is the parsed URL. It may hold a password: never print it.
+	// URL is the parsed URL; nil only for a Scheme with OwnParser whose
+	// URL url.Parse refuses. It may hold a password: never print it.
 	URL *url.URL
 	// Raw is the URL as the application gave it, for adapters whose
 	// parser takes a string. It may hold a password: never print it.
