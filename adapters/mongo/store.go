@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/mongostore"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -26,13 +27,11 @@ const backend = "mongo"
 type Store struct {
 	cfg    Config
 	client *mongo.Client
-	db     *mongo.Database
+	core   *mongostore.DB // the database, and the closed state and entry checks of every call
 	log    *slog.Logger
-	gate   gate.Gate // closed state and the entry checks of every call
 
 	server       string // "MongoDB 7.0.14", "FerretDB v1.24.2 (MongoDB 7.0.77)"
 	transactions bool
-	ferret       bool // FerretDB: findAndModify takes no projection
 }
 
 // Compile-time checks.
@@ -115,14 +114,13 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 	s := &Store{
 		cfg:    cfg,
 		client: client,
-		db:     client.Database(cfg.database()),
 		log:    log,
 	}
 	s.server, s.transactions = probe(cctx, client)
-	s.ferret = strings.HasPrefix(s.server, "FerretDB")
+	s.core = mongostore.NewDB(client.Database(cfg.database()), strings.HasPrefix(s.server, "FerretDB"))
 	log.LogAttrs(ctx, slog.LevelInfo, "mongo: connected",
 		slog.String("uri", RedactURI(cfg.URI)),
-		slog.String("database", s.db.Name()),
+		slog.String("database", s.core.Database.Name()),
 		slog.String("server", s.server),
 		slog.Bool("transactions", s.transactions),
 		slog.Duration("elapsed", time.Since(start)))
@@ -164,7 +162,7 @@ func (s *Store) Name() string { return backend }
 
 // Database returns the driver's database handle, the escape hatch for
 // what the ports do not cover. It stays valid until Close.
-func (s *Store) Database() *mongo.Database { return s.db }
+func (s *Store) Database() *mongo.Database { return s.core.Database }
 
 // Client returns the driver's client.
 func (s *Store) Client() *mongo.Client { return s.client }
@@ -200,14 +198,14 @@ func openKind(err error) error {
 // credentials, ports.ErrInvalid for a nil ctx, and ports.ErrClosed after
 // Close.
 func (s *Store) Check(ctx context.Context) error {
-	if err := s.gate.Check(ctx, backend, "check"); err != nil {
+	if err := s.core.Enter(ctx, "check"); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 	defer cancel()
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
 		kind := openKind(err)
-		if s.gate.Closed() {
+		if s.core.Closed() {
 			kind = ports.ErrClosed
 		} else if kind != ports.ErrPermission {
 			kind = ports.ErrUnavailable
@@ -221,7 +219,7 @@ func (s *Store) Check(ctx context.Context) error {
 // return their connections. Every later call of any method, Close
 // included, returns an error wrapping ports.ErrClosed.
 func (s *Store) Close(ctx context.Context) error {
-	if !s.gate.Close() {
+	if !s.core.Close() {
 		return closedErr("close")
 	}
 	if ctx == nil {
@@ -238,10 +236,10 @@ func (s *Store) Close(ctx context.Context) error {
 }
 
 // isClosed reports whether Close has been called.
-func (s *Store) isClosed() bool { return s.gate.Closed() }
+func (s *Store) isClosed() bool { return s.core.Closed() }
 
 // enter applies the entry checks of a call of op (ErrClosed, then a nil
 // ctx, then a done ctx).
 func (s *Store) enter(ctx context.Context, op string) error {
-	return s.gate.Check(ctx, backend, op)
+	return s.core.Enter(ctx, op)
 }

@@ -51,6 +51,7 @@ type checkOptions struct {
 	timeout time.Duration
 	json    bool
 	verbose bool
+	prefix  string
 }
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, d deps) int {
@@ -60,6 +61,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, d de
 	fs.DurationVar(&o.timeout, "timeout", ports.DefaultCheckTimeout, "bound of each backend's connection and check")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.verbose, "v", false, "log the adapters' connection status to stderr")
+	fs.StringVar(&o.prefix, "prefix", DefaultPrefix, "`prefix` of the URL variables (SQL_URL, DOC_URL, CACHE_URL, PUBSUB_URL): ORDERS_ for the example's")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -74,6 +76,14 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, d de
 		fmt.Fprintf(stderr, "portkit check: -timeout must be positive, got %v\n", o.timeout)
 		return exitUsage
 	}
+	if !prefixRE.MatchString(o.prefix) {
+		fmt.Fprintf(stderr, "portkit check: -prefix %q: want upper-case letters, digits and '_', ending with '_'\n", o.prefix)
+		return exitUsage
+	}
+	backends := d.backends
+	if d.urlBackends != nil {
+		backends = append(d.urlBackends(o.prefix), d.backends...)
+	}
 
 	// Which backends are configured, and is their configuration valid?
 	var (
@@ -81,7 +91,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, d de
 		targets []prepared
 		bad     bool
 	)
-	for _, b := range d.backends {
+	for _, b := range backends {
 		if !configured(b, d.lookupEnv) {
 			continue
 		}
@@ -99,7 +109,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, d de
 		return exitUsage
 	}
 	if len(targets) == 0 {
-		fmt.Fprintf(stderr, "portkit check: no backend configured: set one of %s\n", strings.Join(allVars(d.backends), ", "))
+		fmt.Fprintf(stderr, "portkit check: no backend configured: set one of %s\n", strings.Join(allVars(backends), ", "))
 		return exitUsage
 	}
 

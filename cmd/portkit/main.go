@@ -2,16 +2,21 @@
 //
 // Usage:
 //
-//	portkit check [-timeout 5s] [-json] [-v]
+//	portkit check [-timeout 5s] [-json] [-v] [-prefix PORTKIT_]
 //	portkit pubsub-emulator [-host 127.0.0.1] [-port 8085]
 //
-// check opens every backend configured in the environment, with the
-// variables the adapters read (REDIS_URL; MYSQL_DSN, MYSQL_URL or
-// MYSQL_HOST and the other MYSQL_ variables; MONGODB_URI; PUBSUB_PROJECT_ID
-// and PUBSUB_EMULATOR_HOST), checks them in parallel and prints a table of
-// the results, passwords redacted. It exits 0 when every backend answered,
-// 1 when one did not, and 2 on a usage or configuration error, or when no
-// backend is configured.
+// check opens every backend configured in the environment: one URL per
+// port, through package open (PORTKIT_SQL_URL, PORTKIT_DOC_URL,
+// PORTKIT_CACHE_URL, PORTKIT_PUBSUB_URL; -prefix ORDERS_ reads the
+// example service's ORDERS_SQL_URL...), with the adapters' other
+// variables read from the environment as the services read them; and,
+// as before, the adapters' own variables (REDIS_URL; MYSQL_DSN, MYSQL_URL
+// or MYSQL_HOST and the other MYSQL_ variables; MONGODB_URI;
+// PUBSUB_PROJECT_ID and PUBSUB_EMULATOR_HOST). It checks them in parallel
+// and prints a table of the results (name, status, latency, target),
+// passwords redacted. It exits 0 when every backend answered, 1 when one
+// did not, and 2 on a usage or configuration error, or when no backend is
+// configured.
 //
 // pubsub-emulator serves an in-memory Pub/Sub fake (Google's pstest) for
 // local development and tests until it receives SIGINT or SIGTERM; point
@@ -42,11 +47,13 @@ const (
 )
 
 const usage = `usage:
-  portkit check [-timeout 5s] [-json] [-v]
-      check the backends configured in the environment (REDIS_URL,
-      MYSQL_DSN/MYSQL_URL/MYSQL_HOST, MONGODB_URI,
-      PUBSUB_EMULATOR_HOST/PUBSUB_PROJECT_ID); exit 0 when all answer,
-      1 when one does not, 2 on a usage or configuration error
+  portkit check [-timeout 5s] [-json] [-v] [-prefix PORTKIT_]
+      check the backends configured in the environment: one URL per port
+      (PORTKIT_SQL_URL, PORTKIT_DOC_URL, PORTKIT_CACHE_URL,
+      PORTKIT_PUBSUB_URL; -prefix ORDERS_ for ORDERS_SQL_URL...), and the
+      adapters' variables (REDIS_URL, MYSQL_DSN/MYSQL_URL/MYSQL_HOST,
+      MONGODB_URI, PUBSUB_EMULATOR_HOST/PUBSUB_PROJECT_ID); exit 0 when
+      all answer, 1 when one does not, 2 on a usage or configuration error
   portkit pubsub-emulator [-host 127.0.0.1] [-port 8085]
       serve an in-memory Pub/Sub emulator until SIGINT or SIGTERM
 `
@@ -62,14 +69,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type deps struct {
 	// lookupEnv is os.LookupEnv.
 	lookupEnv func(string) (string, bool)
-	// backends are the backends check knows.
+	// backends are the backends check knows from the adapters' variables.
 	backends []backend
+	// urlBackends returns the backends of the URL variables of a prefix
+	// (nil: none).
+	urlBackends func(prefix string) []backend
 	// serveEmulator serves the Pub/Sub emulator on addr until ctx ends.
 	serveEmulator emulatorFunc
 }
 
 func defaultDeps() deps {
-	return deps{lookupEnv: os.LookupEnv, backends: adapterBackends(), serveEmulator: serveEmulator}
+	return deps{lookupEnv: os.LookupEnv, backends: adapterBackends(), urlBackends: urlBackends, serveEmulator: serveEmulator}
 }
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, d deps) int {

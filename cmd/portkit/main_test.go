@@ -401,13 +401,26 @@ func TestCheckVerboseShowsNoSecret(t *testing.T) {
 		wantOK bool
 	}
 	cases := map[string]tc{}
+	urlVar := map[string]string{"mysql": "PORTKIT_SQL_URL", "postgres": "PORTKIT_SQL_URL", "mongo": "PORTKIT_DOC_URL",
+		"redis": "PORTKIT_CACHE_URL", "nats": "PORTKIT_PUBSUB_URL"}
 	for _, f := range testutil.SecretForms(faults.ClosedPort(t)) {
 		switch f.Backend {
 		case "mysql", "redis", "mongo":
 			cases[f.Backend+" "+f.Name] = tc{env: f.Env}
 		}
+		if strings.Contains(f.Conn, "://") {
+			// The same URL as a PORTKIT_ variable, through package open
+			// (postgres:// and nats:// are unknown schemes until linked).
+			env := map[string]string{urlVar[f.Backend]: f.Conn}
+			for k, v := range f.Env {
+				if v != f.Conn {
+					env[k] = v
+				}
+			}
+			cases["url "+f.Backend+" "+f.Name] = tc{env: env}
+		}
 	}
-	if len(cases) < 25 {
+	if len(cases) < 50 {
 		t.Fatalf("%d forms of the corpus for check; it has shrunk", len(cases))
 	}
 	if _, err := exec.LookPath("redis-server"); err == nil {
@@ -424,7 +437,7 @@ func TestCheckVerboseShowsNoSecret(t *testing.T) {
 			for k, v := range c.env {
 				kv = append(kv, k, v)
 			}
-			d := deps{lookupEnv: envOf(kv...), backends: adapterBackends()}
+			d := deps{lookupEnv: envOf(kv...), backends: adapterBackends(), urlBackends: urlBackends}
 			for _, args := range [][]string{{"check", "-v", "-timeout", "1s"}, {"check", "-json", "-timeout", "1s"}} {
 				code, stdout, stderr := runTest(t, d, args...)
 				if (code == exitOK) != c.wantOK {

@@ -1,22 +1,28 @@
 // Command orders is portkit's example hexagonal service: a small orders API
-// whose domain and application code import only package ports, wired here
-// to in-memory fakes or to real backends, one port at a time, from the
-// environment.
+// whose domain and application code import only package ports (and the
+// small typed helpers), wired from one URL per port through package open.
 //
-//	go run ./examples/orders            # every port on its in-memory fake
-//	MYSQL_DSN='root@tcp(127.0.0.1:3306)/test?parseTime=true' \
-//	REDIS_URL=redis://127.0.0.1:6379/0 go run ./examples/orders   # real SQL and cache, fake documents and pub/sub
+//	go run ./examples/orders      # every port on its in-memory fake (mem://)
+//	ORDERS_SQL_URL='mysql://root@127.0.0.1:3306/test' \
+//	ORDERS_CACHE_URL=redis://127.0.0.1:6379/0 go run ./examples/orders   # real SQL and cache, fake documents and pub/sub
 //
 // It prints the URL it listens on and a curl line to try. Flags:
 //
 //	-addr host:port   listen address (default $ADDR, else 127.0.0.1:8080; port 0 picks a free one)
 //
-// The variables that select real backends, and the service's own settings,
-// are listed in package wiring. SIGINT or SIGTERM shuts the service down
-// gracefully: the HTTP server drains (an order whose POST got its 201 is
-// committed and its event published), the order.created subscriber stops,
-// then the backends close in the reverse order they were opened, all within
-// SHUTDOWN_TIMEOUT.
+// The variables (ORDERS_SQL_URL, ORDERS_DOC_URL, ORDERS_CACHE_URL,
+// ORDERS_PUBSUB_URL and the service's own settings) are listed in package
+// wiring. POST /orders writes the order and its order.created event in
+// one SQL transaction (the transactional outbox); the outbox relay
+// publishes the event; the projector consumes it into the read model
+// under messaging's middleware; GET /orders/{id} reads through a
+// cache-aside loader.
+//
+// SIGINT or SIGTERM shuts the service down gracefully: the HTTP server
+// drains (an order whose POST got its 201 is committed with its event),
+// the relay publishes what the outbox still holds, then the projector,
+// the relay and the backends close in the reverse order they were opened,
+// all within SHUTDOWN_TIMEOUT.
 package main
 
 import (
@@ -36,7 +42,6 @@ import (
 	"github.com/portkit/portkit/examples/orders/app"
 	"github.com/portkit/portkit/examples/orders/httpapi"
 	"github.com/portkit/portkit/examples/orders/wiring"
-	"github.com/portkit/portkit/ports"
 )
 
 func main() {
@@ -75,17 +80,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	p, err := wiring.Build(ctx, cfg, log)
+	tel, err := wiring.Observability(ctx, cfg.Environ, log)
 	if err != nil {
 		return err
 	}
-	// From here on every exit path closes the group.
-	closeGroup := func() error {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout/4+time.Second)
-		defer cancel()
-		return p.Group.Close(cctx)
+	p, err := wiring.Build(ctx, cfg, log)
+	if err != nil {
+		return errors.Join(err, closeWithin(ctx, cfg.ShutdownTimeout, tel.Shutdown))
 	}
-
 	svc, err := app.New(app.Config{
 		Orders: p.Orders, Lines: p.Lines, Tx: p.Tx, Audits: p.Audits, Views: p.Views,
 		Cache: p.Cache, Publisher: p.Publisher,
@@ -93,30 +95,39 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		Logger: log,
 	})
 	if err != nil {
-		return errors.Join(err, closeGroup())
+		return errors.Join(err, closeWithin(ctx, cfg.ShutdownTimeout, func(ctx context.Context) error {
+			return errors.Join(p.Group.Close(ctx), tel.Shutdown(ctx))
+		}))
+	}
+	// closeAll stops the service's cache refreshes, then the group: the
+	// projector, the relay, then the backends, in reverse order; then
+	// waits for the workers to return.
+	closeAll := func(ctx context.Context) error {
+		return errors.Join(svc.Close(ctx), p.Group.Close(ctx), p.Wait(ctx), tel.Shutdown(ctx))
+	}
+	// From here on every exit path closes everything.
+	if _, err := p.Start(svc.HandleOrderCreated); err != nil {
+		return errors.Join(err, closeWithin(ctx, cfg.ShutdownTimeout, closeAll))
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeGroup())
+		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeWithin(ctx, cfg.ShutdownTimeout, closeAll))
+	}
+	var handler http.Handler = httpapi.New(svc, httpapi.Options{Ready: p.Group.Handler(), Logger: log})
+	if tel.Metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", tel.Metrics)
+		mux.Handle("/", handler)
+		handler = mux
 	}
 	srv := &http.Server{
-		Handler:           httpapi.New(svc, httpapi.Options{Ready: p.Group.Handler(), Logger: log}),
+		Handler:           tel.Wrap(handler),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-
-	// The projector: consumes order.created into the read model until
-	// stopSub is called, restarting Subscribe after a failure.
-	subCtx, stopSub := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSub()
-	subDone := make(chan struct{})
-	go func() {
-		defer close(subDone)
-		subscribe(subCtx, p.Subscriber, p.Names.Subscription, svc.HandleOrderCreated, log)
-	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -136,14 +147,22 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		runErr = fmt.Errorf("serve: %w", err)
 		log.Error("orders: server failed; shutting down", "error", err)
 	}
-	return errors.Join(runErr, shutdown(ctx, cfg.ShutdownTimeout, srv, stopSub, subDone, p.Group.Close, log))
+	return errors.Join(runErr, shutdown(ctx, cfg.ShutdownTimeout, srv, p.DrainOutbox, closeAll, log))
 }
 
-// shutdown drains the server (half of the budget), stops the subscriber (a
-// quarter) and closes the backends (the rest), so that the whole takes at
-// most budget.
-func shutdown(ctx context.Context, budget time.Duration, srv *http.Server, stopSub func(), subDone <-chan struct{},
-	closeGroup func(context.Context) error, log *slog.Logger) error {
+// closeWithin runs close with a context of its own bounded by budget,
+// for the exits before the service runs.
+func closeWithin(ctx context.Context, budget time.Duration, closeFn func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
+	defer cancel()
+	return closeFn(cctx)
+}
+
+// shutdown drains the server (half of the budget), lets the relay publish
+// what the outbox holds (until three quarters of it) and closes the rest
+// (the projector, the relay, the backends) with what is left, so that the
+// whole takes at most budget.
+func shutdown(ctx context.Context, budget time.Duration, srv *http.Server, drainOutbox, closeAll func(context.Context) error, log *slog.Logger) error {
 	start := time.Now()
 	base := context.WithoutCancel(ctx)
 	var errs []error
@@ -157,19 +176,19 @@ func shutdown(ctx context.Context, budget time.Duration, srv *http.Server, stopS
 	}
 	cancel()
 
-	stopSub()
-	subTimer := time.NewTimer(max(budget*3/4-time.Since(start), 0))
-	select {
-	case <-subDone:
-	case <-subTimer.C:
-		errs = append(errs, errors.New("stop subscriber: handlers still running at the deadline"))
+	// Every accepted order's event is in the outbox; let the relay send
+	// them before it stops (on a real database the rows would wait for
+	// the next start; on mem:// they would be lost).
+	outboxCtx, cancel := context.WithTimeout(base, max(budget*3/4-time.Since(start), 0))
+	if err := drainOutbox(outboxCtx); err != nil {
+		errs = append(errs, err)
 	}
-	subTimer.Stop()
+	cancel()
 
 	closeCtx, cancel := context.WithTimeout(base, max(budget-time.Since(start), 0))
 	defer cancel()
-	if err := closeGroup(closeCtx); err != nil {
-		errs = append(errs, fmt.Errorf("close backends: %w", err))
+	if err := closeAll(closeCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close: %w", err))
 	}
 	err := errors.Join(errs...)
 	if err != nil {
@@ -178,27 +197,6 @@ func shutdown(ctx context.Context, budget time.Duration, srv *http.Server, stopS
 		log.Info("orders: shutdown complete", "took", time.Since(start))
 	}
 	return err
-}
-
-// subscribe runs sub.Subscribe until ctx ends, restarting it with a capped
-// backoff when it fails (a broker restart, say).
-func subscribe(ctx context.Context, sub ports.Subscriber, name string, h ports.Handler, log *slog.Logger) {
-	backoff := 250 * time.Millisecond
-	for {
-		err := sub.Subscribe(ctx, name, h)
-		if ctx.Err() != nil {
-			return
-		}
-		log.Error("orders: subscriber stopped; restarting", "subscription", name, "error", err, "backoff", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
 }
 
 // displayAddr turns a listener address into one a client can dial: an

@@ -219,7 +219,7 @@ func TestRunOnFakes(t *testing.T) {
 		t.Fatalf("run = %v\n%s", err, s.out)
 	}
 	out = s.out.String()
-	order := []string{"orders: shutting down", `closed" name=fake-pubsub`, `closed" name=fake-cache`,
+	order := []string{"orders: shutting down", `closed" name=order-projector`, `closed" name=outbox-relay`, `closed" name=fake-pubsub`, `closed" name=fake-cache`,
 		`closed" name=fake-doc`, `closed" name=fake-sql`, "orders: shutdown complete"}
 	last := -1
 	for _, step := range order {
@@ -274,8 +274,8 @@ func TestRunErrors(t *testing.T) {
 }
 
 // TestShutdownDrainsThenStopsThenCloses: an in-flight request completes
-// (its client gets the answer) before the subscriber is stopped, which
-// happens before the backends are closed.
+// (its client gets the answer) before the outbox is drained, which
+// happens before the projector, the relay and the backends are closed.
 func TestShutdownDrainsThenStopsThenCloses(t *testing.T) {
 	t.Parallel()
 	var (
@@ -312,8 +312,13 @@ func TestShutdownDrainsThenStopsThenCloses(t *testing.T) {
 	}()
 	<-entered
 
-	subDone := make(chan struct{})
-	stopSub := func() { record("subscriber stopped"); close(subDone) }
+	drain := func(ctx context.Context) error {
+		if ctx.Err() != nil {
+			t.Errorf("outbox drained with an expired context")
+		}
+		record("outbox drained")
+		return nil
+	}
 	closeGroup := func(ctx context.Context) error {
 		if ctx.Err() != nil {
 			t.Errorf("group closed with an expired context")
@@ -323,7 +328,7 @@ func TestShutdownDrainsThenStopsThenCloses(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- shutdown(context.Background(), 30*time.Second, srv, stopSub, subDone, closeGroup, slog.New(slog.DiscardHandler))
+		done <- shutdown(context.Background(), 30*time.Second, srv, drain, closeGroup, slog.New(slog.DiscardHandler))
 	}()
 	// Once the listener is closed, shutdown is draining.
 	for {
@@ -343,7 +348,7 @@ func TestShutdownDrainsThenStopsThenCloses(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if got := strings.Join(events, ", "); got != "request done, subscriber stopped, group closed" {
+	if got := strings.Join(events, ", "); got != "request done, outbox drained, group closed" {
 		t.Errorf("events = %s", got)
 	}
 }
@@ -372,10 +377,11 @@ func TestShutdownBounded(t *testing.T) {
 	}()
 	<-entered
 
-	subDone := make(chan struct{})
 	closed := false
 	start := time.Now()
-	err = shutdown(context.Background(), 400*time.Millisecond, srv, func() { close(subDone) }, subDone,
+	// The outbox never drains either (its target is down, say).
+	drain := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	err = shutdown(context.Background(), 400*time.Millisecond, srv, drain,
 		func(context.Context) error { closed = true; return nil }, slog.New(slog.DiscardHandler))
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("shutdown took %v with a budget of 400ms", took)

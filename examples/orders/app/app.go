@@ -2,9 +2,11 @@
 // that places orders, reads them through a cache, and keeps a read model up
 // to date from the order.created events.
 //
-// It depends only on the ports (and on golang.org/x/sync/singleflight):
-// main decides whether a port is served by an in-memory fake or a real
-// backend, and the tests of this package run on the fakes and the mocks.
+// It depends only on the ports and portkit's small typed helpers (codec,
+// messaging's typed messages, typedcache's cache-aside loader): wiring
+// decides from one URL per port whether a port is served by an in-memory
+// fake or a real backend, and the tests of this package run on the fakes
+// and the mocks.
 package app
 
 import (
@@ -19,10 +21,11 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/portkit/portkit/codec"
 	"github.com/portkit/portkit/examples/orders/domain"
+	"github.com/portkit/portkit/messaging"
 	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/typedcache"
 )
 
 // Defaults of [Config].
@@ -46,20 +49,26 @@ const (
 // Config holds the ports a [Service] uses and its settings. Every port is
 // required; zero settings take the defaults above.
 type Config struct {
-	Orders    ports.SQLStore[domain.Order]
-	Lines     ports.SQLStore[domain.OrderLine]
-	Tx        ports.Transactor
-	Audits    ports.DocStore[domain.Audit]
-	Views     ports.DocStore[domain.OrderView]
-	Cache     ports.Cache
+	Orders ports.SQLStore[domain.Order]
+	Lines  ports.SQLStore[domain.OrderLine]
+	Tx     ports.Transactor
+	Audits ports.DocStore[domain.Audit]
+	Views  ports.DocStore[domain.OrderView]
+	Cache  ports.Cache
+	// Publisher publishes the order.created events inside the order's
+	// transaction: in production the outbox's (outbox.Publisher), which
+	// writes them in the SQL transaction for the relay to publish.
 	Publisher ports.Publisher
 
 	// Topic is where order.created events go (TopicOrderCreated).
 	Topic string
 	// KeyPrefix starts every cache key (DefaultKeyPrefix).
 	KeyPrefix string
-	// CacheTTL is how long an order stays cached (DefaultCacheTTL).
+	// CacheTTL is how long a cached order is fresh (DefaultCacheTTL).
 	CacheTTL time.Duration
+	// CacheMaxStale is how long past CacheTTL a cached order is still
+	// served while one background read refreshes it (0: never).
+	CacheMaxStale time.Duration
 	// IdempotencyTTL is how long an Idempotency-Key is remembered
 	// (DefaultIdempotencyTTL).
 	IdempotencyTTL time.Duration
@@ -78,8 +87,12 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	log    *slog.Logger
-	flight singleflight.Group
+	orders *typedcache.Loader[domain.OrderDetails]
 }
+
+// eventCodec encodes order.created events: JSON, with its content type in
+// an attribute (messaging.AttrContentType).
+var eventCodec = codec.JSON[domain.OrderCreated]()
 
 // New returns a Service over the ports of cfg, or an error wrapping
 // ports.ErrInvalid naming a missing port.
@@ -118,8 +131,31 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, log: log}, nil
+	if cfg.CacheMaxStale < 0 {
+		return nil, fmt.Errorf("orders app: CacheMaxStale %v is negative: %w", cfg.CacheMaxStale, ports.ErrInvalid)
+	}
+	s := &Service{cfg: cfg, log: log}
+	loader, err := typedcache.NewLoader(typedcache.LoaderConfig[domain.OrderDetails]{
+		Cache:       cfg.Cache,
+		Prefix:      cfg.KeyPrefix + "order:",
+		Load:        s.load,
+		TTL:         cfg.CacheTTL,
+		MaxStale:    cfg.CacheMaxStale,
+		LoadTimeout: cfg.ReadTimeout,
+		Now:         cfg.Now,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("orders app: %w", err)
+	}
+	s.orders = loader
+	return s, nil
 }
+
+// Close waits for the cache refreshes the service started in the
+// background (with CacheMaxStale), until ctx ends; every later GetOrder
+// fails with ErrClosed. Call it before closing the ports.
+func (s *Service) Close(ctx context.Context) error { return s.orders.Close(ctx) }
 
 // IdempotencyError reports an Idempotency-Key that cannot be honoured now:
 // it is in use by a request still running, was used for a different order,
@@ -143,20 +179,22 @@ type Placed struct {
 	Replayed bool
 }
 
-// PlaceOrder validates n and places it: the order and its lines are
-// written in one SQL transaction, the order.created event is published
-// inside that transaction and its acknowledgement awaited, then the
-// transaction commits and an audit document is recorded.
+// PlaceOrder validates n and places it: the order, its lines and its
+// order.created event are written in one SQL transaction — the event
+// through cfg.Publisher, the outbox's, which writes it in that
+// transaction for the relay to publish once it has committed — then an
+// audit document is recorded.
 //
-// Publishing before the commit means a publish failure rolls the order
-// back: PlaceOrder returns the error (wrapping ports.ErrUnavailable when
-// the broker is down) and nothing is stored, so a client may retry. An
-// order PlaceOrder returns is therefore both stored and announced. The one
-// window left — the broker acknowledged, then the commit failed — leaves an
-// event for an order that does not exist, which the read model shows; a
-// production service closes it with a transactional outbox. The audit
-// document is written after the commit; a failure to write it is logged,
-// not returned, since the order is already accepted.
+// So an order is stored if and only if its event is: a failure anywhere
+// in the transaction (the SQL store, the outbox write) rolls both back and
+// PlaceOrder returns the error (wrapping ports.ErrUnavailable when the
+// database is down), so a client may retry; a committed order's event is
+// published by the relay at least once, even if the process dies right
+// after the commit, and a rolled-back order never has one. The event
+// carries a stable message ID (messaging.AttrMessageID) that the
+// projector deduplicates on. The audit document is written after the
+// commit; a failure to write it is logged, not returned, since the order
+// is already accepted.
 //
 // A non-empty idempotencyKey makes retries safe: the first request with a
 // key places the order; a later one with the same key and the same order
@@ -255,10 +293,8 @@ func (s *Service) place(ctx context.Context, n domain.NewOrder) (domain.OrderDet
 			return fmt.Errorf("create order lines: %w", err)
 		}
 		d = domain.OrderDetails{Order: o, Lines: lines}
-		if err := s.publishCreated(ctx, d); err != nil {
-			return err // rolls the order back
-		}
-		return nil
+		// In the transaction: the outbox writes the event with the order.
+		return s.publishCreated(ctx, d)
 	})
 	if err != nil {
 		return domain.OrderDetails{}, fmt.Errorf("place order: %w", err)
@@ -271,117 +307,81 @@ func (s *Service) place(ctx context.Context, n domain.NewOrder) (domain.OrderDet
 }
 
 func (s *Service) publishCreated(ctx context.Context, d domain.OrderDetails) error {
-	data, err := json.Marshal(d.Created())
+	msg, err := messaging.Encode(eventCodec, d.Created())
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", s.cfg.Topic, err)
 	}
-	msg := ports.Message{
-		Data: data,
-		Attributes: map[string]string{
-			AttrOrderID: strconv.FormatInt(d.ID, 10),
-			AttrType:    TopicOrderCreated,
-		},
-	}
+	msg.Attributes[AttrOrderID] = strconv.FormatInt(d.ID, 10)
+	msg.Attributes[AttrType] = TopicOrderCreated
 	if _, err := s.cfg.Publisher.Publish(ctx, s.cfg.Topic, msg); err != nil {
 		return fmt.Errorf("publish %s: %w", s.cfg.Topic, err)
 	}
 	return nil
 }
 
-// GetOrder returns the order with its lines, reading through the cache
-// (cache-aside): a hit is served from the cache; concurrent misses for one
-// order share a single store read (singleflight), whose result is cached
-// for CacheTTL. An unavailable cache degrades to store reads, logged. It
-// returns an error wrapping ports.ErrNotFound for an unknown order and a
-// *domain.ValidationError for an id that is not positive.
+// GetOrder returns the order with its lines, read through the cache by a
+// typedcache.Loader (cache-aside): a fresh entry is served from the cache;
+// concurrent misses for one order share a single store read
+// (singleflight), whose result is cached for CacheTTL (and, with
+// CacheMaxStale, served stale while one background read refreshes it). An
+// unavailable cache or a malformed entry degrades to store reads, logged.
+// It returns an error wrapping ports.ErrNotFound for an unknown order, a
+// *domain.ValidationError for an id that is not positive, and
+// ErrUnavailable wrapping ctx's error when ctx ends first (the shared
+// read goes on for the other callers).
 func (s *Service) GetOrder(ctx context.Context, id int64) (domain.OrderDetails, error) {
 	if id <= 0 {
 		return domain.OrderDetails{}, domain.Invalid("id", "must be a positive integer, got %d", id)
 	}
-	key := s.orderKey(id)
-	if d, ok := s.cached(ctx, key, id); ok {
-		return d, nil
-	}
-	ch := s.flight.DoChan(key, func() (any, error) {
-		// The read is shared: it must not fail because the caller that
-		// happened to start it went away, yet it must end.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ReadTimeout)
-		defer cancel()
-		// A flight that starts just after another one filled the cache
-		// finds it there.
-		if d, ok := s.cached(ctx, key, id); ok {
-			return d, nil
-		}
-		return s.load(ctx, key, id)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return domain.OrderDetails{}, r.Err
-		}
-		return r.Val.(domain.OrderDetails).Clone(), nil
-	case <-ctx.Done():
-		return domain.OrderDetails{}, fmt.Errorf("get order %d: %w", id, ctx.Err())
-	}
-}
-
-func (s *Service) orderKey(id int64) string {
-	return s.cfg.KeyPrefix + "order:" + strconv.FormatInt(id, 10)
-}
-
-// cached returns the cached order, if the cache has a sound entry.
-func (s *Service) cached(ctx context.Context, key string, id int64) (domain.OrderDetails, bool) {
-	b, err := s.cfg.Cache.Get(ctx, key)
-	if err != nil {
-		if !errors.Is(err, ports.ErrNotFound) {
-			s.log.WarnContext(ctx, "orders: cache read failed; reading the store", "order_id", id, "error", err)
-		}
-		return domain.OrderDetails{}, false
-	}
-	var d domain.OrderDetails
-	if err := json.Unmarshal(b, &d); err != nil || d.ID != id {
-		s.log.WarnContext(ctx, "orders: ignoring a malformed cache entry", "order_id", id)
-		return domain.OrderDetails{}, false
-	}
-	return d, true
-}
-
-// load reads the order and its lines from SQL and caches them.
-func (s *Service) load(ctx context.Context, key string, id int64) (domain.OrderDetails, error) {
-	o, err := s.cfg.Orders.Get(ctx, id)
+	d, err := s.orders.Get(ctx, strconv.FormatInt(id, 10))
 	if err != nil {
 		return domain.OrderDetails{}, fmt.Errorf("get order %d: %w", id, err)
 	}
+	return d, nil
+}
+
+// load reads the order of key (its decimal id) and its lines from SQL:
+// the Loader's source of truth.
+func (s *Service) load(ctx context.Context, key string) (domain.OrderDetails, error) {
+	id, err := strconv.ParseInt(key, 10, 64)
+	if err != nil {
+		return domain.OrderDetails{}, domain.Invalid("id", "is not an integer")
+	}
+	o, err := s.cfg.Orders.Get(ctx, id)
+	if err != nil {
+		return domain.OrderDetails{}, err
+	}
 	lines, err := s.cfg.Lines.Find(ctx, ports.Where("OrderID", ports.Eq, id).OrderBy("ID"))
 	if err != nil {
-		return domain.OrderDetails{}, fmt.Errorf("get lines of order %d: %w", id, err)
+		return domain.OrderDetails{}, fmt.Errorf("lines: %w", err)
 	}
 	d := domain.OrderDetails{Order: *o, Lines: lines}
 	if d.Lines == nil {
 		d.Lines = []domain.OrderLine{}
-	}
-	b, err := json.Marshal(d)
-	if err == nil {
-		err = s.cfg.Cache.Set(ctx, key, b, s.cfg.CacheTTL)
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "orders: cannot cache order", "order_id", id, "error", err)
 	}
 	return d, nil
 }
 
 // HandleOrderCreated is the [ports.Handler] of the read-model projector:
 // it upserts the [domain.OrderView] of the order an order.created message
-// describes. Delivery is at least once, so it is idempotent: a redelivered
-// event finds its view and leaves it as it is. A malformed message is
-// logged and acknowledged (redelivery would not mend it); a store failure
-// is returned, so the message is redelivered.
+// describes. Wiring runs it under messaging's middleware (DeadLetter,
+// Recover, Dedupe, Retry, Timeout). Delivery is at least once, and Dedupe
+// is not atomic with the view's write, so it is idempotent too: a
+// redelivered event finds its view and leaves it as it is. A message that
+// does not decode, or names no order, is a permanent failure
+// (messaging.Permanent: the DeadLetter middleware moves it to the
+// dead-letter topic at once, since redelivery would not mend it); a store
+// failure is returned as it is, so the message is retried, then
+// redelivered.
 func (s *Service) HandleOrderCreated(ctx context.Context, m ports.Message) error {
-	var e domain.OrderCreated
-	if err := json.Unmarshal(m.Data, &e); err != nil || e.OrderID <= 0 {
-		s.log.ErrorContext(ctx, "orders: dropping a malformed order.created message",
+	e, err := messaging.Decode(eventCodec, m)
+	if err == nil && e.OrderID <= 0 {
+		err = ports.NewError("orders", "decode order.created", ports.ErrInvalid, errors.New("the event names no order"))
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "orders: malformed order.created message",
 			"message_id", m.ID, "bytes", len(m.Data), "error", err)
-		return nil
+		return messaging.Permanent(fmt.Errorf("order.created message %s: %w", m.ID, err))
 	}
 	v := e.View()
 	found, err := s.cfg.Views.Find(ctx, ports.Where("OrderID", ports.Eq, e.OrderID).Limit(1))

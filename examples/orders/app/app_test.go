@@ -13,18 +13,21 @@ import (
 	"github.com/portkit/portkit/examples/orders/app"
 	"github.com/portkit/portkit/examples/orders/domain"
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/messaging"
+	"github.com/portkit/portkit/outbox"
 	"github.com/portkit/portkit/ports"
 )
 
-// env is a Service over the in-memory fakes, with the fakes at hand for
-// fault injection and inspection. Reads of orders go through a counting
-// wrapper.
+// env is a Service over the in-memory fakes, publishing through the
+// transactional outbox on the fake SQL database as in production, with
+// the fakes at hand for fault injection and inspection. Reads of orders go
+// through a counting wrapper.
 type env struct {
 	svc    *app.Service
 	sql    *fakes.DB
 	docs   *fakes.DB
 	cache  *fakes.Cache
-	ps     *fakes.PubSub
+	outbox *fakes.SQLStore[outbox.Row]
 	orders *countingOrders
 	lines  ports.SQLStore[domain.OrderLine]
 	audits ports.DocStore[domain.Audit]
@@ -41,12 +44,11 @@ func newEnv(t *testing.T, edit ...func(*app.Config)) *env {
 		sql:   fakes.NewDB(fakes.WithClock(clock)),
 		docs:  fakes.NewDB(fakes.WithClock(clock), fakes.WithName("fake-doc")),
 		cache: fakes.NewCache(fakes.WithClock(clock)),
-		ps:    fakes.NewPubSub(fakes.WithClock(clock)),
 		clock: clock,
 	}
 	t.Cleanup(func() {
 		ctx := context.Background()
-		_ = e.ps.Close(ctx)
+		_ = e.svc.Close(ctx)
 		_ = e.cache.Close(ctx)
 		_ = e.docs.Close(ctx)
 		_ = e.sql.Close(ctx)
@@ -65,12 +67,16 @@ func newEnv(t *testing.T, edit ...func(*app.Config)) *env {
 	if e.views, err = fakes.NewDocStore[domain.OrderView](e.docs); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ps.CreateTopic(t.Context(), topic); err != nil {
+	if e.outbox, err = fakes.NewSQLStore[outbox.Row](e.sql); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := outbox.NewPublisher(outbox.Config{Tx: e.sql, Rows: e.outbox})
+	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := app.Config{
 		Orders: e.orders, Lines: e.lines, Tx: e.sql, Audits: e.audits, Views: e.views,
-		Cache: e.cache, Publisher: e.ps, Now: clock.Now, Logger: discard(),
+		Cache: e.cache, Publisher: pub, Now: clock.Now, Logger: discard(),
 	}
 	for _, f := range edit {
 		f(&cfg)
@@ -79,6 +85,24 @@ func newEnv(t *testing.T, edit ...func(*app.Config)) *env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// published returns the events waiting in the outbox for the relay, as
+// messages.
+func (e *env) published(t *testing.T) []ports.Message {
+	t.Helper()
+	rows, err := e.outbox.Find(context.Background(), ports.Where("Topic", ports.Eq, topic).OrderBy("ID"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]ports.Message, len(rows))
+	for i, r := range rows {
+		out[i] = ports.Message{Data: r.Data}
+		if err := json.Unmarshal([]byte(r.Attributes), &out[i].Attributes); err != nil {
+			t.Fatalf("row %d attributes: %v", r.ID, err)
+		}
+	}
+	return out
 }
 
 func (e *env) count(t *testing.T) (orders, lines, audits int64) {
@@ -148,7 +172,7 @@ func TestPlaceOrder(t *testing.T) {
 		{name: "placed", order: validOrder(), wantStored: 1},
 		{name: "invalid", order: domain.NewOrder{Customer: "ada", Lines: []domain.Line{{SKU: "x", Qty: -1}}},
 			wantKind: ports.ErrInvalid, wantField: "lines[0].qty"},
-		{name: "publish fails: rolled back", faults: func(e *env) { e.ps.FailNext(1, nil) }, order: validOrder(),
+		{name: "outbox write fails: rolled back", faults: func(e *env) { e.outbox.FailNext(1, nil) }, order: validOrder(),
 			wantKind: ports.ErrUnavailable},
 		{name: "sql down", faults: func(e *env) { e.sql.SetUnavailable(true) }, order: validOrder(),
 			wantKind: ports.ErrUnavailable},
@@ -182,7 +206,7 @@ func TestPlaceOrder(t *testing.T) {
 			if orders != tt.wantStored {
 				t.Errorf("%d orders stored, want %d", orders, tt.wantStored)
 			}
-			published := e.ps.Published(topic)
+			published := e.published(t)
 			if int64(len(published)) != tt.wantStored {
 				t.Errorf("%d events published, want %d", len(published), tt.wantStored)
 			}
@@ -195,8 +219,9 @@ func TestPlaceOrder(t *testing.T) {
 			if lines != 2 || placed.Order.ID == 0 || len(placed.Order.Lines) != 2 || placed.Order.TotalCents != 2699 {
 				t.Errorf("placed %+v, %d lines stored", placed.Order, lines)
 			}
-			if got := published[0].Attributes[app.AttrOrderID]; got != fmt.Sprint(placed.Order.ID) {
-				t.Errorf("event order_id = %q, want %d", got, placed.Order.ID)
+			a := published[0].Attributes
+			if a[app.AttrOrderID] != fmt.Sprint(placed.Order.ID) || a[messaging.AttrMessageID] == "" || a[messaging.AttrContentType] != "application/json" {
+				t.Errorf("event attributes %v, want order_id %d, a message ID and the JSON content type", a, placed.Order.ID)
 			}
 		})
 	}
@@ -220,7 +245,7 @@ func TestPlaceOrderAudit(t *testing.T) {
 func TestPlaceOrderRetryAfterPublishFailure(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.ps.FailNext(1, nil)
+	e.outbox.FailNext(1, nil)
 	if _, err := e.svc.PlaceOrder(t.Context(), "key-1", validOrder()); !errors.Is(err, ports.ErrUnavailable) {
 		t.Fatalf("first attempt = %v, want ErrUnavailable", err)
 	}
@@ -260,7 +285,7 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 	if orders, _, _ := e.count(t); orders != 2 {
 		t.Errorf("%d orders stored, want 2", orders)
 	}
-	if n := len(e.ps.Published(topic)); n != 2 {
+	if n := len(e.published(t)); n != 2 {
 		t.Errorf("%d events published, want 2", n)
 	}
 	if _, err := e.svc.PlaceOrder(t.Context(), "bad key", validOrder()); !errors.Is(err, ports.ErrInvalid) {
@@ -495,12 +520,13 @@ func TestHandleOrderCreated(t *testing.T) {
 		msgs      []ports.Message
 		faults    func(e *env)
 		wantErr   error // of the last message
+		permanent bool  // the last message's error is permanent (dead-lettered at once)
 		wantViews int64
 	}{
 		{name: "projected", msgs: []ports.Message{event(t, created)}, wantViews: 1},
 		{name: "redelivered: one view", msgs: []ports.Message{event(t, created), event(t, created)}, wantViews: 1},
-		{name: "malformed: acked, dropped", msgs: []ports.Message{{ID: "m1", Data: []byte("{not json")}}, wantViews: 0},
-		{name: "no order id: acked, dropped", msgs: []ports.Message{event(t, domain.OrderCreated{Customer: "ada"})}, wantViews: 0},
+		{name: "malformed: permanent", msgs: []ports.Message{{ID: "m1", Data: []byte("{not json")}}, permanent: true, wantViews: 0},
+		{name: "no order id: permanent", msgs: []ports.Message{event(t, domain.OrderCreated{Customer: "ada"})}, permanent: true, wantViews: 0},
 		{name: "store down: nacked", msgs: []ports.Message{event(t, created)},
 			faults: func(e *env) { e.docs.SetUnavailable(true) }, wantErr: ports.ErrUnavailable, wantViews: 0},
 	}
@@ -516,8 +542,15 @@ func TestHandleOrderCreated(t *testing.T) {
 				err = e.svc.HandleOrderCreated(t.Context(), m)
 			}
 			e.docs.SetUnavailable(false)
-			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+			switch {
+			case tt.permanent:
+				if !messaging.IsPermanent(err) || !errors.Is(err, ports.ErrInvalid) {
+					t.Fatalf("HandleOrderCreated = %v, want a permanent ErrInvalid", err)
+				}
+			case tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr):
 				t.Fatalf("HandleOrderCreated = %v, want %v", err, tt.wantErr)
+			case tt.wantErr != nil && messaging.IsPermanent(err):
+				t.Fatalf("HandleOrderCreated = %v: a store failure must not be permanent", err)
 			}
 			n, err := e.views.Count(t.Context(), ports.All())
 			if err != nil || n != tt.wantViews {

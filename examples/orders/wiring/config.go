@@ -1,35 +1,36 @@
-// Package wiring builds the ports of the orders example from the
-// environment: each port runs on its in-memory fake (package fakes) unless
-// the variables of its real adapter are set, so `go run ./examples/orders`
-// works with nothing installed and any mix of real and fake backends is
-// allowed.
+// Package wiring builds the ports of the orders example from one URL per
+// port, through package open: each URL defaults to mem://, the in-memory
+// fakes, so `go run ./examples/orders` works with nothing installed, and
+// any mix of real and fake backends works with no code change.
 //
-//	port       real adapter      selected when one of these is set
-//	SQL        adapters/mysql    MYSQL_DSN, MYSQL_URL, MYSQL_HOST
-//	documents  adapters/mongo    MONGODB_URI
-//	cache      adapters/redis    REDIS_URL
-//	pub/sub    adapters/pubsub   PUBSUB_EMULATOR_HOST, PUBSUB_PROJECT_ID
+//	variable            port                       schemes (see NewMux)
+//	ORDERS_SQL_URL      SQL: orders, lines, outbox mem://[?dialect=postgres], mysql://, postgres://
+//	ORDERS_DOC_URL      documents: read model      mem://, mongodb://, mongodb+srv://
+//	ORDERS_CACHE_URL    cache                      mem://, redis://, rediss://
+//	ORDERS_PUBSUB_URL   messaging                  mem://, gcppubsub://project, nats://
 //
-// Each adapter reads the rest of its variables itself (see its package
-// documentation); with an emulator, Pub/Sub needs PUBSUB_PROJECT_ID too
-// (any name).
+// A URL's query may set any variable of its adapter (mysql://...?
+// max_open_conns=20), and every other variable of the adapter is read from
+// the same environment as these (PUBSUB_EMULATOR_HOST selects Google's
+// emulator for gcppubsub://); see package open.
 //
 // The service's own settings:
 //
-//	ADDR              listen address (default 127.0.0.1:8080)
-//	SHUTDOWN_TIMEOUT  bound of the whole graceful shutdown (default 10s)
-//	ORDERS_CACHE_TTL  how long GET /orders/{id} answers from the cache (default 5m)
-//	ORDERS_NAMESPACE  suffix of every table, collection, topic, subscription
-//	                  and cache key prefix, so that several instances (tests)
-//	                  share servers without sharing data: [a-z0-9_], at most 24
-//	LOG_LEVEL         DEBUG, INFO, WARN or ERROR (default INFO)
+//	ADDR               listen address (default 127.0.0.1:8080)
+//	SHUTDOWN_TIMEOUT   bound of the whole graceful shutdown (default 10s)
+//	ORDERS_CACHE_TTL   how long GET /orders/{id} answers from the cache (default 5m)
+//	ORDERS_NAMESPACE   suffix of every table, collection, topic, subscription
+//	                   and cache key prefix, so that several instances (tests)
+//	                   share servers without sharing data: [a-z0-9_], at most 24
+//	LOG_LEVEL          DEBUG, INFO, WARN or ERROR (default INFO)
 //
-// [Build] opens what the configuration selects, creates what the service
-// needs (SQL tables through the mysql adapter's Migrate, the read model's
-// indexes, the order.created topic and the order-projector subscription),
-// logs one line per port saying which implementation serves it (targets
-// redacted), and returns the ports with a *lifecycle.Group that checks and
-// closes them.
+// [Build] opens the four ports, creates what the service needs through the
+// ports alone (the tables through each store's Migrate, the outbox's
+// tables and leases, the read model's indexes, and the topics and
+// subscriptions through ports.Admin: no per-backend branch), logs one line
+// per port saying what serves it (targets redacted), and returns them with
+// a *lifecycle.Group that checks and closes them. [Ports.Start] then runs
+// the outbox relay and the projector.
 package wiring
 
 import (
@@ -40,22 +41,16 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
-	"github.com/portkit/portkit/adapters/mongo"
-	"github.com/portkit/portkit/adapters/mysql"
-	"github.com/portkit/portkit/adapters/pubsub"
-	"github.com/portkit/portkit/adapters/redis"
 	"github.com/portkit/portkit/internal/envconfig"
 )
 
 // backendName names the service in configuration errors.
 const backendName = "orders"
 
-// Config is what [Build] needs. A nil adapter config selects the port's
-// in-memory fake.
+// Config is what [Build] needs.
 //
 // Config redacts itself: its String, GoString, Format and LogValue show
-// the adapter configs through their own redacting renderings, never a
-// password, and a nil one as "fake".
+// the URLs with every password and secret parameter replaced by xxxxx.
 type Config struct {
 	Addr            string        `env:"ADDR" envDefault:"127.0.0.1:8080"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
@@ -63,10 +58,15 @@ type Config struct {
 	Namespace       string        `env:"ORDERS_NAMESPACE"`
 	LogLevel        slog.Level    `env:"LOG_LEVEL" envDefault:"INFO"`
 
-	MySQL  *mysql.Config  `env:"-" zero:"fake" log:"mysql"`
-	Mongo  *mongo.Config  `env:"-" zero:"fake" log:"mongo"`
-	Redis  *redis.Config  `env:"-" zero:"fake" log:"redis"`
-	PubSub *pubsub.Config `env:"-" zero:"fake" log:"pubsub"`
+	// The URL of each port (mem:// unless set).
+	SQLURL    string `env:"ORDERS_SQL_URL" envDefault:"mem://" secret:"conn" log:"sql_url"`
+	DocURL    string `env:"ORDERS_DOC_URL" envDefault:"mem://" secret:"conn" log:"doc_url"`
+	CacheURL  string `env:"ORDERS_CACHE_URL" envDefault:"mem://" secret:"conn" log:"cache_url"`
+	PubSubURL string `env:"ORDERS_PUBSUB_URL" envDefault:"mem://" secret:"conn" log:"pubsub_url"`
+
+	// Environ is the environment the adapters read their other variables
+	// from (ConfigFromEnviron's: the same as these).
+	Environ map[string]string `env:"-"`
 }
 
 var namespaceRE = regexp.MustCompile(`^[a-z0-9_]{0,24}$`)
@@ -74,10 +74,9 @@ var namespaceRE = regexp.MustCompile(`^[a-z0-9_]{0,24}$`)
 // ConfigFromEnviron reads a Config from environ, in os.Environ's
 // "KEY=value" form (nil: nothing set, every default). The service's
 // settings and the adapters' variables all come from environ, and only
-// from it: for each backend whose selecting variables environ sets, the
-// adapter's ConfigFromEnviron reads its variables from environ too. A bad
-// value is an error that names the variable and wraps ports.ErrInvalid,
-// never showing a secret.
+// from it. A bad value is an error that names the variable and wraps
+// ports.ErrInvalid, never showing a secret; a bad URL is reported by
+// Build, which opens it.
 func ConfigFromEnviron(environ []string) (Config, error) {
 	m := env.ToMap(environ)
 	cfg, err := envconfig.Load[Config](backendName, m)
@@ -95,45 +94,8 @@ func ConfigFromEnviron(environ []string) (Config, error) {
 			return Config{}, envconfig.Invalidf(backendName, "%s: must be positive, got %v", d.name, d.v)
 		}
 	}
-	selected := func(vars ...string) bool {
-		for _, v := range vars {
-			if m[v] != "" {
-				return true
-			}
-		}
-		return false
-	}
-	if selected("MYSQL_DSN", "MYSQL_URL", "MYSQL_HOST") {
-		if cfg.MySQL, err = load(mysql.ConfigFromEnviron, m); err != nil {
-			return Config{}, err
-		}
-	}
-	if selected("MONGODB_URI") {
-		if cfg.Mongo, err = load(mongo.ConfigFromEnviron, m); err != nil {
-			return Config{}, err
-		}
-	}
-	if selected(redis.EnvURL) {
-		if cfg.Redis, err = load(redis.ConfigFromEnviron, m); err != nil {
-			return Config{}, err
-		}
-	}
-	if selected(pubsub.EnvEmulatorHost, pubsub.EnvProjectID) {
-		if cfg.PubSub, err = load(pubsub.ConfigFromEnviron, m); err != nil {
-			return Config{}, err
-		}
-	}
+	cfg.Environ = m
 	return cfg, nil
-}
-
-// load reads one adapter's config; its errors are already ErrInvalid
-// naming the variable.
-func load[C any](fromEnviron func(map[string]string) (C, error), environ map[string]string) (*C, error) {
-	c, err := fromEnviron(environ)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
 }
 
 // String renders c with every secret redacted.
@@ -146,6 +108,5 @@ func (c Config) GoString() string { return envconfig.GoString(c) }
 // never reach the fields.
 func (c Config) Format(f fmt.State, verb rune) { envconfig.Format(f, verb, c) }
 
-// LogValue renders c for log/slog, each adapter config through its own
-// redacting LogValue.
+// LogValue renders c for log/slog, the URLs redacted.
 func (c Config) LogValue() slog.Value { return envconfig.LogValue(c) }

@@ -1,4 +1,4 @@
-package mongo
+package mongostore
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func indexModel(ix docmodel.ResolvedIndex) mongo.IndexModel {
 // FerretDB) is ErrInvalid.
 func (d *DocStore[T, PT]) EnsureIndexes(ctx context.Context) error {
 	op := d.op("ensure indexes")
-	if err := d.s.enter(ctx, op); err != nil {
+	if err := d.db.Enter(ctx, op); err != nil {
 		return err
 	}
 	// One createIndexes command per index rather than one for all:
@@ -58,7 +58,7 @@ func (d *DocStore[T, PT]) EnsureIndexes(ctx context.Context) error {
 		if _, err := d.coll.Indexes().CreateOne(ctx, m); err != nil {
 			var se mongo.ServerError
 			if errors.As(err, &se) && (se.HasErrorCode(85) || se.HasErrorCode(86)) { // IndexOptionsConflict, IndexKeySpecsConflict
-				return ports.NewError(backend, op, ports.ErrConflict, redactErr(err))
+				return ports.NewError(backend, op, ports.ErrConflict, RedactErr(err))
 			}
 			return d.wrap(op, err)
 		}
