@@ -16,6 +16,7 @@ import (
 
 	"github.com/portkit/portkit/adapters/mongo"
 	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/internal/faults"
 	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/internal/testenv"
@@ -295,5 +296,64 @@ func TestSecretFormsNeverShow(t *testing.T) {
 	}
 	if n < 25 {
 		t.Fatalf("only %d URL forms in the corpus", n)
+	}
+}
+
+// postgres:// opens the adapter; max_open_conns sets POSTGRES_MAX_OPEN_CONNS,
+// the URL replaces DATABASE_URL; the typed store is the adapter's, in a
+// transaction of the handle.
+func TestPostgresURL(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	base := testenv.Env(t, "postgres", "DATABASE_URL")
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	h, err := all().OpenSQL(ctx, base+sep+"max_open_conns=3", open.WithEnviron(map[string]string{
+		"DATABASE_URL": "postgres://ignored:" + secret + "@127.0.0.1:1/x", // the URL replaces it
+	}))
+	if err != nil {
+		testenv.Missing(t, "postgres", err.Error())
+	}
+	defer h.Close(context.Background())
+	db := h.Connector.(*postgres.DB)
+	sqlDB, err := db.DB().DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := sqlDB.Stats().MaxOpenConnections; n != 3 {
+		t.Errorf("MaxOpenConnections %d, want the URL's 3", n)
+	}
+	if h.Dialect != "postgres" || h.Scheme != "postgres" || strings.Contains(h.Target, secret) {
+		t.Errorf("handle: dialect %q scheme %q target %q", h.Dialect, h.Scheme, h.Target)
+	}
+	table := testenv.UniqueName("pk_op_open_items")
+	items, err := open.NewSQLStore[Item](h, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.DB().Migrator().DropTable(table) })
+	if err := open.Migrate(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = h.WithinTx(ctx, func(ctx context.Context) error {
+		if err := items.Create(ctx, &Item{Name: "rolled back"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if err := items.Create(ctx, &Item{Name: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := items.Count(ctx, ports.Query{}); err != nil || n != 1 {
+		t.Errorf("count %d, %v; want 1", n, err)
+	}
+	if err := items.Create(ctx, &Item{Name: "kept"}); !errors.Is(err, ports.ErrConflict) {
+		t.Errorf("duplicate: %v", err)
 	}
 }

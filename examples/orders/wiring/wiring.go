@@ -10,6 +10,7 @@ import (
 
 	"github.com/portkit/portkit/adapters/mongo"
 	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
 	"github.com/portkit/portkit/examples/orders/app"
@@ -27,12 +28,13 @@ import (
 // an adapter's scheme is one line here.
 func NewMux() *open.Mux {
 	return open.New(
-		fakes.Schemes(), // mem://
-		mysql.Scheme(),  // mysql://, mariadb://
-		mongo.Scheme(),  // mongodb://, mongodb+srv://
-		redis.Scheme(),  // redis://, rediss://
-		pubsub.Scheme(), // gcppubsub://
-		// postgres.Scheme(), nats.Scheme(): one line each when they land.
+		fakes.Schemes(),   // mem://
+		mysql.Scheme(),    // mysql://, mariadb://
+		mongo.Scheme(),    // mongodb://, mongodb+srv://
+		redis.Scheme(),    // redis://, rediss://
+		pubsub.Scheme(),   // gcppubsub://
+		postgres.Scheme(), // postgres://, postgresql://
+		// nats.Scheme(): one line when it lands.
 	)
 }
 
