@@ -201,8 +201,14 @@ func (n *NATS) natsOptions() ([]nats.Option, error) {
 		nats.SetCustomDialer(n.dialer),
 		nats.ErrorHandler(n.asyncError),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			n.logger.LogAttrs(context.Background(), slog.LevelWarn, "nats disconnected; reconnecting",
-				slog.Any("error", n.scrub(err)))
+			if n.gate.Closed() {
+				return
+			}
+			attrs := []slog.Attr{}
+			if err != nil {
+				attrs = append(attrs, slog.Any("error", n.scrub(err)))
+			}
+			n.logger.LogAttrs(context.Background(), slog.LevelWarn, "nats disconnected; reconnecting", attrs...)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			n.logger.LogAttrs(context.Background(), slog.LevelInfo, "nats reconnected",
