@@ -72,6 +72,8 @@ type NATS struct {
 
 	kvMu sync.Mutex
 	kv   jetstream.KeyValue // the registry, once opened
+
+	closed chan struct{} // closed once Close has closed the connection
 }
 
 // Option configures [Open].
@@ -130,6 +132,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*NATS, error) {
 		secrets: cfg.secrets(),
 		dialer:  &dialer{timeout: cfg.CheckTimeout},
 		subs:    map[*subscriptionEntry]struct{}{},
+		closed:  make(chan struct{}),
 	}
 	nopts, err := n.natsOptions()
 	if err != nil {
@@ -391,14 +394,16 @@ func (n *NATS) check(ctx context.Context, op string) error {
 // Subscribe calls (which return ErrClosed once their handlers have
 // returned, within their shutdown grace), and waits until every Publish
 // call in flight has its acknowledgements, until ctx ends. It then
-// flushes and closes the connection.
+// flushes what the client still holds to the server (the messages of
+// Publish calls that gave up waiting among them; their acknowledgements
+// are not awaited) and closes the connection.
 //
-// When ctx ends first with messages unacknowledged, Close returns an
-// error wrapping ErrUnavailable that says how many; they may or may not
-// have been stored. Subscribe calls still stopping then have their
-// handlers' contexts cancelled at once (and are abandoned a second later;
-// their unacked messages are redelivered). A second Close returns
-// ErrClosed.
+// When ctx ends first with calls in flight, Close returns an error
+// wrapping ErrUnavailable that says how many; those calls return with
+// their unacknowledged messages unconfirmed (they may or may not have
+// been stored). Subscribe calls still stopping then have their handlers'
+// contexts cancelled at once (and are abandoned a second later; their
+// unacked messages are redelivered). A second Close returns ErrClosed.
 func (n *NATS) Close(ctx context.Context) error {
 	const op = "close"
 	if n.gate.Closed() {
@@ -446,17 +451,13 @@ func (n *NATS) Close(ctx context.Context) error {
 			t.Stop()
 		}
 	}
-	if pending := n.js.PublishAsyncPending(); pending > 0 || callsErr != nil {
-		select {
-		case <-n.js.PublishAsyncComplete():
-		case <-ctx.Done():
-			if pending = n.js.PublishAsyncPending(); pending > 0 {
-				errs = append(errs, fmt.Errorf("%d messages unacknowledged, they may or may not have been stored: %w", pending, ctx.Err()))
-			}
-		}
+	if callsErr != nil {
+		errs = append(errs, fmt.Errorf("%d calls still in flight; the messages they published may or may not have been stored: %w",
+			n.gate.InFlight(), ctx.Err()))
 	}
 	_ = n.nc.FlushTimeout(flushTimeout)
 	n.nc.Close()
+	close(n.closed)
 	if len(errs) > 0 {
 		return ports.NewError(backend, op, ports.ErrUnavailable, errors.Join(errs...))
 	}

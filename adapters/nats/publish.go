@@ -226,6 +226,11 @@ func (n *NATS) send(ctx context.Context, op, topic string, encoded []*nats.Msg) 
 		case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
 			return ports.PublishFailure{Index: p.index, Unconfirmed: true,
 				Err: classifier.OutcomeUnknown(op, fmt.Errorf("no acknowledgement within the publish timeout of %s: %w", n.cfg.Publish.Timeout, err))}
+		case errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionClosed):
+			// The connection was lost with the message sent and its
+			// acknowledgement not yet back.
+			return ports.PublishFailure{Index: p.index, Unconfirmed: true,
+				Err: classifier.OutcomeUnknown(op, fmt.Errorf("connection lost before the acknowledgement: %w", err))}
 		case errors.Is(err, jetstream.ErrNoStreamResponse):
 			// No stream took the subject: the topic was deleted since,
 			// or JetStream is unavailable. Ask once per call.
@@ -243,7 +248,7 @@ func (n *NATS) send(ctx context.Context, op, topic string, encoded []*nats.Msg) 
 		return ports.PublishFailure{Index: p.index, Err: n.wrap(ctx, op, err)}
 	}
 	for j, p := range sent {
-		ack, err, ok := waitAck(ctx, p, denied)
+		ack, err, ok := waitAck(ctx, n.closed, p, denied)
 		switch {
 		case ok && err == nil:
 			ids[p.index] = strconv.FormatUint(ack.Sequence, 10)
@@ -252,7 +257,12 @@ func (n *NATS) send(ctx context.Context, op, topic string, encoded []*nats.Msg) 
 			failures = append(failures, outcome(p, err))
 			continue
 		}
-		// ctx ended: what has not resolved yet is unconfirmed.
+		// ctx ended, or Close closed the connection: what has not
+		// resolved yet is unconfirmed.
+		cause := contextErr(ctx)
+		if ctx.Err() == nil {
+			cause = errors.New("the adapter was closed before the acknowledgement")
+		}
 		for _, q := range sent[j:] {
 			ack, err, ok := resolved(q.future)
 			switch {
@@ -262,7 +272,7 @@ func (n *NATS) send(ctx context.Context, op, topic string, encoded []*nats.Msg) 
 				failures = append(failures, outcome(q, err))
 			default:
 				failures = append(failures, ports.PublishFailure{Index: q.index, Unconfirmed: true,
-					Err: classifier.OutcomeUnknown(op, contextErr(ctx))})
+					Err: classifier.OutcomeUnknown(op, cause)})
 			}
 		}
 		break
@@ -272,8 +282,8 @@ func (n *NATS) send(ctx context.Context, op, topic string, encoded []*nats.Msg) 
 
 // waitAck waits for p's outcome: its acknowledgement, its error (a
 // permissions violation of its subject among them), or, with ok false,
-// the end of ctx.
-func waitAck(ctx context.Context, p pending, denied *denials) (ack *jetstream.PubAck, err error, ok bool) {
+// the end of ctx or the closing of closed.
+func waitAck(ctx context.Context, closed <-chan struct{}, p pending, denied *denials) (ack *jetstream.PubAck, err error, ok bool) {
 	for {
 		if derr := denied.of(p.subject); derr != nil {
 			if ack, err, ok := resolved(p.future); ok {
@@ -288,6 +298,8 @@ func waitAck(ctx context.Context, p pending, denied *denials) (ack *jetstream.Pu
 			return nil, err, true
 		case <-denied.signal:
 		case <-ctx.Done():
+			return nil, nil, false
+		case <-closed:
 			return nil, nil, false
 		}
 	}
