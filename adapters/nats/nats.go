@@ -455,7 +455,9 @@ func (n *NATS) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("%d calls still in flight; the messages they published may or may not have been stored: %w",
 			n.gate.InFlight(), ctx.Err()))
 	}
-	_ = n.nc.FlushTimeout(flushTimeout)
+	if n.nc.Status() == nats.CONNECTED {
+		_ = n.nc.FlushTimeout(flushTimeout)
+	}
 	n.nc.Close()
 	close(n.closed)
 	if len(errs) > 0 {

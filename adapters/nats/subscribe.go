@@ -174,7 +174,9 @@ func (n *NATS) Subscribe(ctx context.Context, subscription string, h ports.Handl
 	pullers.Wait()
 	r.Wait()
 	s.settledAll()
-	_ = n.nc.FlushTimeout(flushTimeout) // the last acks
+	if n.nc.Status() == nats.CONNECTED {
+		_ = n.nc.FlushTimeout(flushTimeout) // the last acks
+	}
 	return result(nil)
 }
 
@@ -431,7 +433,15 @@ func (s *subscriber) deadLetter(d *delivery, attempts int) {
 	out := ports.Message{Data: m.Data, Attributes: attrs, OrderingKey: m.OrderingKey}
 	ctx, cancel := context.WithTimeout(context.Background(), s.n.cfg.Publish.Timeout)
 	defer cancel()
-	err := s.n.forward(ctx, s.rec.DeadLetterTopic, out)
+	var err error
+	if st := s.n.nc.Status(); st != nats.CONNECTED {
+		// Not worth a publish timeout: the message comes back after its
+		// ack deadline, and is forwarded then.
+		err = ports.NewError(backend, "forward to dead-letter topic", ports.ErrUnavailable,
+			fmt.Errorf("not connected to the server (%s)", st))
+	} else {
+		err = s.n.forward(ctx, s.rec.DeadLetterTopic, out)
+	}
 	if err != nil {
 		s.n.logger.LogAttrs(ctx, slog.LevelError, "nats: could not forward a message to its dead-letter topic; it is delivered again",
 			slog.String("subscription", s.subscription), slog.String("message_id", m.ID),
