@@ -360,7 +360,9 @@ func TestSubscriptionDeletedWhileReceiving(t *testing.T) {
 	n := open(t, testConfig(t))
 	topic, subs := provision(t, n, map[string]ports.SubscriptionConfig{"a": {}, "b": {}})
 	done := make(chan error, 1)
-	go func() { done <- n.Subscribe(context.Background(), subs["a"], func(context.Context, ports.Message) error { return nil }) }()
+	go func() {
+		done <- n.Subscribe(context.Background(), subs["a"], func(context.Context, ports.Message) error { return nil })
+	}()
 	if err := n.DeleteSubscription(t.Context(), subs["a"]); err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +403,9 @@ func TestSubscribeUnavailable(t *testing.T) {
 	n := open(t, cfg)
 	_, subs := provision(t, n, map[string]ports.SubscriptionConfig{"a": {}})
 	done := make(chan error, 1)
-	go func() { done <- n.Subscribe(context.Background(), subs["a"], func(context.Context, ports.Message) error { return nil }) }()
+	go func() {
+		done <- n.Subscribe(context.Background(), subs["a"], func(context.Context, ports.Message) error { return nil })
+	}()
 	time.AfterFunc(200*time.Millisecond, proxy.Cut)
 	select {
 	case err := <-done:
