@@ -167,7 +167,7 @@ func (n *NATS) Subscribe(ctx context.Context, subscription string, h ports.Handl
 		}
 		pullers.Go(func() { s.pull(c, batch) })
 	}
-	pullers.Go(func() { s.watch(rctx) })
+	pullers.Go(func() { s.watch(rctx, consumers) })
 
 	<-rctx.Done()
 	r.Stop()
@@ -264,18 +264,28 @@ func (s *subscriber) pull(c jetstream.Consumer, batch int) {
 				return
 			}
 		}
+		started := time.Now()
 		b, err := c.Fetch(min(free, batch), jetstream.FetchMaxWait(s.n.cfg.Receive.Poll))
+		got := 0
 		if err == nil {
 			for msg := range b.Messages() {
+				got++
 				s.dispatch(msg)
 			}
 			err = b.Error()
 		}
 		if err == nil {
 			pause = 0
+			// An empty answer that the server did not end itself (its
+			// request-timeout status comes at the poll interval; the
+			// client gives up a second later): nobody took the request,
+			// as for a deleted consumer.
+			if got == 0 && time.Since(started) > s.n.cfg.Receive.Poll+500*time.Millisecond && s.gone(c) {
+				return
+			}
 			continue
 		}
-		if s.fatal(err) {
+		if s.fatal(err) || s.gone(c) {
 			return
 		}
 		// A failed request (the connection is down, or the server
@@ -306,12 +316,29 @@ func (s *subscriber) fatal(err error) bool {
 	return false
 }
 
+// gone asks the server, after a failed pull request, whether c still
+// exists (a pull request to a deleted consumer gets no responders), and
+// ends the call with ErrNotFound when it does not.
+func (s *subscriber) gone(c jetstream.Consumer) bool {
+	if s.n.nc.Status() != nats.CONNECTED {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.n.cfg.CheckTimeout)
+	defer cancel()
+	_, err := c.Info(ctx)
+	return err != nil && s.fatal(err)
+}
+
 // watch ends the call with ErrUnavailable once the connection has been
-// down for the unavailable timeout.
-func (s *subscriber) watch(ctx context.Context) {
+// down for the unavailable timeout, and with ErrNotFound when one of the
+// consumers disappears (it asks every third of the unavailable timeout,
+// at most every 10s).
+func (s *subscriber) watch(ctx context.Context, consumers []jetstream.Consumer) {
 	limit := s.n.cfg.Receive.UnavailableTimeout
 	t := time.NewTicker(min(max(limit/10, 10*time.Millisecond), time.Second))
 	defer t.Stop()
+	probeEvery := min(max(limit/3, 100*time.Millisecond), 10*time.Second)
+	lastProbe := time.Now()
 	var downSince time.Time
 	for {
 		select {
@@ -322,6 +349,14 @@ func (s *subscriber) watch(ctx context.Context) {
 		switch st := s.n.nc.Status(); {
 		case st == nats.CONNECTED:
 			downSince = time.Time{}
+			if time.Since(lastProbe) >= probeEvery {
+				lastProbe = time.Now()
+				for _, c := range consumers {
+					if s.gone(c) {
+						return
+					}
+				}
+			}
 		case st == nats.CLOSED && !s.n.gate.Closed():
 			s.fail(ports.NewError(backend, s.op, ports.ErrUnavailable, fmt.Errorf("connection closed: %w", s.n.scrub(s.n.nc.LastError()))))
 			return
