@@ -91,6 +91,30 @@ func (l layout) subject(topic, key string) string {
 	return l.partitionSubject(topic, partitionOf(key))
 }
 
+// subjects are the subjects of one topic's messages: unkeyed, then
+// partition by partition; the subject of a message with key k is
+// subjects[1+partitionOf(k)].
+type subjects [1 + Partitions]string
+
+// subjectsOf returns topic's subjects.
+func (l layout) subjectsOf(topic string) *subjects {
+	base := l.subjectBase(topic)
+	var s subjects
+	s[0] = base + ".u"
+	for p := range Partitions {
+		s[1+p] = fmt.Sprintf("%s.k.%d", base, p)
+	}
+	return &s
+}
+
+// index is the index in subjects of a message with ordering key key.
+func subjectIndex(key string) int {
+	if key == "" {
+		return 0
+	}
+	return 1 + partitionOf(key)
+}
+
 // partitionOf is the partition of an ordering key: FNV-1a (32 bits) of its
 // bytes, modulo Partitions.
 func partitionOf(key string) int {

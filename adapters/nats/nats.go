@@ -74,6 +74,9 @@ type NATS struct {
 	kv   jetstream.KeyValue // the registry, once opened
 
 	closed chan struct{} // closed once Close has closed the connection
+
+	acksMu sync.Mutex
+	acks   map[*nats.Msg]tracked // messages handed to the client, until their callback
 }
 
 // Option configures [Open].
@@ -133,6 +136,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*NATS, error) {
 		dialer:  &dialer{timeout: cfg.CheckTimeout},
 		subs:    map[*subscriptionEntry]struct{}{},
 		closed:  make(chan struct{}),
+		acks:    map[*nats.Msg]tracked{},
 	}
 	nopts, err := n.natsOptions()
 	if err != nil {
@@ -175,7 +179,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*NATS, error) {
 	n.nc = res.nc
 	n.js, err = jetstream.New(n.nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.Publish.MaxPending),
-		jetstream.WithPublishAsyncTimeout(cfg.Publish.Timeout))
+		jetstream.WithPublishAsyncTimeout(cfg.Publish.Timeout),
+		jetstream.WithPublishAsyncAckHandler(n.onAck),
+		jetstream.WithPublishAsyncErrHandler(n.onError))
 	if err != nil {
 		n.nc.Close()
 		return nil, ports.NewError(backend, op, ports.ErrInvalid, err)

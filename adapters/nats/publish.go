@@ -71,12 +71,13 @@ func (n *NATS) Publish(ctx context.Context, topic string, msgs ...ports.Message)
 // encodeAll checks and encodes msgs for topic.
 func (n *NATS) encodeAll(op, topic string, msgs []ports.Message) ([]*nats.Msg, error) {
 	maxPayload := int(n.nc.MaxPayload())
+	subjects := n.lay.subjectsOf(topic)
 	encoded := make([]*nats.Msg, len(msgs))
 	for i, m := range msgs {
 		if err := ports.ValidateMessage(m); err != nil {
 			return nil, invalidErr(op, fmt.Errorf("message %d of %d: %w (nothing sent)", i, len(msgs), err))
 		}
-		msg := encode(n.lay.subject(topic, m.OrderingKey), m)
+		msg := encode(subjects[subjectIndex(m.OrderingKey)], m)
 		if size := wireSize(msg); size > maxPayload {
 			return nil, invalidErr(op, fmt.Errorf("message %d of %d: %d bytes as NATS counts them (data and encoded attributes), "+
 				"over the server's max_payload of %d (nothing sent)", i, len(msgs), size, maxPayload))
@@ -147,11 +148,73 @@ func (n *NATS) api(ctx context.Context, op string, call func(ctx context.Context
 	return n.wrap(ctx, op, err)
 }
 
-// pending is one message handed to the client.
-type pending struct {
-	index   int
-	subject string
-	future  jetstream.PubAckFuture
+// call tracks the messages of one Publish call handed to the client: the
+// client's acknowledgement and error callbacks (set on the JetStream
+// context by Open) resolve them through NATS.acks, so that no message
+// needs a channel of its own.
+type call struct {
+	mu        sync.Mutex
+	results   []result
+	remaining int
+	done      chan struct{} // closed when every message is handed over and resolved
+	handing   bool          // messages are still being handed over
+	abandoned bool          // the caller stopped waiting
+}
+
+// result is the outcome of one message of a call.
+type result struct {
+	sent     bool
+	resolved bool
+	seq      uint64
+	err      error
+}
+
+// tracked is the entry of a message in NATS.acks.
+type tracked struct {
+	c     *call
+	index int
+}
+
+func newCall(n int) *call {
+	return &call{results: make([]result, n), done: make(chan struct{}), handing: true}
+}
+
+// resolve records the outcome of message i, unless it is known already.
+func (c *call) resolve(i int, seq uint64, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := &c.results[i]
+	if r.resolved || !r.sent {
+		return
+	}
+	r.resolved, r.seq, r.err = true, seq, err
+	c.remaining--
+	if c.remaining == 0 && !c.handing && !c.abandoned {
+		close(c.done)
+	}
+}
+
+// onAck and onError are the JetStream context's callbacks.
+func (n *NATS) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+	if t, ok := n.untrack(m); ok {
+		t.c.resolve(t.index, ack.Sequence, nil)
+	}
+}
+
+func (n *NATS) onError(_ jetstream.JetStream, m *nats.Msg, err error) {
+	if t, ok := n.untrack(m); ok {
+		t.c.resolve(t.index, 0, err)
+	}
+}
+
+func (n *NATS) untrack(m *nats.Msg) (tracked, bool) {
+	n.acksMu.Lock()
+	defer n.acksMu.Unlock()
+	t, ok := n.acks[m]
+	if ok {
+		delete(n.acks, m)
+	}
+	return t, ok
 }
 
 // denials collects the permissions violations of one Publish call's
@@ -178,60 +241,122 @@ func (d *denials) report(err error) {
 	}
 }
 
-func (d *denials) of(subject string) error {
+// apply fails the unresolved messages of c whose subject was denied.
+func (d *denials) apply(c *call, encoded []*nats.Msg) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.by[subject]
+	for i, m := range encoded {
+		if err, ok := d.by[m.Subject]; ok {
+			c.resolve(i, 0, err)
+		}
+	}
 }
 
 // send publishes encoded (checked) messages to the stream of topic
 // asynchronously and waits for their acknowledgements.
 func (n *NATS) send(ctx context.Context, op, topic string, encoded []*nats.Msg) ([]string, error) {
-	ids := make([]string, len(encoded))
-	var failures []ports.PublishFailure
-
-	subjects := map[string]bool{}
+	var subjects []string // the call's distinct subjects (at most 1+Partitions)
 	for _, m := range encoded {
-		subjects[m.Subject] = true
+		if !slices.Contains(subjects, m.Subject) {
+			subjects = append(subjects, m.Subject)
+		}
 	}
 	denied := &denials{by: map[string]error{}, signal: make(chan struct{}, 1)}
-	stopWatch := n.perms.watch(func(s string) bool { return subjects[s] }, denied.report)
+	stopWatch := n.perms.watch(func(s string) bool { return slices.Contains(subjects, s) }, denied.report)
 	defer stopWatch()
 
 	stall := n.cfg.Publish.Timeout
 	if dl, ok := ctx.Deadline(); ok {
 		stall = max(min(stall, time.Until(dl)), time.Millisecond)
 	}
-	sent := make([]pending, 0, len(encoded))
+	c := newCall(len(encoded))
+	for i := range c.results {
+		c.results[i].sent = true
+	}
+	c.remaining = len(encoded)
+	// Tracked before they are sent: a callback may come before
+	// PublishMsgAsync returns.
+	n.acksMu.Lock()
+	for i, m := range encoded {
+		n.acks[m] = tracked{c: c, index: i}
+	}
+	n.acksMu.Unlock()
+	var failures []ports.PublishFailure
+	unsent := func(i int, m *nats.Msg, err error) {
+		n.untrack(m)
+		c.mu.Lock()
+		c.results[i] = result{}
+		c.remaining--
+		c.mu.Unlock()
+		failures = append(failures, ports.PublishFailure{Index: i, Err: n.wrap(ctx, op, fmt.Errorf("not sent: %w", err))})
+	}
 	for i, m := range encoded {
 		if err := ctx.Err(); err != nil {
-			failures = append(failures, ports.PublishFailure{Index: i, Err: n.wrap(ctx, op, fmt.Errorf("not sent: %w", err))})
+			unsent(i, m, err)
 			continue
 		}
-		f, err := n.js.PublishMsgAsync(m, jetstream.WithStallWait(stall))
+		_, err := n.js.PublishMsgAsync(m)
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			// MaxPending messages await their acknowledgements: wait for
+			// room within the publish timeout and ctx.
+			_, err = n.js.PublishMsgAsync(m, jetstream.WithStallWait(stall))
+		}
 		if err != nil {
-			failures = append(failures, ports.PublishFailure{Index: i, Err: n.wrap(ctx, op, fmt.Errorf("not sent: %w", err))})
-			continue
+			unsent(i, m, err)
 		}
-		sent = append(sent, pending{index: i, subject: m.Subject, future: f})
 	}
+	c.mu.Lock()
+	c.handing = false
+	if c.remaining == 0 {
+		close(c.done)
+	}
+	c.mu.Unlock()
 
+	// Wait for every acknowledgement, ctx's end, or Close.
+	var cause error
+wait:
+	for {
+		select {
+		case <-c.done:
+			break wait
+		case <-denied.signal:
+			denied.apply(c, encoded)
+		case <-ctx.Done():
+			cause = contextErr(ctx)
+			break wait
+		case <-n.closed:
+			cause = errors.New("the adapter was closed before the acknowledgement")
+			break wait
+		}
+	}
+	c.mu.Lock()
+	c.abandoned = true
+	results := slices.Clone(c.results)
+	c.mu.Unlock()
+
+	ids := make([]string, len(encoded))
 	var (
 		checked    bool  // a no-responders answer was checked
 		streamGone error // what the check found
 	)
-	// outcome turns a failed acknowledgement into the message's failure.
-	outcome := func(p pending, err error) ports.PublishFailure {
+	for i, r := range results {
 		switch {
-		case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
-			return ports.PublishFailure{Index: p.index, Unconfirmed: true,
-				Err: classifier.OutcomeUnknown(op, fmt.Errorf("no acknowledgement within the publish timeout of %s: %w", n.cfg.Publish.Timeout, err))}
-		case errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionClosed):
+		case !r.sent:
+		case !r.resolved:
+			// Its entry stays in acks until its callback comes (the
+			// publish timeout at the latest).
+			failures = append(failures, ports.PublishFailure{Index: i, Unconfirmed: true, Err: classifier.OutcomeUnknown(op, cause)})
+		case r.err == nil:
+			ids[i] = strconv.FormatUint(r.seq, 10)
+		case errors.Is(r.err, jetstream.ErrAsyncPublishTimeout):
+			failures = append(failures, ports.PublishFailure{Index: i, Unconfirmed: true,
+				Err: classifier.OutcomeUnknown(op, fmt.Errorf("no acknowledgement within the publish timeout of %s: %w", n.cfg.Publish.Timeout, r.err))})
+		case errors.Is(r.err, nats.ErrDisconnected), errors.Is(r.err, nats.ErrConnectionClosed):
 			// The connection was lost with the message sent and its
 			// acknowledgement not yet back.
-			return ports.PublishFailure{Index: p.index, Unconfirmed: true,
-				Err: classifier.OutcomeUnknown(op, fmt.Errorf("connection lost before the acknowledgement: %w", err))}
-		case errors.Is(err, jetstream.ErrNoStreamResponse):
+			failures = append(failures, ports.PublishFailure{Index: i, Unconfirmed: true,
+				Err: classifier.OutcomeUnknown(op, fmt.Errorf("connection lost before the acknowledgement: %w", r.err))})
+		case errors.Is(r.err, jetstream.ErrNoStreamResponse):
 			// No stream took the subject: the topic was deleted since,
 			// or JetStream is unavailable. Ask once per call.
 			if !checked {
@@ -241,81 +366,16 @@ func (n *NATS) send(ctx context.Context, op, topic string, encoded []*nats.Msg) 
 					streamGone = serr
 				}
 			}
-			if streamGone != nil {
-				return ports.PublishFailure{Index: p.index, Err: streamGone}
+			err := streamGone
+			if err == nil {
+				err = n.wrap(ctx, op, r.err)
 			}
+			failures = append(failures, ports.PublishFailure{Index: i, Err: err})
+		default:
+			failures = append(failures, ports.PublishFailure{Index: i, Err: n.wrap(ctx, op, r.err)})
 		}
-		return ports.PublishFailure{Index: p.index, Err: n.wrap(ctx, op, err)}
-	}
-	for j, p := range sent {
-		ack, err, ok := waitAck(ctx, n.closed, p, denied)
-		switch {
-		case ok && err == nil:
-			ids[p.index] = strconv.FormatUint(ack.Sequence, 10)
-			continue
-		case ok:
-			failures = append(failures, outcome(p, err))
-			continue
-		}
-		// ctx ended, or Close closed the connection: what has not
-		// resolved yet is unconfirmed.
-		cause := contextErr(ctx)
-		if ctx.Err() == nil {
-			cause = errors.New("the adapter was closed before the acknowledgement")
-		}
-		for _, q := range sent[j:] {
-			ack, err, ok := resolved(q.future)
-			switch {
-			case ok && err == nil:
-				ids[q.index] = strconv.FormatUint(ack.Sequence, 10)
-			case ok:
-				failures = append(failures, outcome(q, err))
-			default:
-				failures = append(failures, ports.PublishFailure{Index: q.index, Unconfirmed: true,
-					Err: classifier.OutcomeUnknown(op, cause)})
-			}
-		}
-		break
 	}
 	return finish(op, ids, failures)
-}
-
-// waitAck waits for p's outcome: its acknowledgement, its error (a
-// permissions violation of its subject among them), or, with ok false,
-// the end of ctx or the closing of closed.
-func waitAck(ctx context.Context, closed <-chan struct{}, p pending, denied *denials) (ack *jetstream.PubAck, err error, ok bool) {
-	for {
-		if derr := denied.of(p.subject); derr != nil {
-			if ack, err, ok := resolved(p.future); ok {
-				return ack, err, true
-			}
-			return nil, derr, true
-		}
-		select {
-		case ack := <-p.future.Ok():
-			return ack, nil, true
-		case err := <-p.future.Err():
-			return nil, err, true
-		case <-denied.signal:
-		case <-ctx.Done():
-			return nil, nil, false
-		case <-closed:
-			return nil, nil, false
-		}
-	}
-}
-
-// resolved returns the outcome of f when it has resolved, without
-// waiting; ok is false when it has not.
-func resolved(f jetstream.PubAckFuture) (ack *jetstream.PubAck, err error, ok bool) {
-	select {
-	case ack := <-f.Ok():
-		return ack, nil, true
-	case err := <-f.Err():
-		return nil, err, true
-	default:
-		return nil, nil, false
-	}
 }
 
 // finish returns ids and the error of the failures, sorted by index.
