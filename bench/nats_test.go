@@ -150,14 +150,17 @@ func BenchmarkNATSPublish10k(b *testing.B) {
 
 // BenchmarkNATSReceive10k receives and acknowledges 10,000 messages per
 // op, published beforehand (untimed) to the subscription; the timer stops
-// at the 10,000th message, before the receiver shuts down (Subscribe then
-// waits up to NATS_RECEIVE_POLL, 1s, for its open pull request):
+// at the 10,000th message, before the receiver shuts down:
 //
-//   - port: Subscribe with the default Config (16 handlers; it pulls no
+//   - port: Subscribe with the default Config (16 handlers; it asks for no
 //     more messages than its free handlers can take);
+//   - port-goroutines-500: Subscribe with 500 handlers (as many messages
+//     in flight as raw-consume buffers);
 //   - raw-consume: the subscription's consumer through jetstream's
 //     Consume with its defaults (up to 500 messages buffered ahead), the
-//     callback acking each message.
+//     callback acking each message;
+//   - raw-consume-16: the same with PullMaxMessages(16), the port's
+//     default depth.
 func BenchmarkNATSReceive10k(b *testing.B) {
 	nb := newNATSBench(b)
 	data, uuids := payloads()
@@ -166,76 +169,102 @@ func BenchmarkNATSReceive10k(b *testing.B) {
 		msgs[i] = ports.Message{Data: data[i], Attributes: map[string]string{"uuid": uuids[i]}}
 	}
 
-	b.Run("port", func(b *testing.B) {
-		topic, sub, _ := nb.topic(b)
-		b.ResetTimer()
-		for range b.N {
-			b.StopTimer()
-			if _, err := nb.port.Publish(nb.ctx, topic, msgs...); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			ctx, cancel := context.WithCancel(nb.ctx)
-			all := make(chan struct{})
-			var n atomic.Int64
-			done := make(chan error, 1)
-			go func() {
-				done <- nb.port.Subscribe(ctx, sub, func(context.Context, ports.Message) error {
-					if n.Add(1) == natsBatch {
-						close(all)
-					}
-					return nil
-				})
-			}()
-			select {
-			case <-all:
-			case err := <-done:
-				b.Fatalf("Subscribe returned early: %v", err)
-			}
-			b.StopTimer()
-			cancel()
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
-		reportNATSRate(b)
-	})
-
-	b.Run("raw-consume", func(b *testing.B) {
-		topic, sub, _ := nb.topic(b)
-		stream, err := nb.js.Stream(nb.ctx, nb.prefix+"_t_"+strings.ReplaceAll(topic, "_", "_5F"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cons, err := stream.Consumer(nb.ctx, strings.ReplaceAll(sub, "_", "_5F"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for range b.N {
-			b.StopTimer()
-			if _, err := nb.port.Publish(nb.ctx, topic, msgs...); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			all := make(chan struct{})
-			var n atomic.Int64
-			cc, err := cons.Consume(func(m jetstream.Msg) {
-				_ = m.Ack()
-				if n.Add(1) == natsBatch {
-					close(all)
+	for _, v := range []struct {
+		name       string
+		goroutines int
+	}{{"port", 0}, {"port-goroutines-500", 500}} {
+		b.Run(v.name, func(b *testing.B) {
+			port := nb.port
+			if v.goroutines > 0 {
+				cfg := nats.Config{URL: os.Getenv(nats.EnvURL), Prefix: nb.prefix}
+				cfg.Receive.Goroutines = v.goroutines
+				var err error
+				if port, err = nats.Open(nb.ctx, cfg, nats.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))); err != nil {
+					b.Fatal(err)
 				}
-			})
+				defer port.Close(context.Background())
+			}
+			benchPortReceive(b, nb, port, msgs)
+		})
+	}
+
+	for _, v := range []struct {
+		name string
+		opts []jetstream.PullConsumeOpt
+	}{{"raw-consume", nil}, {"raw-consume-16", []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(16)}}} {
+		b.Run(v.name, func(b *testing.B) {
+			topic, sub, _ := nb.topic(b)
+			stream, err := nb.js.Stream(nb.ctx, nb.prefix+"_t_"+strings.ReplaceAll(topic, "_", "_5F"))
 			if err != nil {
 				b.Fatal(err)
 			}
-			<-all
-			b.StopTimer()
-			cc.Stop()
-			<-cc.Closed()
-			b.StartTimer()
+			cons, err := stream.Consumer(nb.ctx, strings.ReplaceAll(sub, "_", "_5F"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				if _, err := nb.port.Publish(nb.ctx, topic, msgs...); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				all := make(chan struct{})
+				var n atomic.Int64
+				cc, err := cons.Consume(func(m jetstream.Msg) {
+					_ = m.Ack()
+					if n.Add(1) == natsBatch {
+						close(all)
+					}
+				}, v.opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-all
+				b.StopTimer()
+				cc.Stop()
+				<-cc.Closed()
+				b.StartTimer()
+			}
+			reportNATSRate(b)
+		})
+	}
+}
+
+// benchPortReceive is the port variant of BenchmarkNATSReceive10k.
+func benchPortReceive(b *testing.B, nb *natsBench, port *nats.NATS, msgs []ports.Message) {
+	topic, sub, _ := nb.topic(b)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if _, err := nb.port.Publish(nb.ctx, topic, msgs...); err != nil {
+			b.Fatal(err)
 		}
-		reportNATSRate(b)
-	})
+		b.StartTimer()
+		ctx, cancel := context.WithCancel(nb.ctx)
+		all := make(chan struct{})
+		var n atomic.Int64
+		done := make(chan error, 1)
+		go func() {
+			done <- port.Subscribe(ctx, sub, func(context.Context, ports.Message) error {
+				if n.Add(1) == natsBatch {
+					close(all)
+				}
+				return nil
+			})
+		}()
+		select {
+		case <-all:
+		case err := <-done:
+			b.Fatalf("Subscribe returned early: %v", err)
+		}
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	reportNATSRate(b)
+
 }

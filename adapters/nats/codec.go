@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/portkit/portkit/ports"
 )
@@ -175,12 +174,12 @@ func wireSize(msg *nats.Msg) int {
 // Attributes are nil, as on Google Pub/Sub and the fake; the ID is the
 // stream sequence, in decimal; DeliveryAttempt is the number of
 // deliveries JetStream counted (NATS always counts).
-func decode(msg jetstream.Msg) ports.Message {
+func decode(msg *nats.Msg) ports.Message {
 	var m ports.Message
-	if d := msg.Data(); len(d) > 0 {
-		m.Data = d
+	if len(msg.Data) > 0 {
+		m.Data = msg.Data
 	}
-	for k, vs := range msg.Headers() {
+	for k, vs := range msg.Header {
 		if len(vs) == 0 || hasPrefixFold(k, hdrServer) {
 			continue
 		}

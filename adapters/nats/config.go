@@ -147,16 +147,18 @@ type PublishConfig struct {
 // ReceiveConfig configures Subscribe.
 type ReceiveConfig struct {
 	// Goroutines caps the handler calls one Subscribe runs at once, and
-	// the messages it holds (default ports.DefaultMaxConcurrency).
+	// the messages it asks for and holds (default
+	// ports.DefaultMaxConcurrency; an ordering subscription holds at most
+	// one more than that per partition when it is below 1+Partitions).
 	// Variable NATS_RECEIVE_GOROUTINES.
 	Goroutines int `env:"NATS_RECEIVE_GOROUTINES"`
 
 	// Poll is how long one pull request waits on the server for messages
-	// before the next is sent (default 1s, at least 100ms). It bounds how
-	// long Subscribe waits, after its context ends, for the pull requests
-	// it has open (it never abandons one: a message the server sends to an
-	// abandoned request waits out its ack deadline). Variable
-	// NATS_RECEIVE_POLL.
+	// before it expires and the next is sent (default 1s, at least
+	// 100ms). A request the server never answers (it went away, or the
+	// connection was cut before the request arrived) is given up Poll
+	// plus a second after it was sent, and the messages it had room for
+	// are asked for again. Variable NATS_RECEIVE_POLL.
 	Poll time.Duration `env:"NATS_RECEIVE_POLL"`
 
 	// ShutdownTimeout is the shutdown grace of Subscribe: how long running

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,8 +48,10 @@ func (s *subscriptionEntry) hurry() {
 // Subscribe calls h for every message of subscription, up to
 // NATS_RECEIVE_GOROUTINES at once (default ports.DefaultMaxConcurrency),
 // until ctx ends (ports.Subscriber). It pulls messages from the
-// subscription's durable consumers, never asking for more than the
-// handlers can take, so it holds no message that another Subscribe call
+// subscription's durable consumers over one subscription per consumer,
+// never asking for more than its handlers can take (each consumer gets a
+// share of that room; a message asked for counts until it arrives or its
+// request expires), so it holds no message that another Subscribe call
 // could handle sooner. A nil return acknowledges the message; an error or
 // a panic (logged once, with the message ID and the stack but never its
 // data) negatively acknowledges it, and JetStream delivers it again at
@@ -78,11 +79,12 @@ func (s *subscriptionEntry) hurry() {
 // It returns ports.ErrUnavailable wrapping ctx's error when ctx is already
 // done, ports.ErrInvalid for a bad name or a nil handler, ports.ErrNotFound
 // for an unknown subscription (or one whose topic or consumers were
-// deleted, also while it runs), and ports.ErrUnavailable when the
-// connection stays down for the unavailable timeout. When ctx ends it
+// deleted, also while it runs: a running call asks every third of the
+// unavailable timeout, at most every 10s), and ports.ErrUnavailable when
+// the connection stays down for the unavailable timeout. When ctx ends it
 // follows ports.Subscriber's shutdown rule (package internal/subscribe
-// runs it): it stops pulling (its open pull requests end within
-// NATS_RECEIVE_POLL, and what they bring is nacked), lets running handlers
+// runs it): it stops pulling (it unsubscribes, lets the messages the
+// server had already sent arrive, and nacks them), lets running handlers
 // go on with their contexts live for the shutdown grace, then cancels
 // their contexts, abandons (and nacks) a handler still running a second
 // later, flushes the last acks and returns nil. After Close, Subscribe
@@ -157,15 +159,20 @@ func (n *NATS) Subscribe(ctx context.Context, subscription string, h ports.Handl
 		rec:          rec,
 		r:            r,
 		fail:         cancel,
-		wake:         make(chan struct{}),
+	}
+	// Each puller has a share of the room: one message for each
+	// partition (it has at most one unacknowledged), the rest for the
+	// messages without a key, at least one.
+	for i, c := range consumers {
+		maxOwn := max(n.cfg.Receive.Goroutines-rec.Partitions, 1)
+		if rec.consumers()[i] >= 0 {
+			maxOwn = 1
+		}
+		s.pullers = append(s.pullers, newPuller(s, c, maxOwn))
 	}
 	var pullers sync.WaitGroup
-	for i, c := range consumers {
-		batch := n.cfg.Receive.Goroutines
-		if rec.consumers()[i] >= 0 {
-			batch = 1 // a partition has at most one message unacknowledged
-		}
-		pullers.Go(func() { s.pull(c, batch) })
+	for _, p := range s.pullers {
+		pullers.Go(p.run)
 	}
 	pullers.Go(func() { s.watch(rctx, consumers) })
 
@@ -213,93 +220,14 @@ type subscriber struct {
 	rec          subRecord
 	r            *subscribe.Runner
 	fail         context.CancelCauseFunc // ends the call with an error
+	pullers      []*puller
 
-	held atomic.Int64 // messages received and not yet settled
-
-	mu   sync.Mutex
-	wake chan struct{} // closed and replaced when a message is settled
-	open sync.WaitGroup
-}
-
-// settled counts a message out and wakes the pullers.
-func (s *subscriber) settled() {
-	s.held.Add(-1)
-	s.mu.Lock()
-	close(s.wake)
-	s.wake = make(chan struct{})
-	s.mu.Unlock()
-	s.open.Done()
+	open sync.WaitGroup // messages received and not yet settled
 }
 
 // settledAll waits for the settling of every message received (the
 // forwards to the dead-letter topic among them).
 func (s *subscriber) settledAll() { s.open.Wait() }
-
-func (s *subscriber) wakeup() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.wake
-}
-
-// pull fetches messages from c, at most batch at a time and never more
-// than the runner has room for, until the shutdown begins. It waits for
-// each pull request to end (within the poll interval) rather than abandon
-// it: a message the server sends to an abandoned request would wait out
-// its ack deadline.
-func (s *subscriber) pull(c jetstream.Consumer, batch int) {
-	stopping := s.r.Stopping()
-	pause := time.Duration(0)
-	for {
-		select {
-		case <-stopping:
-			return
-		default:
-		}
-		free := s.r.MaxConcurrency() - int(s.held.Load())
-		if free <= 0 {
-			select {
-			case <-s.wakeup():
-				continue
-			case <-stopping:
-				return
-			}
-		}
-		started := time.Now()
-		b, err := c.Fetch(min(free, batch), jetstream.FetchMaxWait(s.n.cfg.Receive.Poll))
-		got := 0
-		if err == nil {
-			for msg := range b.Messages() {
-				got++
-				s.dispatch(msg)
-			}
-			err = b.Error()
-		}
-		if err == nil {
-			pause = 0
-			// An empty answer that the server did not end itself (its
-			// request-timeout status comes at the poll interval; the
-			// client gives up a second later): nobody took the request,
-			// as for a deleted consumer.
-			if got == 0 && time.Since(started) > s.n.cfg.Receive.Poll+500*time.Millisecond && s.gone(c) {
-				return
-			}
-			continue
-		}
-		if s.fatal(err) || s.gone(c) {
-			return
-		}
-		// A failed request (the connection is down, or the server
-		// busy): try again shortly; the watchdog decides when to give up.
-		pause = min(max(2*pause, 50*time.Millisecond), time.Second)
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-stopping:
-			t.Stop()
-			return
-		}
-	}
-}
 
 // fatal ends the call when err says the subscription is gone, and reports
 // whether it did.
@@ -373,13 +301,12 @@ func (s *subscriber) watch(ctx context.Context, consumers []jetstream.Consumer) 
 	}
 }
 
-// dispatch hands a received message to the runner, or settles it at once:
-// nacked once the shutdown has begun, forwarded when it is past its last
-// allowed delivery.
-func (s *subscriber) dispatch(msg jetstream.Msg) {
-	s.held.Add(1)
+// dispatch hands a message received by p to the runner, or settles it at
+// once: nacked once the shutdown has begun, forwarded when it is past its
+// last allowed delivery.
+func (s *subscriber) dispatch(p *puller, msg *nats.Msg) {
 	s.open.Add(1)
-	d := &delivery{s: s, msg: msg, m: decode(msg)}
+	d := &delivery{s: s, p: p, msg: msg, m: decode(msg)}
 	d.extend(s.rec.ackWait() / 3)
 	if limit := s.rec.MaxDeliveryAttempts; limit > 0 && d.m.DeliveryAttempt > limit {
 		// Its last delivery expired (the handler's process died, say):
@@ -397,7 +324,8 @@ func (s *subscriber) dispatch(msg jetstream.Msg) {
 // delivery is one received message until it is settled.
 type delivery struct {
 	s   *subscriber
-	msg jetstream.Msg
+	p   *puller
+	msg *nats.Msg
 	m   ports.Message
 
 	mu    sync.Mutex
@@ -421,7 +349,7 @@ func (d *delivery) tick() {
 	if d.done {
 		return
 	}
-	_ = d.msg.InProgress()
+	progress(d.s.n.nc, d.msg)
 	d.timer.Reset(d.every)
 }
 
@@ -437,11 +365,12 @@ func (d *delivery) settle(how func()) {
 	d.timer.Stop()
 	d.mu.Unlock()
 	how()
-	d.s.settled()
+	d.p.settledOne()
+	d.s.open.Done()
 }
 
-func (d *delivery) ack()  { d.settle(func() { _ = d.msg.Ack() }) }
-func (d *delivery) nak()  { _ = d.msg.Nak() }
+func (d *delivery) ack()  { d.settle(func() { ack(d.s.n.nc, d.msg) }) }
+func (d *delivery) nak()  { nak(d.s.n.nc, d.msg) }
 func (d *delivery) nack() { d.settle(d.nackOrForward) }
 
 // nackOrForward nacks the message, or forwards it to the dead-letter topic
@@ -481,10 +410,10 @@ func (s *subscriber) deadLetter(d *delivery, attempts int) {
 		s.n.logger.LogAttrs(ctx, slog.LevelError, "nats: could not forward a message to its dead-letter topic; it is delivered again",
 			slog.String("subscription", s.subscription), slog.String("message_id", m.ID),
 			slog.String("dead_letter_topic", s.rec.DeadLetterTopic), slog.Any("error", err))
-		_ = d.msg.NakWithDelay(time.Second)
+		nakAfter(s.n.nc, d.msg, time.Second)
 		return
 	}
-	_ = d.msg.Ack()
+	ack(s.n.nc, d.msg)
 }
 
 // forward publishes m, a dead-lettered message, to topic and waits for its
