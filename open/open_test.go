@@ -11,6 +11,7 @@ import (
 
 	"github.com/portkit/portkit/adapters/mongo"
 	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/nats"
 	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
@@ -22,7 +23,7 @@ import (
 
 // all is the Mux of every scheme of this module.
 func all() *open.Mux {
-	return open.New(fakes.Schemes(), mysql.Scheme(), postgres.Scheme(), mongo.Scheme(), redis.Scheme(), pubsub.Scheme())
+	return open.New(fakes.Schemes(), mysql.Scheme(), postgres.Scheme(), mongo.Scheme(), redis.Scheme(), pubsub.Scheme(), nats.Scheme())
 }
 
 const secret = "s3cret-pw"
@@ -48,7 +49,7 @@ func TestBadURLs(t *testing.T) {
 	for raw, want := range map[string]string{
 		"":                                  "empty URL; want scheme://..., with one of the schemes mariadb://, mem://, mysql://",
 		"app:" + secret + "@tcp(db:3306)/x": "not a URL",
-		"ftp://app:" + secret + "@host/x":   "unknown scheme ftp://; known schemes: gcppubsub, mariadb, mem, mongodb, mongodb+srv, mysql, postgres, postgresql, redis, rediss (for the sql port: mariadb://, mem://, mysql://, postgres://, postgresql://)",
+		"ftp://app:" + secret + "@host/x":   "unknown scheme ftp://; known schemes: gcppubsub, mariadb, mem, mongodb, mongodb+srv, mysql, nats, postgres, postgresql, redis, rediss (for the sql port: mariadb://, mem://, mysql://, postgres://, postgresql://)",
 		"mysql://app:" + secret + "%zz@h/x": "mysql:// URL is malformed",
 		"redis://h:6379":                    "scheme redis:// (redis) does not serve the sql port; schemes that do: mariadb://, mem://, mysql://, postgres://, postgresql://",
 		"mem://app:" + secret + "@":         "a fake takes no user or password",

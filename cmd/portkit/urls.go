@@ -12,6 +12,7 @@ import (
 
 	"github.com/portkit/portkit/adapters/mongo"
 	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/nats"
 	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
@@ -30,7 +31,7 @@ const DefaultPrefix = "PORTKIT_"
 // newMux is the Mux of every scheme portkit links; a new adapter's scheme
 // is one line here.
 func newMux() *open.Mux {
-	return open.New(fakes.Schemes(), mysql.Scheme(), postgres.Scheme(), mongo.Scheme(), redis.Scheme(), pubsub.Scheme())
+	return open.New(fakes.Schemes(), mysql.Scheme(), postgres.Scheme(), mongo.Scheme(), redis.Scheme(), pubsub.Scheme(), nats.Scheme())
 }
 
 // urlPorts are the ports check opens from URL variables, in report order,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/portkit/portkit/adapters/mongo"
 	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/nats"
 	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
@@ -34,7 +35,7 @@ func NewMux() *open.Mux {
 		redis.Scheme(),    // redis://, rediss://
 		pubsub.Scheme(),   // gcppubsub://
 		postgres.Scheme(), // postgres://, postgresql://
-		// nats.Scheme(): one line when it lands.
+		nats.Scheme(),     // nats://
 	)
 }
 
