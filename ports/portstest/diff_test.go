@@ -1,0 +1,249 @@
+package portstest_test
+
+import (
+	"context"
+	"iter"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/ports/portstest"
+)
+
+// vItem is a model of the self-test: a pointer field, a sized string, a
+// version, a time and a stamped time.
+type vItem struct {
+	ID        int64  `gorm:"primaryKey"`
+	Name      string `gorm:"size:16"`
+	Qty       int
+	Price     float64
+	Note      *string `gorm:"size:16"`
+	At        time.Time
+	Ver       ports.Version
+	CreatedAt time.Time
+}
+
+// vDoc is the document model of the self-test.
+type vDoc struct {
+	ports.Document `bson:",inline"`
+	Title          string  `bson:"title"`
+	Rank           int     `bson:"rank"`
+	Note           *string `bson:"note"`
+	Ver            ports.Version
+}
+
+func fakeSQL[T any](t testing.TB) portstest.SQLSubject[T] {
+	db := fakes.NewDB()
+	s, err := fakes.NewSQLStore[T](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return portstest.SQLSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}
+}
+
+func fakeDoc[T any, PT ports.DocModel[T]](t testing.TB) portstest.DocSubject[T] {
+	db := fakes.NewDB()
+	s := fakes.NewDocStore[T, PT](db)
+	return portstest.DocSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}
+}
+
+// selfOpts is a short, seeded run.
+func selfOpts(ops int) portstest.DiffOptions {
+	return portstest.DiffOptions{Seed: 7, Ops: ops, Budget: time.Minute, ReportOnly: true}
+}
+
+// TestDiffSameImplementation: two fakes never diverge.
+func TestDiffSameImplementation(t *testing.T) {
+	if got := portstest.DiffSQLStore(t, fakeSQL[vItem], fakeSQL[vItem], selfOpts(3000)); len(got) != 0 {
+		t.Errorf("fake vs fake SQLStore: %d divergences, want 0; first:\n%s", len(got), got[0])
+	}
+	if got := portstest.DiffSQLStore(t, fakeSQL[portstest.Item], fakeSQL[portstest.Item], selfOpts(1000)); len(got) != 0 {
+		t.Errorf("fake vs fake SQLStore of Item: %d divergences, want 0; first:\n%s", len(got), got[0])
+	}
+	if got := portstest.DiffDocStore(t, fakeDoc[vDoc], fakeDoc[vDoc], selfOpts(2000)); len(got) != 0 {
+		t.Errorf("fake vs fake DocStore: %d divergences, want 0; first:\n%s", len(got), got[0])
+	}
+}
+
+// mutSQL is a fake SQLStore with one deliberate bug.
+type mutSQL[T any] struct {
+	ports.SQLStore[T]
+	q      func(ports.Query) ports.Query // rewrites every query
+	update func(*T)                      // mangles Update's entity
+}
+
+func (m mutSQL[T]) rq(q ports.Query) ports.Query {
+	if m.q == nil {
+		return q
+	}
+	return m.q(q)
+}
+func (m mutSQL[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
+	return m.SQLStore.Find(ctx, m.rq(q))
+}
+func (m mutSQL[T]) Count(ctx context.Context, q ports.Query) (int64, error) {
+	return m.SQLStore.Count(ctx, m.rq(q))
+}
+func (m mutSQL[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
+	return m.SQLStore.Stream(ctx, m.rq(q))
+}
+func (m mutSQL[T]) DeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
+	return m.SQLStore.DeleteWhere(ctx, m.rq(q))
+}
+func (m mutSQL[T]) Update(ctx context.Context, e *T) error {
+	if m.update != nil && e != nil {
+		c := *e
+		m.update(&c)
+		err := m.SQLStore.Update(ctx, &c)
+		return err
+	}
+	return m.SQLStore.Update(ctx, e)
+}
+
+// rewrite rebuilds q with each condition replaced by f's.
+func rewrite(q ports.Query, f func(c ports.Condition) []ports.Condition, limitDelta int) ports.Query {
+	out := ports.All()
+	for _, c := range q.Conditions() {
+		for _, n := range f(c) {
+			out = out.And(n.Field, n.Op, n.Value)
+		}
+	}
+	for _, o := range q.Orders() {
+		if o.Desc {
+			out = out.OrderBy("-" + o.Field)
+		} else {
+			out = out.OrderBy(o.Field)
+		}
+	}
+	if q.LimitN() > 0 {
+		out = out.Limit(q.LimitN() + limitDelta)
+	}
+	return out.Offset(q.OffsetN())
+}
+
+func mutant(f func(ports.SQLStore[vItem]) ports.SQLStore[vItem]) func(testing.TB) portstest.SQLSubject[vItem] {
+	return func(t testing.TB) portstest.SQLSubject[vItem] {
+		s := fakeSQL[vItem](t)
+		s.Store = f(s.Store)
+		return s
+	}
+}
+
+// fakeExcludesNullFromNe reports whether the fake SQLStore (still)
+// leaves NULL out of Ne with a value, against the port's rule.
+func fakeExcludesNullFromNe(t *testing.T) bool {
+	s := fakeSQL[vItem](t)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Store.Create(ctx, &vItem{Name: "null note"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Store.Count(ctx, ports.Where("Note", ports.Ne, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 0
+}
+
+// TestDiffFindsMutants: the checker finds each deliberately broken
+// implementation by itself, with a small shrunk sequence and a seed.
+func TestDiffFindsMutants(t *testing.T) {
+	neNull := fakeExcludesNullFromNe(t)
+	for _, c := range []struct {
+		name string
+		mut  func(ports.SQLStore[vItem]) ports.SQLStore[vItem]
+		kind string // a substring of the kind the checker must report
+		skip string
+	}{
+		{"NeExcludesNull", func(s ports.SQLStore[vItem]) ports.SQLStore[vItem] {
+			return mutSQL[vItem]{SQLStore: s, q: func(q ports.Query) ports.Query {
+				return rewrite(q, func(c ports.Condition) []ports.Condition {
+					if c.Op == ports.Ne && c.Field == "Note" && c.Value != nil {
+						return []ports.Condition{c, {Field: "Note", Op: ports.Ne, Value: nil}}
+					}
+					return []ports.Condition{c}
+				}, 0)
+			}}
+		}, "Note Ne value", map[bool]string{true: "fakes.SQLStore leaves NULL out of Ne with a value (issue 12): this mutant is the fake itself"}[neNull]},
+		{"NeNilMatchesNull", func(s ports.SQLStore[vItem]) ports.SQLStore[vItem] {
+			return mutSQL[vItem]{SQLStore: s, q: func(q ports.Query) ports.Query {
+				return rewrite(q, func(c ports.Condition) []ports.Condition {
+					if c.Op == ports.Ne && c.Value == nil {
+						return nil
+					}
+					return []ports.Condition{c}
+				}, 0)
+			}}
+		}, "Ne nil", ""},
+		{"GtAsGte", func(s ports.SQLStore[vItem]) ports.SQLStore[vItem] {
+			return mutSQL[vItem]{SQLStore: s, q: func(q ports.Query) ports.Query {
+				return rewrite(q, func(c ports.Condition) []ports.Condition {
+					if c.Op == ports.Gt {
+						c.Op = ports.Gte
+					}
+					return []ports.Condition{c}
+				}, 0)
+			}}
+		}, "Gt value", ""},
+		{"LimitOffByOne", func(s ports.SQLStore[vItem]) ports.SQLStore[vItem] {
+			return mutSQL[vItem]{SQLStore: s, q: func(q ports.Query) ports.Query {
+				return rewrite(q, func(c ports.Condition) []ports.Condition { return []ports.Condition{c} }, 1)
+			}}
+		}, "limit", ""},
+		{"UpdateLosesField", func(s ports.SQLStore[vItem]) ports.SQLStore[vItem] {
+			return mutSQL[vItem]{SQLStore: s, update: func(e *vItem) { e.Qty = 0 }}
+		}, "Qty", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.skip != "" {
+				t.Skip(c.skip)
+			}
+			t.Parallel()
+			got := portstest.DiffSQLStore(t, fakeSQL[vItem], mutant(c.mut), selfOpts(4000))
+			checkFound(t, got, c.kind)
+		})
+	}
+	t.Run("InsertManyDropsLast", func(t *testing.T) {
+		t.Parallel()
+		mut := func(t testing.TB) portstest.DocSubject[vDoc] {
+			s := fakeDoc[vDoc](t)
+			s.Store = mutDoc[vDoc]{s.Store}
+			return s
+		}
+		checkFound(t, portstest.DiffDocStore(t, fakeDoc[vDoc], mut, selfOpts(4000)), "")
+	})
+}
+
+// checkFound checks that got holds a divergence whose kind contains kind,
+// shrunk to at most 4 operations, with a seed.
+func checkFound(t *testing.T, got []portstest.Divergence, kind string) {
+	t.Helper()
+	if len(got) == 0 {
+		t.Fatalf("the checker found no divergence")
+	}
+	for _, d := range got {
+		t.Logf("%s", d)
+		if strings.Contains(d.Kind, kind) {
+			if len(d.Ops) > 4 {
+				t.Errorf("divergence %q shrunk to %d operations, want at most 4", d.Kind, len(d.Ops))
+			}
+			if d.Seed == 0 {
+				t.Errorf("divergence %q has no seed", d.Kind)
+			}
+			return
+		}
+	}
+	t.Errorf("no divergence kind mentions %q", kind)
+}
+
+// mutDoc is a fake DocStore whose InsertMany drops the last document.
+type mutDoc[T any] struct{ ports.DocStore[T] }
+
+func (m mutDoc[T]) InsertMany(ctx context.Context, ds []*T) error {
+	if len(ds) > 1 {
+		ds = ds[:len(ds)-1]
+	}
+	return m.DocStore.InsertMany(ctx, ds)
+}
