@@ -166,7 +166,7 @@ func TestDiffFindsMutants(t *testing.T) {
 					return []ports.Condition{c}
 				}, 0)
 			}}
-		}, "Note Ne value", map[bool]string{true: "fakes.SQLStore leaves NULL out of Ne with a value (issue 12): this mutant is the fake itself"}[neNull]},
+		}, "*string Ne value", map[bool]string{true: "fakes.SQLStore leaves NULL out of Ne with a value (issue 12): this mutant is the fake itself"}[neNull]},
 		{"NeNilMatchesNull", func(s ports.SQLStore[vItem]) ports.SQLStore[vItem] {
 			return mutSQL[vItem]{SQLStore: s, q: func(q ports.Query) ports.Query {
 				return rewrite(q, func(c ports.Condition) []ports.Condition {

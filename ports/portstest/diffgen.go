@@ -29,6 +29,7 @@ type model struct {
 	version *ports.Field
 
 	stamped map[string]bool // dotted paths of store-stamped times
+	force   bool            // generating an edge value
 	qpaths  []string        // see queryable
 	ignored map[string]bool
 	sizes   map[string]int // gorm size: of string fields, by path
@@ -132,6 +133,27 @@ func (m *model) walkTags(t reflect.Type, prefix string, index []int, depth int) 
 	}
 }
 
+// fieldClass names the field at path by its class for divergence kinds:
+// "string", "*number" (nullable), "key" for the primary key, "version";
+// the path itself when the schema does not know it.
+func (m *model) fieldClass(path string) string {
+	if path == m.pkPath {
+		return "key"
+	}
+	f, ok := m.schema.Lookup(path)
+	switch {
+	case !ok:
+		return path
+	case f.Version:
+		return "version"
+	case f.ObjectID:
+		return "ref"
+	case f.Nullable:
+		return "*" + f.Class.String()
+	}
+	return f.Class.String()
+}
+
 // queryable returns the paths random queries use: the schema's, without
 // the stamped times (whose values are each side's clock) and the ignored
 // fields.
@@ -154,6 +176,9 @@ func (m *model) queryable() []string {
 func (m *model) newEntity(r *rand.Rand) reflect.Value {
 	v := reflect.New(m.typ)
 	m.fill(r, v.Elem(), "", 0)
+	if m.edge > 0 && r.Float64() < m.edge {
+		m.edgeField(r, v.Elem())
+	}
 	m.setKey(v.Elem(), reflect.Zero(m.pkType))
 	if m.version != nil {
 		v.Elem().FieldByIndex(m.version.Index).SetInt(0)
@@ -342,7 +367,51 @@ func (m *model) gen(r *rand.Rand, t reflect.Type, path string, depth int) reflec
 	return reflect.Zero(t)
 }
 
-func (m *model) isEdge(r *rand.Rand) bool { return m.edge > 0 && r.Float64() < m.edge }
+// isEdge reports whether the value being generated is to be an edge
+// value (only while edgeField regenerates a field).
+func (m *model) isEdge(*rand.Rand) bool { return m.force }
+
+// edgeField regenerates one settable field of v (found at random among
+// the leaves) as an edge value.
+func (m *model) edgeField(r *rand.Rand, v reflect.Value) {
+	type leaf struct {
+		index []int
+		path  string
+		typ   reflect.Type
+	}
+	var leaves []leaf
+	var walk func(t reflect.Type, index []int, prefix string, depth int)
+	walk = func(t reflect.Type, index []int, prefix string, depth int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			idx := append(slices.Clone(index), i)
+			switch {
+			case f.Anonymous && f.Type.Kind() == reflect.Struct && f.Type != documentT:
+				walk(f.Type, idx, prefix, depth+1)
+			case !f.IsExported() || f.Anonymous || slices.Equal(idx, m.pkIndex) || f.Type == versionT:
+			case f.Type.Kind() == reflect.Struct && f.Type != timeT && depth < 4:
+				walk(f.Type, idx, prefix+f.Name+".", depth+1)
+			default:
+				leaves = append(leaves, leaf{idx, prefix + f.Name, f.Type})
+			}
+		}
+	}
+	walk(v.Type(), nil, "", 0)
+	if len(leaves) == 0 {
+		return
+	}
+	l := leaves[r.IntN(len(leaves))]
+	m.force = true
+	defer func() { m.force = false }()
+	fv := v.FieldByIndex(l.index)
+	if l.typ.Kind() == reflect.Pointer { // an edge value, not nil
+		p := reflect.New(l.typ.Elem())
+		p.Elem().Set(m.gen(r, l.typ.Elem(), l.path, 1))
+		fv.Set(p)
+		return
+	}
+	fv.Set(m.gen(r, l.typ, l.path, 0))
+}
 
 // diffT0 is the base of the time domain.
 var diffT0 = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -467,9 +536,6 @@ func (m *model) genFieldValue(r *rand.Rand, f *ports.Field) any {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	saved := m.edge
-	m.edge = 0
-	defer func() { m.edge = saved }()
 	if f.ObjectID && t.Kind() == reflect.String {
 		return reflect.ValueOf(docIDs[r.IntN(len(docIDs))]).Convert(t).Interface()
 	}

@@ -873,7 +873,7 @@ func (x *storeDiff[T]) rowsDetail(d differ, a, b []reflect.Value) string {
 func (x *storeDiff[T]) shape(op *sOp) string {
 	switch op.kind {
 	case opFind, opCount, opStream, opPages, opBadCursor, opDeleteWhere:
-		s := queryShape(op.q)
+		s := queryShape(x.m, op.q)
 		if op.kind == opBadCursor {
 			s = strings.TrimSpace(fmt.Sprintf("%s; %s", []string{"flipped", "truncated", "foreign", "garbage"}[op.tamper], s))
 		}
@@ -891,7 +891,7 @@ func (x *storeDiff[T]) shape(op *sOp) string {
 					v += " " + reflect.TypeOf(c.Value).String()
 				}
 			}
-			parts = append(parts, fmt.Sprintf("%s %s %s", c.Field, c.Op, v))
+			parts = append(parts, fmt.Sprintf("%s %s %s", x.m.fieldClass(c.Field), c.Op, v))
 		}
 		if op.ifv {
 			parts = append(parts, "if version "+[]string{"current", "stale", "zero", "ahead"}[op.vmode])
@@ -900,15 +900,15 @@ func (x *storeDiff[T]) shape(op *sOp) string {
 	case opCreate, opCreateMany, opUpdate, opUpsert:
 		var tags []string
 		for _, e := range op.ents {
-			tags = append(tags, x.m.edgeTags(e)...)
+			for _, tag := range x.m.edgeTags(e) {
+				_, what, _ := strings.Cut(tag, ": ")
+				tags = append(tags, what)
+			}
 		}
 		slices.Sort(tags)
 		tags = slices.Compact(tags)
 		if (op.kind == opUpdate || op.kind == opUpsert) && x.m.version != nil {
 			tags = append(tags, "version "+[]string{"current", "stale", "zero", "ahead"}[op.vmode])
-		}
-		if (op.kind == opCreate || op.kind == opCreateMany) && !x.m.key(op.ents[0].Elem()).IsZero() {
-			tags = append(tags, "explicit key")
 		}
 		if op.kind == opUpsert && op.key.kind != keyRef {
 			tags = append(tags, []string{"", "explicit key", "missing key", "malformed key", "no key"}[op.key.kind])
@@ -929,7 +929,7 @@ func derefT(t reflect.Type) reflect.Type {
 
 // queryShape summarises a query: "Note Ne value; Qty In 2; order -Name;
 // limit; offset".
-func queryShape(q dquery) string {
+func queryShape(m *model, q dquery) string {
 	var parts []string
 	for _, c := range q.conds {
 		v := "value"
@@ -943,13 +943,13 @@ func queryShape(q dquery) string {
 		case c.val == nil:
 			v = "nil"
 		}
-		parts = append(parts, fmt.Sprintf("%s %s %s", c.field, opName(c.op), v))
+		parts = append(parts, fmt.Sprintf("%s %s %s", m.fieldClass(c.field), opName(c.op), v))
 	}
 	for _, o := range q.orders {
 		if o.Desc {
-			parts = append(parts, "order -"+o.Field)
+			parts = append(parts, "order -"+m.fieldClass(o.Field))
 		} else {
-			parts = append(parts, "order "+o.Field)
+			parts = append(parts, "order "+m.fieldClass(o.Field))
 		}
 	}
 	if q.limit != 0 {
@@ -1473,6 +1473,13 @@ func (x *storeDiff[T]) simplify(op sOp) [][]sOp {
 		one(c)
 	}
 	for i, e := range op.ents {
+		if x.m.autoKey && !x.m.key(e.Elem()).IsZero() {
+			c := op
+			c.ents = slices.Clone(op.ents)
+			c.ents[i] = deepCopy(e)
+			x.m.setKey(c.ents[i].Elem(), reflect.Zero(x.m.pkType))
+			one(c)
+		}
 		for _, v := range x.simplerEntities(e) {
 			c := op
 			c.ents = slices.Clone(op.ents)
