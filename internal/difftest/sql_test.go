@@ -17,9 +17,9 @@ import (
 // unique strings, numbers of several widths, pointers to each, times, a
 // version, gorm's stamped times.
 type Row struct {
-	ID        int64   `gorm:"primaryKey"`
-	Code      string  `gorm:"size:16;uniqueIndex"`
-	Name      string  `gorm:"size:16"`
+	ID        int64  `gorm:"primaryKey"`
+	Code      string `gorm:"size:16;uniqueIndex"`
+	Name      string `gorm:"size:16"`
 	Qty       int
 	Price     float64
 	Active    bool

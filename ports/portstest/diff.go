@@ -111,6 +111,10 @@ type DiffOptions struct {
 	// predict.
 	IgnoreFields []string
 
+	// KeyPrefix is the prefix of every key DiffCache uses (default
+	// "portstest:diff:"), for a shared server's naming rules.
+	KeyPrefix string
+
 	// Logf, when set, receives the report lines instead of t.Logf.
 	Logf func(format string, args ...any)
 }

@@ -247,3 +247,38 @@ func (m mutDoc[T]) InsertMany(ctx context.Context, ds []*T) error {
 	}
 	return m.DocStore.InsertMany(ctx, ds)
 }
+
+// mutCache is a fake cache with one deliberate bug: every positive TTL
+// lasts a millisecond longer.
+type mutCache struct{ ports.Cache }
+
+func (m mutCache) Set(ctx context.Context, k string, v []byte, ttl time.Duration) error {
+	if ttl > 0 && ttl < time.Hour {
+		ttl += time.Millisecond
+	}
+	return m.Cache.Set(ctx, k, v, ttl)
+}
+
+func fakeCache(wrap func(ports.Cache) ports.Cache) func(testing.TB) portstest.CacheSubject {
+	return func(t testing.TB) portstest.CacheSubject {
+		clock := fakes.NewManualClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+		c := fakes.NewCache(fakes.WithClock(clock))
+		var cache ports.Cache = c
+		if wrap != nil {
+			cache = wrap(c)
+		}
+		return portstest.CacheSubject{Cache: cache, Advance: clock.Advance, Close: func() { _ = c.Close(context.Background()) }}
+	}
+}
+
+func TestDiffCache(t *testing.T) {
+	t.Run("Same", func(t *testing.T) {
+		if got := portstest.DiffCache(t, fakeCache(nil), fakeCache(nil), selfOpts(4000)); len(got) != 0 {
+			t.Errorf("fake vs fake Cache: %d divergences, want 0; first:\n%s", len(got), got[0])
+		}
+	})
+	t.Run("TTLOffByOne", func(t *testing.T) {
+		got := portstest.DiffCache(t, fakeCache(nil), fakeCache(func(c ports.Cache) ports.Cache { return mutCache{c} }), selfOpts(4000))
+		checkFound(t, got, "")
+	})
+}
