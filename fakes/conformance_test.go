@@ -2,12 +2,14 @@ package fakes_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 )
 
@@ -147,5 +149,101 @@ func TestConformanceConnector(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) { portstest.TestConnector(t, c.new) })
+	}
+}
+
+// stubsPresent reports whether todo_stubs.go (the TEMPORARY stubs of the
+// port methods issue 16 adds) is still in the package.
+func stubsPresent() bool {
+	_, err := os.Stat("todo_stubs.go")
+	return err == nil
+}
+
+// newMethodSkips skips, while the stubs exist, the cases of the methods
+// they stub. TODO(lead): nothing to do — the skips end with the file.
+func newMethodSkips(names ...string) portstest.Skips {
+	s := portstest.Skips{}
+	if stubsPresent() {
+		for _, n := range names {
+			s[n] = "fakes/todo_stubs.go stubs Stream, FindPage, Patch, Upsert, DeleteIfVersion and DeleteWhere"
+		}
+	}
+	return s
+}
+
+func TestErrorContract(t *testing.T) {
+	skips := newMethodSkips("SQLContext", "SQLAfterClose", "DocContext", "DocAfterClose")
+	// TODO(lead): known failures of today's fakes, fixed by the helpers who
+	// own them (issues 11-13); delete each entry when its fix lands.
+	for name, why := range map[string]string{
+		"SQLValueTooLong":            "issue 12: the SQL fake does not check gorm's size: yet",
+		"SQLValueInvalidUTF8":        "issue 12: the SQL fake does not apply the portable value rules yet",
+		"SQLValueInvalidUTF8Pointer": "issue 12: the SQL fake does not apply the portable value rules yet",
+		"SQLValueNaN":                "issue 12: the SQL fake does not apply the portable value rules yet",
+		"SQLValuePlusInf":            "issue 12: the SQL fake does not apply the portable value rules yet",
+		"SQLValueMinusInf":           "issue 12: the SQL fake does not apply the portable value rules yet",
+		"SQLValueYear0":              "issue 12: the SQL fake does not apply the portable value rules yet",
+		"SQLValueYear10000":          "issue 12: the SQL fake does not apply the portable value rules yet",
+		"SQLValueHuge":               "issue 12: the SQL fake does not check gorm's size: yet",
+		"SQLWideValues":              "issue 12: the SQL fake accepts a uint64 over MaxInt64",
+		"DocValueInvalidUTF8":        "issue 12: the document fake does not apply the portable value rules yet",
+		"DocValueInvalidUTF8Nested":  "issue 12: the document fake does not apply the portable value rules yet",
+		"DocValueInvalidUTF8Slice":   "issue 12: the document fake does not apply the portable value rules yet",
+		"DocValueNaN":                "issue 12: the document fake does not apply the portable value rules yet",
+		"DocValueInf":                "issue 12: the document fake does not apply the portable value rules yet",
+		"DocValueUpperCaseID":        "issue 12: the document fake accepts upper-case hex IDs",
+		"DocWideValues":              "issue 12: the document fake accepts uint64 over MaxInt64, $ and . keys, over-16-MiB documents",
+		"CacheHugeValue":             "issue 13: the cache fake stores values over MaxValueBytes",
+		"PubSubInvalidMessages":      "issue 13: the Pub/Sub fake does not apply ports.ValidateMessage yet",
+	} {
+		skips[name] = why
+	}
+	portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+		db := fakes.NewDB()
+		closeOnCleanup(t, db)
+		items, err := fakes.NewSQLStore[portstest.Item](db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docDB := fakes.NewDB()
+		closeOnCleanup(t, docDB)
+		c := fakes.NewCache()
+		closeOnCleanup(t, c)
+		ps := fakes.NewPubSub()
+		closeOnCleanup(t, ps)
+		return portstest.ErrorSetup{
+			SQL: &portstest.SQLErrors{Store: items, Tx: db, Connector: db,
+				Wide: func(t *testing.T) ports.SQLStore[portstest.Wide] {
+					s, err := fakes.NewSQLStore[portstest.Wide](db)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return s
+				}},
+			Doc: &portstest.DocErrors{Store: fakes.NewDocStore[portstest.Doc](docDB), Connector: docDB,
+				Wide: func(t *testing.T) ports.DocStore[portstest.WideDoc] {
+					return fakes.NewDocStore[portstest.WideDoc](docDB)
+				}},
+			Cache:  &portstest.CacheErrors{Cache: c, Connector: c, HugeValues: !testing.Short()},
+			PubSub: &portstest.PubSubErrors{Publisher: ps, Subscriber: ps, Connector: ps, Provision: fakeProvision(ps)},
+			Skip:   skips,
+		}
+	})
+}
+
+// fakeProvision provisions a topic and subscriptions on a fake PubSub.
+func fakeProvision(ps *fakes.PubSub) portstest.ProvisionFunc {
+	return func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
+		if err := ps.CreateTopic(ctx, topic); err != nil {
+			return err
+		}
+		for name, c := range subs {
+			cfg := fakes.SubscriptionConfig{Ordering: c.Ordering, AckDeadline: c.AckDeadline,
+				MaxDeliveryAttempts: c.MaxDeliveryAttempts, DeadLetterTopic: c.DeadLetterTopic}
+			if err := ps.CreateSubscription(ctx, name, c.Topic, cfg); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }

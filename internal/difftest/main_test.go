@@ -22,7 +22,16 @@ import (
 	"github.com/portkit/portkit/ports/portstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// As in adapters/pubsub: OpenCensus' worker lives for the process,
+		// and the Pub/Sub client's stream keep-alive outlives Close by up
+		// to 10s (pubsub/v2 v2.9.0).
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreTopFunction("cloud.google.com/go/pubsub/v2.(*messageIterator).streamKeepAliveHandler"),
+		goleak.IgnoreAnyFunction("cloud.google.com/go/pubsub/v2.(*messageIterator).checkServer"),
+	)
+}
 
 // options returns the run options: 20 000 operations within 4 minutes,
 // or 1 000 reported only under -short.

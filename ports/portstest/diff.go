@@ -228,18 +228,19 @@ type mismatch struct {
 // divergences. exec runs a sequence on fresh subjects and returns the
 // index of the diverging operation and the mismatch, or -1.
 type runner[O any] struct {
-	t       testing.TB
-	port    string
-	opts    DiffOptions
-	start   time.Time
-	stats   DiffStats
-	kinds   map[string]*Divergence
-	order   []string
-	raw     map[string]string // pre-shrink kind -> reported kind
-	shrinks map[string]int    // shrinks per coarse kind
-	lastOf  map[string]string // coarse kind -> last reported kind
-	render  func(O) string
-	exec    func(ops []O) (int, *mismatch)
+	t         testing.TB
+	port      string
+	opts      DiffOptions
+	start     time.Time
+	stats     DiffStats
+	kinds     map[string]*Divergence
+	order     []string
+	raw       map[string]string // pre-shrink kind -> reported kind
+	shrinks   map[string]int    // shrinks per coarse kind
+	shrinking string            // the coarse kind being shrunk, if any
+	lastOf    map[string]string // coarse kind -> last reported kind
+	render    func(O) string
+	exec      func(ops []O) (int, *mismatch)
 	// simplify returns simpler variants of an operation (fewer
 	// conditions, fewer fields, a Tx unwrapped into its operations).
 	simplify func(O) [][]O
@@ -285,6 +286,20 @@ func (r *runner[O]) run(gen func(rng *rand.Rand, n int) []O) {
 		r.found(seed, ops[:at+1], mm)
 	}
 	r.stats.Elapsed = time.Since(r.start)
+}
+
+// known reports whether a divergence of kind was already found (and is
+// not the one being shrunk): an exec that can go on past a divergence
+// without its state diverging uses it to find other kinds.
+func (r *runner[O]) known(kind string) bool {
+	if r.shrinking != "" && coarse(kind) == r.shrinking {
+		return false
+	}
+	_, ok := r.raw[kind]
+	if !ok {
+		_, ok = r.kinds[kind]
+	}
+	return ok
 }
 
 // newRand returns the generator of one sequence.
@@ -341,6 +356,8 @@ func coarse(kind string) string {
 // still diverges with the same coarse kind, within the replay bound.
 func (r *runner[O]) shrink(ops []O, mm *mismatch) ([]O, *mismatch) {
 	want := coarse(mm.kind)
+	r.shrinking = want
+	defer func() { r.shrinking = "" }()
 	best, bestMM := slices.Clone(ops), mm
 	replays := 0
 	try := func(cand []O) bool {

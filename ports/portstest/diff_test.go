@@ -282,3 +282,70 @@ func TestDiffCache(t *testing.T) {
 		checkFound(t, got, "")
 	})
 }
+
+// fakeProvision provisions topics and subscriptions on a fake PubSub.
+func fakeProvision(ps *fakes.PubSub) portstest.ProvisionFunc {
+	return func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
+		if err := ps.CreateTopic(ctx, topic); err != nil {
+			return err
+		}
+		for name, c := range subs {
+			cfg := fakes.SubscriptionConfig{Ordering: c.Ordering, AckDeadline: c.AckDeadline, MaxDeliveryAttempts: c.MaxDeliveryAttempts, DeadLetterTopic: c.DeadLetterTopic}
+			if err := ps.CreateSubscription(ctx, name, c.Topic, cfg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func fakePubSub(wrap func(ports.Publisher) ports.Publisher) func(testing.TB) portstest.PubSubSubject {
+	return func(t testing.TB) portstest.PubSubSubject {
+		ps := fakes.NewPubSub(fakes.WithRedeliveryDelay(time.Millisecond))
+		var pub ports.Publisher = ps
+		if wrap != nil {
+			pub = wrap(ps)
+		}
+		return portstest.PubSubSubject{Publisher: pub, Subscriber: ps, Provision: fakeProvision(ps), DeadLetter: true,
+			Close: func() { _ = ps.Close(context.Background()) }}
+	}
+}
+
+// mutPub drops the last attribute (by key order) of messages with two or
+// more.
+type mutPub struct{ ports.Publisher }
+
+func (m mutPub) Publish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
+	out := make([]ports.Message, len(msgs))
+	for i, msg := range msgs {
+		if len(msg.Attributes) >= 2 {
+			attrs := map[string]string{}
+			last := ""
+			for k := range msg.Attributes {
+				last = max(last, k)
+			}
+			for k, v := range msg.Attributes {
+				if k != last {
+					attrs[k] = v
+				}
+			}
+			msg.Attributes = attrs
+		}
+		out[i] = msg
+	}
+	return m.Publisher.Publish(ctx, topic, out...)
+}
+
+func TestDiffPubSub(t *testing.T) {
+	t.Run("Same", func(t *testing.T) {
+		t.Parallel()
+		if got := portstest.DiffPubSub(t, fakePubSub(nil), fakePubSub(nil), selfOpts(150)); len(got) != 0 {
+			t.Errorf("fake vs fake PubSub: %d divergences, want 0; first:\n%s", len(got), got[0])
+		}
+	})
+	t.Run("DroppedAttribute", func(t *testing.T) {
+		t.Parallel()
+		got := portstest.DiffPubSub(t, fakePubSub(nil), fakePubSub(func(p ports.Publisher) ports.Publisher { return mutPub{p} }), selfOpts(150))
+		checkFound(t, got, "attributes differ")
+	})
+}

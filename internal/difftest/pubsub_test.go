@@ -1,0 +1,89 @@
+package difftest
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/pstest"
+
+	"github.com/portkit/portkit/adapters/pubsub"
+	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/ports/portstest"
+)
+
+var pubsubAllow []portstest.Allowance
+
+func TestDiffPubSub(t *testing.T) {
+	t.Run("pstest", func(t *testing.T) {
+		srv := pstest.NewServer()
+		defer func() { _ = srv.Close() }()
+		cfg := pubsub.Config{ProjectID: "pk-pt", EmulatorHost: srv.Addr}
+		cfg.Receive.Streams = 16 // pstest hands each stream one message per 10ms
+		runPubSub(t, cfg)
+	})
+	t.Run("emulator", func(t *testing.T) {
+		host := os.Getenv(pubsub.EnvEmulatorHost)
+		if host == "" {
+			t.Skip(pubsub.EnvEmulatorHost + " is not set")
+		}
+		runPubSub(t, pubsub.Config{ProjectID: "pk-pt", EmulatorHost: host})
+	})
+}
+
+func runPubSub(t *testing.T, cfg pubsub.Config) {
+	o := options(400)
+	o.Allow = pubsubAllow
+	o.Budget = 4 * time.Minute
+	portstest.DiffPubSub(t, fakePubSub, realPubSub(cfg), o)
+}
+
+func fakePubSub(testing.TB) portstest.PubSubSubject {
+	ps := fakes.NewPubSub()
+	return portstest.PubSubSubject{Publisher: ps, Subscriber: ps, DeadLetter: true,
+		Provision: func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
+			if err := ps.CreateTopic(ctx, topic); err != nil {
+				return err
+			}
+			for name, c := range subs {
+				cfg := fakes.SubscriptionConfig{Ordering: c.Ordering, AckDeadline: c.AckDeadline, MaxDeliveryAttempts: c.MaxDeliveryAttempts, DeadLetterTopic: c.DeadLetterTopic}
+				if err := ps.CreateSubscription(ctx, name, c.Topic, cfg); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Close: func() { _ = ps.Close(context.Background()) }}
+}
+
+func realPubSub(cfg pubsub.Config) func(testing.TB) portstest.PubSubSubject {
+	return func(t testing.TB) portstest.PubSubSubject {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		ps, err := pubsub.Open(ctx, cfg)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return portstest.PubSubSubject{Publisher: ps, Subscriber: ps, DeadLetter: true,
+			Provision: func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
+				if err := ps.EnsureTopic(ctx, topic); err != nil {
+					return err
+				}
+				for name, c := range subs {
+					err := ps.EnsureSubscription(ctx, name, pubsub.SubscriptionConfig{Topic: c.Topic, Ordering: c.Ordering,
+						AckDeadline: c.AckDeadline, MaxDeliveryAttempts: c.MaxDeliveryAttempts, DeadLetterTopic: c.DeadLetterTopic})
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+			Close: func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				_ = ps.Close(ctx)
+			}}
+	}
+}
