@@ -3,6 +3,7 @@ package fakes_test
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestConformanceCache(t *testing.T) {
 		clock := fakes.NewManualClock(epoch)
 		c := fakes.NewCache(fakes.WithClock(clock))
 		closeOnCleanup(t, c)
-		return portstest.CacheSetup{Cache: c, Connector: c, Advance: clock.Advance}
+		return portstest.CacheSetup{Cache: c, Connector: c, Advance: clock.Advance, HugeValues: !testing.Short(), Skip: cacheSkips}
 	})
 }
 
@@ -41,7 +42,7 @@ func TestConformanceCacheRealClock(t *testing.T) {
 	portstest.TestCache(t, func(t *testing.T) portstest.CacheSetup {
 		c := fakes.NewCache()
 		closeOnCleanup(t, c)
-		return portstest.CacheSetup{Cache: c, Connector: c}
+		return portstest.CacheSetup{Cache: c, Connector: c, Skip: cacheSkips}
 	})
 }
 
@@ -56,6 +57,14 @@ func TestConformanceSQLStore(t *testing.T) {
 		return portstest.SQLSetup{
 			Store: s, Tx: db, Connector: db,
 			Caps: portstest.SQLCaps{Transactions: true, UniqueIndexes: true},
+			Versioned: func(t *testing.T) ports.SQLStore[portstest.VItem] {
+				v, err := fakes.NewSQLStore[portstest.VItem](db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			},
+			Skip: sqlSkips,
 		}
 	})
 }
@@ -69,6 +78,10 @@ func TestConformanceDocStore(t *testing.T) {
 		return portstest.DocSetup{
 			Store: s, Tx: db, Connector: db, Advance: clock.Advance,
 			Caps: portstest.DocCaps{Transactions: true},
+			Versioned: func(t *testing.T) ports.DocStore[portstest.VDoc] {
+				return fakes.NewDocStore[portstest.VDoc](db)
+			},
+			Skip: docSkips,
 		}
 	})
 }
@@ -79,7 +92,7 @@ func TestConformanceDocStoreRealClock(t *testing.T) {
 		db := fakes.NewDB()
 		closeOnCleanup(t, db)
 		s := fakes.NewDocStore[portstest.Doc](db)
-		return portstest.DocSetup{Store: s, Tx: db, Connector: db, Caps: portstest.DocCaps{Transactions: true}}
+		return portstest.DocSetup{Store: s, Tx: db, Connector: db, Caps: portstest.DocCaps{Transactions: true}, Skip: docSkips}
 	})
 }
 
@@ -89,19 +102,9 @@ func TestConformancePubSub(t *testing.T) {
 		closeOnCleanup(t, ps)
 		return portstest.PubSubSetup{
 			Publisher: ps, Subscriber: ps, Connector: ps,
-			Provision: func(ctx context.Context, topic string, subs ...portstest.SubscriptionSpec) error {
-				if err := ps.CreateTopic(ctx, topic); err != nil {
-					return err
-				}
-				for _, s := range subs {
-					cfg := fakes.SubscriptionConfig{Ordering: s.Ordering, AckDeadline: s.AckDeadline}
-					if err := ps.CreateSubscription(ctx, s.Name, topic, cfg); err != nil {
-						return err
-					}
-				}
-				return nil
-			},
-			Caps: portstest.PubSubCaps{Ordering: true, DeliveryAttempt: true},
+			Provision: fakeProvision(ps),
+			Caps:      portstest.PubSubCaps{Ordering: true, DeadLetter: true},
+			Skip:      pubsubSkips,
 		}
 	})
 }
@@ -246,4 +249,52 @@ func fakeProvision(ps *fakes.PubSub) portstest.ProvisionFunc {
 		}
 		return nil
 	}
+}
+
+// Known failures of the conformance suites on today's fakes. The cases of
+// the new store methods skip while todo_stubs.go exists (the skips end
+// with the file); the others are fixed by the helpers who own the fakes.
+// TODO(lead): delete each entry of the maps below when its fix lands.
+var (
+	sqlSkips = withNewAPISkips(portstest.SQLStoreCases(), map[string]string{
+		"QueryNeValueMatchesNull": "issue 12: the SQL fake leaves NULL out of Ne with a value",
+		"OrderNullLastDesc":       "issue 12: check the fake's NULL order descending",
+		"PortableValues":          "issue 12: the SQL fake does not apply the portable value rules yet",
+	}, "NilContext", "ClosedBeforeArguments")
+	docSkips = withNewAPISkips(portstest.DocStoreCases(), map[string]string{
+		"QueryNeValueMatchesMissing": "issue 12: the document fake leaves missing fields out of Ne with a value",
+		"InsertManyOrderedPartial":   "issue 12: the document fake's InsertMany stores none on a duplicate",
+		"PortableValues":             "issue 12: the document fake does not apply the portable value rules yet",
+	}, "NilContext", "ClosedBeforeArguments")
+	cacheSkips = portstest.Skips{
+		"TTLBelowMillisecond":    "issue 13: the cache fake expires a TTL below 1ms at once",
+		"ValueOverMaxValueBytes": "issue 13: the cache fake stores values over MaxValueBytes",
+		"TTLMaxInt64":            "not in issue 13: the cache fake drops a value set with TTL math.MaxInt64 at once (its expiry overflows)",
+	}
+	pubsubSkips = portstest.Skips{
+		"InvalidMessages":                  "issue 13: the Pub/Sub fake does not apply ports.ValidateMessage yet",
+		"BadMessageIsolated":               "issue 13: the Pub/Sub fake accepts invalid UTF-8 attributes",
+		"DeliveryAttemptWithoutDeadLetter": "issue 13: the Pub/Sub fake counts DeliveryAttempt without a dead-letter policy",
+		"DeadLetter":                       "issue 13: the Pub/Sub fake sets 2 of the 4 dead-letter attributes",
+		"ShutdownGrace":                    "issue 13: the Pub/Sub fake cancels handlers when Subscribe's ctx ends",
+		"DefaultConcurrency":               "issue 13: the Pub/Sub fake runs 8 handlers at once by default, not ports.DefaultMaxConcurrency",
+	}
+)
+
+// withNewAPISkips returns known plus, while todo_stubs.go exists, every
+// case of names that exercises a method it stubs, and the cases also
+// listed (which call every method).
+func withNewAPISkips(names []string, known map[string]string, also ...string) portstest.Skips {
+	s := portstest.Skips{}
+	for k, v := range known {
+		s[k] = v
+	}
+	if stubsPresent() {
+		for _, n := range names {
+			if portstest.NewAPICase(n) || slices.Contains(also, n) {
+				s[n] = "fakes/todo_stubs.go stubs the method"
+			}
+		}
+	}
+	return s
 }

@@ -22,7 +22,7 @@ type Inner struct {
 
 // Rec is a document model with the fields issue 12 names: omitempty,
 // pointers, a nested struct and a pointer to one, a slice, a map, an any,
-// a DocRef, a uint64, bson:"-", an unexported field and a version.
+// a DocRef, a uint64, bson:"-" and a version.
 type Rec struct {
 	ports.Document `bson:",inline"`
 	Title          string            `bson:"title"`
@@ -39,8 +39,8 @@ type Rec struct {
 	In             Inner             `bson:"in"`
 	PIn            *Inner            `bson:"pin"`
 	Skip           string            `bson:"-"`
-	hidden         string
-	Ver            ports.Version `bson:"ver"`
+	hidden         string            //nolint:unused // an unexported field: BSON does not store it
+	Ver            ports.Version     `bson:"ver"`
 }
 
 var docAllow []portstest.Allowance

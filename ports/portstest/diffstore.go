@@ -1197,14 +1197,12 @@ func (g *sgen[T]) op(depth int) sOp {
 	for _, x := range weights {
 		total += x.n
 	}
-	k := weights[0].k
-	for n := g.r.IntN(total); ; {
-		n -= weights[0].n
-		if n < 0 {
+	var k sKind
+	for n := g.r.IntN(total); ; weights = weights[1:] {
+		if n -= weights[0].n; n < 0 {
 			k = weights[0].k
 			break
 		}
-		weights = weights[1:]
 	}
 	g.label++
 	op := sOp{kind: k, label: g.label}

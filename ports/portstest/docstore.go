@@ -72,6 +72,8 @@ type docEnv struct {
 	DocSetup
 }
 
+func (e *docEnv) skips() Skips { return e.Skip }
+
 // objectIDForm matches the hex form of a BSON ObjectID.
 var objectIDForm = regexp.MustCompile(`^[0-9a-f]{24}$`)
 
@@ -274,6 +276,10 @@ func (e *docEnv) needTx(t *testing.T) {
 var malformedIDs = []string{"", "nope", "zzzzzzzzzzzzzzzzzzzzzzzz", "0123456789abcdef0123456789", `{"$ne":null}`}
 
 func docCases() []testCase[*docEnv] {
+	return append(docBaseCases(), docNewCases()...)
+}
+
+func docBaseCases() []testCase[*docEnv] {
 	return []testCase[*docEnv]{
 		{"InsertAssignsID", func(t *testing.T, e *docEnv) {
 			ctx := caseCtx(t)

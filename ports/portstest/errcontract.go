@@ -231,7 +231,6 @@ func ctxCases(t *testing.T, calls []call) {
 			}
 		}
 		dcancel()
-		//lint:ignore SA1012 the nil context is the case under test
 		if prompt(t, c.name+" with a nil context", promptBound, func() { err = noPanic(t, c.name, func() error { return c.fn(nil) }) }) {
 			wantOnly(t, c.name+" with a nil context", err, ports.ErrInvalid)
 		}
@@ -250,7 +249,6 @@ func closedCases(t *testing.T, conn ports.Connector, calls []call) {
 	for _, c := range calls {
 		err := noPanic(t, c.name, func() error { return c.fn(ctx) })
 		wantOnly(t, c.name+" after Close", err, ports.ErrClosed)
-		//lint:ignore SA1012 the nil context is part of the case
 		err = noPanic(t, c.name, func() error { return c.fn(nil) })
 		wantOnly(t, c.name+" after Close with a nil context (ErrClosed comes first)", err, ports.ErrClosed)
 	}
@@ -290,7 +288,10 @@ func sqlCalls(st ports.SQLStore[Item], tx ports.Transactor, bad bool) []call {
 		{"Patch", func(ctx context.Context) error { return st.Patch(ctx, id, ports.Set("Name", "x")) }},
 		{"Upsert", func(ctx context.Context) error { return st.Upsert(ctx, it) }},
 		{"Delete", func(ctx context.Context) error { return st.Delete(ctx, id) }},
-		{"DeleteWhere", func(ctx context.Context) error { _, err := st.DeleteWhere(ctx, ports.Where("Qty", ports.Eq, 1)); return err }},
+		{"DeleteWhere", func(ctx context.Context) error {
+			_, err := st.DeleteWhere(ctx, ports.Where("Qty", ports.Eq, 1))
+			return err
+		}},
 	}
 	if tx != nil {
 		calls = append(calls, call{"WithinTx", func(ctx context.Context) error {
@@ -331,7 +332,10 @@ func docCalls(st ports.DocStore[Doc], bad bool) []call {
 		{"Patch", func(ctx context.Context) error { return st.Patch(ctx, id, ports.Set("Title", "x")) }},
 		{"Upsert", func(ctx context.Context) error { return st.Upsert(ctx, d) }},
 		{"Delete", func(ctx context.Context) error { return st.Delete(ctx, id) }},
-		{"DeleteWhere", func(ctx context.Context) error { _, err := st.DeleteWhere(ctx, ports.Where("Rank", ports.Eq, 1)); return err }},
+		{"DeleteWhere", func(ctx context.Context) error {
+			_, err := st.DeleteWhere(ctx, ports.Where("Rank", ports.Eq, 1))
+			return err
+		}},
 	}
 }
 

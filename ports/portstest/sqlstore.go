@@ -69,6 +69,8 @@ type sqlEnv struct {
 	SQLSetup
 }
 
+func (e *sqlEnv) skips() Skips { return e.Skip }
+
 // sqlT0 is the base CreatedAt of the seeded items.
 var sqlT0 = time.Date(2024, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
 
@@ -230,6 +232,10 @@ func (e *sqlEnv) needTx(t *testing.T) {
 var errRollback = errors.New("portstest: roll back")
 
 func sqlCases() []testCase[*sqlEnv] {
+	return append(sqlBaseCases(), sqlNewCases()...)
+}
+
+func sqlBaseCases() []testCase[*sqlEnv] {
 	return []testCase[*sqlEnv]{
 		{"CreateFillsID", func(t *testing.T, e *sqlEnv) {
 			ctx := caseCtx(t)
