@@ -60,7 +60,7 @@ func TestDiffDoc(t *testing.T) {
 		_ = st.Database().Drop(ctx)
 		_ = st.Close(ctx)
 	}()
-	var tx ports.Transactor
+	var tx ports.Transactor // FerretDB has no transactions: neither side gets one
 	if st.SupportsTransactions() {
 		tx = st
 	}
@@ -76,21 +76,21 @@ func TestDiffDoc(t *testing.T) {
 	})
 }
 
-func fakeDoc[T any, PT ports.DocModel[T]](t testing.TB) portstest.DocSubject[T] {
+func fakeDoc[T any, PT ports.DocModel[T]]() (portstest.DocSubject[T], error) {
 	db := fakes.NewDB()
 	s := fakes.NewDocStore[T, PT](db)
-	return portstest.DocSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}
+	return portstest.DocSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}, nil
 }
 
 // realDoc returns the constructor of a Mongo subject on a collection of
 // its own, emptied between sequences. The fake's Tx is used only when the
 // server has transactions (FerretDB has none): otherwise neither side
 // gets one.
-func realDoc[T any, PT ports.DocModel[T]](st *mongo.Store, tx ports.Transactor, prefix string) func(t testing.TB) portstest.DocSubject[T] {
-	return func(t testing.TB) portstest.DocSubject[T] {
+func realDoc[T any, PT ports.DocModel[T]](st *mongo.Store, tx ports.Transactor, prefix string) func() (portstest.DocSubject[T], error) {
+	return func() (portstest.DocSubject[T], error) {
 		s, err := mongo.NewDocStore[T, PT](st, testenv.UniqueName(prefix))
 		if err != nil {
-			t.Fatalf("NewDocStore: %v", err)
+			return portstest.DocSubject[T]{}, err
 		}
 		return portstest.DocSubject[T]{
 			Store: s, Tx: tx,
@@ -103,6 +103,6 @@ func realDoc[T any, PT ports.DocModel[T]](st *mongo.Store, tx ports.Transactor, 
 				defer cancel()
 				_ = s.Collection().Drop(ctx)
 			},
-		}
+		}, nil
 	}
 }

@@ -40,7 +40,7 @@ func runPubSub(t *testing.T, cfg pubsub.Config) {
 	portstest.DiffPubSub(t, fakePubSub, realPubSub(cfg), o)
 }
 
-func fakePubSub(testing.TB) portstest.PubSubSubject {
+func fakePubSub() (portstest.PubSubSubject, error) {
 	ps := fakes.NewPubSub()
 	return portstest.PubSubSubject{Publisher: ps, Subscriber: ps, DeadLetter: true,
 		Provision: func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
@@ -55,16 +55,16 @@ func fakePubSub(testing.TB) portstest.PubSubSubject {
 			}
 			return nil
 		},
-		Close: func() { _ = ps.Close(context.Background()) }}
+		Close: func() { _ = ps.Close(context.Background()) }}, nil
 }
 
-func realPubSub(cfg pubsub.Config) func(testing.TB) portstest.PubSubSubject {
-	return func(t testing.TB) portstest.PubSubSubject {
+func realPubSub(cfg pubsub.Config) func() (portstest.PubSubSubject, error) {
+	return func() (portstest.PubSubSubject, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		ps, err := pubsub.Open(ctx, cfg)
 		if err != nil {
-			t.Fatalf("Open: %v", err)
+			return portstest.PubSubSubject{}, err
 		}
 		return portstest.PubSubSubject{Publisher: ps, Subscriber: ps, DeadLetter: true,
 			Provision: func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
@@ -84,6 +84,6 @@ func realPubSub(cfg pubsub.Config) func(testing.TB) portstest.PubSubSubject {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
 				_ = ps.Close(ctx)
-			}}
+			}}, nil
 	}
 }

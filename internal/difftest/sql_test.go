@@ -62,28 +62,28 @@ func TestDiffSQL(t *testing.T) {
 	})
 }
 
-func fakeSQL[T any](t testing.TB) portstest.SQLSubject[T] {
+func fakeSQL[T any]() (portstest.SQLSubject[T], error) {
 	db := fakes.NewDB()
 	s, err := fakes.NewSQLStore[T](db)
 	if err != nil {
-		t.Fatal(err)
+		return portstest.SQLSubject[T]{}, err
 	}
-	return portstest.SQLSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}
+	return portstest.SQLSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}, nil
 }
 
 // realSQL returns the constructor of a MySQL subject on a table of its
 // own, emptied by TRUNCATE between sequences and dropped at the end.
-func realSQL[T any](db *mysql.DB, prefix string) func(t testing.TB) portstest.SQLSubject[T] {
-	return func(t testing.TB) portstest.SQLSubject[T] {
+func realSQL[T any](db *mysql.DB, prefix string) func() (portstest.SQLSubject[T], error) {
+	return func() (portstest.SQLSubject[T], error) {
 		table := testenv.UniqueName(prefix)
 		s, err := mysql.NewStore[T](db, mysql.WithTable(table))
 		if err != nil {
-			t.Fatalf("NewStore: %v", err)
+			return portstest.SQLSubject[T]{}, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := s.Migrate(ctx); err != nil {
-			t.Fatalf("Migrate: %v", err)
+			return portstest.SQLSubject[T]{}, err
 		}
 		return portstest.SQLSubject[T]{
 			Store: s, Tx: db,
@@ -95,6 +95,6 @@ func realSQL[T any](db *mysql.DB, prefix string) func(t testing.TB) portstest.SQ
 				defer cancel()
 				_ = db.DB().WithContext(ctx).Migrator().DropTable(table)
 			},
-		}
+		}, nil
 	}
 }

@@ -217,8 +217,58 @@ func (o DiffOptions) defaults() DiffOptions {
 	return o
 }
 
-// outcome is what one operation returned on one side, rendered for
-// comparison.
+// reporter is what a run reports to: the *testing.T of a Diff function,
+// or the collector of a Check function.
+type reporter interface {
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
+// abortError is what a run panics with when it cannot go on (a subject
+// did not open); the entry points recover it.
+type abortError struct{ err error }
+
+func abort(format string, args ...any) { panic(abortError{fmt.Errorf(format, args...)}) }
+
+// collector is the reporter of the Check functions: it logs through Logf
+// and leaves failing to the caller, who gets the divergences.
+type collector struct {
+	logf func(format string, args ...any)
+}
+
+func (c collector) Logf(format string, args ...any) {
+	if c.logf != nil {
+		c.logf(format, args...)
+	}
+}
+func (c collector) Errorf(format string, args ...any) { c.Logf(format, args...) }
+
+// diffMain runs fn, turning an abort into an error.
+func diffMain(fn func() ([]Divergence, DiffStats)) (out []Divergence, st DiffStats, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			a, ok := p.(abortError)
+			if !ok {
+				panic(p)
+			}
+			err = a.err
+		}
+	}()
+	out, st = fn()
+	return out, st, nil
+}
+
+// diffTest runs fn for a Diff function: an abort fails t at once.
+func diffTest(t *testing.T, fn func() ([]Divergence, DiffStats)) []Divergence {
+	t.Helper()
+	out, _, err := diffMain(fn)
+	if err != nil {
+		t.Fatalf("portstest: %v", err)
+	}
+	return out
+}
+
+// mismatch is a divergence at one operation, before shrinking.
 type mismatch struct {
 	// kind is the divergence kind; detail describes both sides.
 	kind, detail string
@@ -228,7 +278,7 @@ type mismatch struct {
 // divergences. exec runs a sequence on fresh subjects and returns the
 // index of the diverging operation and the mismatch, or -1.
 type runner[O any] struct {
-	t         testing.TB
+	t         reporter
 	port      string
 	opts      DiffOptions
 	start     time.Time
@@ -402,7 +452,7 @@ func (r *runner[O]) shrink(ops []O, mm *mismatch) ([]O, *mismatch) {
 
 // report logs every divergence and fails t for those not allowed, unless
 // ReportOnly.
-func (r *runner[O]) report() []Divergence {
+func (r *runner[O]) report() ([]Divergence, DiffStats) {
 	out := make([]Divergence, 0, len(r.order))
 	for _, k := range r.order {
 		out = append(out, *r.kinds[k])
@@ -422,5 +472,5 @@ func (r *runner[O]) report() []Divergence {
 			r.t.Errorf("%s", d)
 		}
 	}
-	return out
+	return out, r.stats
 }

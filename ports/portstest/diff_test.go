@@ -34,19 +34,19 @@ type vDoc struct {
 	Ver            ports.Version
 }
 
-func fakeSQL[T any](t testing.TB) portstest.SQLSubject[T] {
+func fakeSQL[T any]() (portstest.SQLSubject[T], error) {
 	db := fakes.NewDB()
 	s, err := fakes.NewSQLStore[T](db)
 	if err != nil {
-		t.Fatal(err)
+		return portstest.SQLSubject[T]{}, err
 	}
-	return portstest.SQLSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}
+	return portstest.SQLSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}, nil
 }
 
-func fakeDoc[T any, PT ports.DocModel[T]](t testing.TB) portstest.DocSubject[T] {
+func fakeDoc[T any, PT ports.DocModel[T]]() (portstest.DocSubject[T], error) {
 	db := fakes.NewDB()
 	s := fakes.NewDocStore[T, PT](db)
-	return portstest.DocSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}
+	return portstest.DocSubject[T]{Store: s, Tx: db, Close: func() { _ = db.Close(context.Background()) }}, nil
 }
 
 // selfOpts is a short, seeded run.
@@ -123,18 +123,21 @@ func rewrite(q ports.Query, f func(c ports.Condition) []ports.Condition, limitDe
 	return out.Offset(q.OffsetN())
 }
 
-func mutant(f func(ports.SQLStore[vItem]) ports.SQLStore[vItem]) func(testing.TB) portstest.SQLSubject[vItem] {
-	return func(t testing.TB) portstest.SQLSubject[vItem] {
-		s := fakeSQL[vItem](t)
+func mutant(f func(ports.SQLStore[vItem]) ports.SQLStore[vItem]) func() (portstest.SQLSubject[vItem], error) {
+	return func() (portstest.SQLSubject[vItem], error) {
+		s, err := fakeSQL[vItem]()
 		s.Store = f(s.Store)
-		return s
+		return s, err
 	}
 }
 
 // fakeExcludesNullFromNe reports whether the fake SQLStore (still)
 // leaves NULL out of Ne with a value, against the port's rule.
 func fakeExcludesNullFromNe(t *testing.T) bool {
-	s := fakeSQL[vItem](t)
+	s, err := fakeSQL[vItem]()
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
 	ctx := context.Background()
 	if err := s.Store.Create(ctx, &vItem{Name: "null note"}); err != nil {
@@ -207,10 +210,10 @@ func TestDiffFindsMutants(t *testing.T) {
 	}
 	t.Run("InsertManyDropsLast", func(t *testing.T) {
 		t.Parallel()
-		mut := func(t testing.TB) portstest.DocSubject[vDoc] {
-			s := fakeDoc[vDoc](t)
+		mut := func() (portstest.DocSubject[vDoc], error) {
+			s, err := fakeDoc[vDoc]()
 			s.Store = mutDoc[vDoc]{s.Store}
-			return s
+			return s, err
 		}
 		checkFound(t, portstest.DiffDocStore(t, fakeDoc[vDoc], mut, selfOpts(4000)), "")
 	})
@@ -259,15 +262,15 @@ func (m mutCache) Set(ctx context.Context, k string, v []byte, ttl time.Duration
 	return m.Cache.Set(ctx, k, v, ttl)
 }
 
-func fakeCache(wrap func(ports.Cache) ports.Cache) func(testing.TB) portstest.CacheSubject {
-	return func(t testing.TB) portstest.CacheSubject {
+func fakeCache(wrap func(ports.Cache) ports.Cache) func() (portstest.CacheSubject, error) {
+	return func() (portstest.CacheSubject, error) {
 		clock := fakes.NewManualClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 		c := fakes.NewCache(fakes.WithClock(clock))
 		var cache ports.Cache = c
 		if wrap != nil {
 			cache = wrap(c)
 		}
-		return portstest.CacheSubject{Cache: cache, Advance: clock.Advance, Close: func() { _ = c.Close(context.Background()) }}
+		return portstest.CacheSubject{Cache: cache, Advance: clock.Advance, Close: func() { _ = c.Close(context.Background()) }}, nil
 	}
 }
 
@@ -299,15 +302,15 @@ func fakeProvision(ps *fakes.PubSub) portstest.ProvisionFunc {
 	}
 }
 
-func fakePubSub(wrap func(ports.Publisher) ports.Publisher) func(testing.TB) portstest.PubSubSubject {
-	return func(t testing.TB) portstest.PubSubSubject {
+func fakePubSub(wrap func(ports.Publisher) ports.Publisher) func() (portstest.PubSubSubject, error) {
+	return func() (portstest.PubSubSubject, error) {
 		ps := fakes.NewPubSub(fakes.WithRedeliveryDelay(time.Millisecond))
 		var pub ports.Publisher = ps
 		if wrap != nil {
 			pub = wrap(ps)
 		}
 		return portstest.PubSubSubject{Publisher: pub, Subscriber: ps, Provision: fakeProvision(ps), DeadLetter: true,
-			Close: func() { _ = ps.Close(context.Background()) }}
+			Close: func() { _ = ps.Close(context.Background()) }}, nil
 	}
 }
 
@@ -339,13 +342,13 @@ func (m mutPub) Publish(ctx context.Context, topic string, msgs ...ports.Message
 func TestDiffPubSub(t *testing.T) {
 	t.Run("Same", func(t *testing.T) {
 		t.Parallel()
-		if got := portstest.DiffPubSub(t, fakePubSub(nil), fakePubSub(nil), selfOpts(150)); len(got) != 0 {
+		if got := portstest.DiffPubSub(t, fakePubSub(nil), fakePubSub(nil), selfOpts(80)); len(got) != 0 {
 			t.Errorf("fake vs fake PubSub: %d divergences, want 0; first:\n%s", len(got), got[0])
 		}
 	})
 	t.Run("DroppedAttribute", func(t *testing.T) {
 		t.Parallel()
-		got := portstest.DiffPubSub(t, fakePubSub(nil), fakePubSub(func(p ports.Publisher) ports.Publisher { return mutPub{p} }), selfOpts(150))
+		got := portstest.DiffPubSub(t, fakePubSub(nil), fakePubSub(func(p ports.Publisher) ports.Publisher { return mutPub{p} }), selfOpts(80))
 		checkFound(t, got, "attributes differ")
 	})
 }

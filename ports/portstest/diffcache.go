@@ -45,18 +45,31 @@ const TTLMargin = 150 * time.Millisecond
 // operations. Every key is prefixed with DiffOptions.KeyPrefix and a string
 // unique to the sequence, and deleted at its end; returned maps must hold
 // the keys as the caller gave them.
-func DiffCache(t *testing.T, fake, real func(t testing.TB) CacheSubject, opts DiffOptions) []Divergence {
+func DiffCache(t *testing.T, fake, real func() (CacheSubject, error), opts DiffOptions) []Divergence {
 	t.Helper()
+	return diffTest(t, func() ([]Divergence, DiffStats) { return diffCache(t, fake, real, opts) })
+}
+
+// CheckCache is DiffCache without a testing.T (see CheckSQLStore).
+func CheckCache(fake, real func() (CacheSubject, error), opts DiffOptions) ([]Divergence, DiffStats, error) {
+	return diffMain(func() ([]Divergence, DiffStats) { return diffCache(collector{opts.Logf}, fake, real, opts) })
+}
+
+func diffCache(t reporter, fake, real func() (CacheSubject, error), opts DiffOptions) ([]Divergence, DiffStats) {
 	o := opts.defaults()
-	x := &cacheDiff{t: t, prefix: o.KeyPrefix}
+	x := &cacheDiff{prefix: o.KeyPrefix}
 	if x.prefix == "" {
 		x.prefix = "portstest:diff:"
 	}
-	x.sides[0], x.sides[1] = fake(t), real(t)
-	for i, s := range x.sides {
-		if s.Cache == nil {
-			t.Fatalf("portstest: the %s CacheSubject has no Cache", []string{"fake", "real"}[i])
+	for i, f := range []func() (CacheSubject, error){fake, real} {
+		s, err := f()
+		if err == nil && s.Cache == nil {
+			err = fmt.Errorf("no Cache")
 		}
+		if err != nil {
+			abort("opening the %s CacheSubject: %v", []string{"fake", "real"}[i], err)
+		}
+		x.sides[i] = s
 		if s.Close != nil {
 			defer s.Close()
 		}
@@ -68,7 +81,6 @@ func DiffCache(t *testing.T, fake, real func(t testing.TB) CacheSubject, opts Di
 }
 
 type cacheDiff struct {
-	t      testing.TB
 	prefix string
 	sides  [2]CacheSubject
 	clock  bool

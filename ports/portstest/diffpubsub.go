@@ -71,18 +71,31 @@ type PubSubSubject struct {
 // times, which the server assigns, are not compared. Operations are slow
 // on a real backend (a drain waits for its messages): a few hundred make
 // a run.
-func DiffPubSub(t *testing.T, fake, real func(t testing.TB) PubSubSubject, opts DiffOptions) []Divergence {
+func DiffPubSub(t *testing.T, fake, real func() (PubSubSubject, error), opts DiffOptions) []Divergence {
 	t.Helper()
+	return diffTest(t, func() ([]Divergence, DiffStats) { return diffPubSub(t, fake, real, opts) })
+}
+
+// CheckPubSub is DiffPubSub without a testing.T (see CheckSQLStore).
+func CheckPubSub(fake, real func() (PubSubSubject, error), opts DiffOptions) ([]Divergence, DiffStats, error) {
+	return diffMain(func() ([]Divergence, DiffStats) { return diffPubSub(collector{opts.Logf}, fake, real, opts) })
+}
+
+func diffPubSub(t reporter, fake, real func() (PubSubSubject, error), opts DiffOptions) ([]Divergence, DiffStats) {
 	o := opts.defaults()
 	if opts.SeqLen == 0 {
 		o.SeqLen = 8
 	}
-	x := &psDiff{t: t}
-	x.sides[0], x.sides[1] = fake(t), real(t)
-	for i, s := range x.sides {
-		if s.Publisher == nil || s.Subscriber == nil || s.Provision == nil {
-			t.Fatalf("portstest: the %s PubSubSubject needs Publisher, Subscriber and Provision", []string{"fake", "real"}[i])
+	x := &psDiff{}
+	for i, f := range []func() (PubSubSubject, error){fake, real} {
+		s, err := f()
+		if err == nil && (s.Publisher == nil || s.Subscriber == nil || s.Provision == nil) {
+			err = fmt.Errorf("a PubSubSubject needs Publisher, Subscriber and Provision")
 		}
+		if err != nil {
+			abort("opening the %s PubSubSubject: %v", []string{"fake", "real"}[i], err)
+		}
+		x.sides[i] = s
 		if s.Close != nil {
 			defer s.Close()
 		}
@@ -95,7 +108,6 @@ func DiffPubSub(t *testing.T, fake, real func(t testing.TB) PubSubSubject, opts 
 }
 
 type psDiff struct {
-	t     testing.TB
 	sides [2]PubSubSubject
 	dead  bool
 	known func(kind string) bool
