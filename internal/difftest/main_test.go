@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 // options returns the run options: 20 000 operations within 4 minutes,
 // or 1 000 reported only under -short.
 func options(ops int) portstest.DiffOptions {
-	o := portstest.DiffOptions{Ops: ops, Budget: 4 * time.Minute}
+	o := portstest.DiffOptions{Ops: ops, Budget: 4 * time.Minute, MaxKinds: 300}
 	if testing.Short() {
 		o.Ops, o.Budget, o.ReportOnly = min(ops, 1000), time.Minute, true
 	}

@@ -67,19 +67,7 @@ func realPubSub(cfg pubsub.Config) func() (portstest.PubSubSubject, error) {
 			return portstest.PubSubSubject{}, err
 		}
 		return portstest.PubSubSubject{Publisher: ps, Subscriber: ps, DeadLetter: true,
-			Provision: func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
-				if err := ps.EnsureTopic(ctx, topic); err != nil {
-					return err
-				}
-				for name, c := range subs {
-					err := ps.EnsureSubscription(ctx, name, pubsub.SubscriptionConfig{Topic: c.Topic, Ordering: c.Ordering,
-						AckDeadline: c.AckDeadline, MaxDeliveryAttempts: c.MaxDeliveryAttempts, DeadLetterTopic: c.DeadLetterTopic})
-					if err != nil {
-						return err
-					}
-				}
-				return nil
-			},
+			Provision: provisionOn(ps),
 			Close: func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()

@@ -342,7 +342,9 @@ func (r *runner[O]) run(gen func(rng *rand.Rand, n int) []O) {
 // not the one being shrunk): an exec that can go on past a divergence
 // without its state diverging uses it to find other kinds.
 func (r *runner[O]) known(kind string) bool {
-	if r.shrinking != "" && coarse(kind) == r.shrinking {
+	if r.shrinking != "" {
+		// Shrinking is strict, so that the shrunk sequence diverges on
+		// its own, replayed from empty subjects.
 		return false
 	}
 	_, ok := r.raw[kind]
@@ -372,8 +374,11 @@ func (r *runner[O]) found(seed uint64, ops []O, mm *mismatch) {
 		return
 	}
 	r.shrinks[c]++
-	shrunk, last := r.shrink(ops, mm)
+	shrunk, last, alone := r.shrink(ops, mm)
 	r.lastOf[c] = last.kind
+	if !alone {
+		last = &mismatch{kind: last.kind, detail: last.detail + "\n(not shrunk: this sequence diverges here only past divergences of kinds found before, which it skipped)"}
+	}
 	d := &Divergence{Port: r.port, Kind: last.kind, Seed: seed, Detail: last.detail, Count: 1, Unshrunk: n}
 	for _, op := range shrunk {
 		d.Ops = append(d.Ops, r.render(op))
@@ -404,12 +409,12 @@ func coarse(kind string) string {
 
 // shrink removes and simplifies operations of ops while the last one
 // still diverges with the same coarse kind, within the replay bound.
-func (r *runner[O]) shrink(ops []O, mm *mismatch) ([]O, *mismatch) {
+func (r *runner[O]) shrink(ops []O, mm *mismatch) ([]O, *mismatch, bool) {
 	want := coarse(mm.kind)
 	r.shrinking = want
 	defer func() { r.shrinking = "" }()
 	best, bestMM := slices.Clone(ops), mm
-	replays := 0
+	replays, alone := 0, false
 	try := func(cand []O) bool {
 		if len(cand) == 0 || replays >= r.opts.ShrinkReplays || r.outOfTime() {
 			return false
@@ -420,9 +425,10 @@ func (r *runner[O]) shrink(ops []O, mm *mismatch) ([]O, *mismatch) {
 		if at < 0 || coarse(m.kind) != want {
 			return false
 		}
-		best, bestMM = slices.Clone(cand[:at+1]), m
+		best, bestMM, alone = slices.Clone(cand[:at+1]), m, true
 		return true
 	}
+	try(best) // does it diverge on its own?
 	for changed := true; changed && replays < r.opts.ShrinkReplays; {
 		changed = false
 		// Remove chunks, largest first, never the diverging last one.
@@ -447,7 +453,7 @@ func (r *runner[O]) shrink(ops []O, mm *mismatch) ([]O, *mismatch) {
 			}
 		}
 	}
-	return best, bestMM
+	return best, bestMM, alone
 }
 
 // report logs every divergence and fails t for those not allowed, unless

@@ -822,6 +822,15 @@ func (x *storeDiff[T]) compare(op *sOp, a, b sRes, sides [2]*side[T]) *mismatch 
 			return mk(what, strings.Join(p, " "), fmt.Sprintf("error: %s\nfake's entity: %s\nreal's entity: %s", errKind(a.err), d.render(a.ins[i], d.na), d.render(b.ins[i], d.nb)))
 		}
 	}
+	if len(a.sub) != len(b.sub) {
+		return mk("ran another number of operations", shape, "")
+	}
+	for i := range a.sub { // a transaction's operations, whether it committed or not
+		if mm := x.compare(&op.sub[i], a.sub[i], b.sub[i], sides); mm != nil {
+			mm.detail = "inside " + x.render(*op) + "\n" + mm.detail
+			return mm
+		}
+	}
 	if a.err != nil {
 		return nil
 	}
@@ -844,15 +853,6 @@ func (x *storeDiff[T]) compare(op *sOp, a, b sRes, sides [2]*side[T]) *mismatch 
 	}
 	for i := range a.pages {
 		if mm := x.compareRows(d, a.pages[i], b.pages[i], mk, shape, fmt.Sprintf("page %d: ", i+1)); mm != nil {
-			return mm
-		}
-	}
-	if len(a.sub) != len(b.sub) {
-		return mk("ran another number of operations", shape, "")
-	}
-	for i := range a.sub {
-		if mm := x.compare(&op.sub[i], a.sub[i], b.sub[i], sides); mm != nil {
-			mm.detail = "inside " + x.render(*op) + "\n" + mm.detail
 			return mm
 		}
 	}
