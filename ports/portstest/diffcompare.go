@@ -293,7 +293,7 @@ func (d differ) renderTo(b *strings.Builder, v reflect.Value, path string, name 
 				}
 				p += f.Name
 			}
-			if fv.IsZero() && p != d.m.pkPath {
+			if isZero(fv) && p != d.m.pkPath {
 				continue
 			}
 			if !first {
@@ -320,6 +320,16 @@ func (d differ) renderTo(b *strings.Builder, v reflect.Value, path string, name 
 			fmt.Fprintf(b, "%v", v)
 		}
 	}
+}
+
+// isZero is reflect.Value.IsZero but for -0, which it counts as zero and
+// a store may not keep.
+func isZero(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return math.Float64bits(v.Float()) == 0
+	}
+	return v.IsZero()
 }
 
 // fmtDiffTime renders a time with its zone and full precision.

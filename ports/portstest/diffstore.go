@@ -1571,7 +1571,7 @@ func (x *storeDiff[T]) simplerEntities(e reflect.Value) []reflect.Value {
 				walk(v.Field(i), idx, prefix)
 				continue
 			}
-			if !f.IsExported() || v.Field(i).IsZero() || slices.Equal(idx, x.m.pkIndex) {
+			if !f.IsExported() || isZero(v.Field(i)) || slices.Equal(idx, x.m.pkIndex) {
 				continue
 			}
 			c := deepCopy(e)
