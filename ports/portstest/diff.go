@@ -168,8 +168,12 @@ func (d Divergence) String() string {
 // DiffStats is what a run did.
 type DiffStats struct {
 	Ops, Sequences, Replays int
-	Elapsed                 time.Duration
-	OutOfBudget             bool
+	// Cascades counts divergences that appeared only past known ones the
+	// sequence went on after (divergences in values alone), and did not
+	// reproduce without them: consequences, not reported.
+	Cascades    int
+	Elapsed     time.Duration
+	OutOfBudget bool
 }
 
 // defaults fills o's zero fields.
@@ -361,7 +365,11 @@ func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x
 // and records it.
 func (r *runner[O]) found(seed uint64, ops []O, mm *mismatch) {
 	if k, ok := r.raw[mm.kind]; ok {
-		r.kinds[k].Count++
+		if d := r.kinds[k]; d != nil {
+			d.Count++
+		} else {
+			r.stats.Cascades++
+		}
 		return
 	}
 	n := len(ops)
@@ -375,10 +383,14 @@ func (r *runner[O]) found(seed uint64, ops []O, mm *mismatch) {
 	}
 	r.shrinks[c]++
 	shrunk, last, alone := r.shrink(ops, mm)
-	r.lastOf[c] = last.kind
 	if !alone {
-		last = &mismatch{kind: last.kind, detail: last.detail + "\n(not shrunk: this sequence diverges here only past divergences of kinds found before, which it skipped)"}
+		// It diverges only past known divergences it skipped: a
+		// consequence of them, most likely. Not reported (counted).
+		r.raw[mm.kind] = ""
+		r.stats.Cascades++
+		return
 	}
+	r.lastOf[c] = last.kind
 	d := &Divergence{Port: r.port, Kind: last.kind, Seed: seed, Detail: last.detail, Count: 1, Unshrunk: n}
 	for _, op := range shrunk {
 		d.Ops = append(d.Ops, r.render(op))
@@ -468,8 +480,8 @@ func (r *runner[O]) report() ([]Divergence, DiffStats) {
 	if s.OutOfBudget {
 		budget = " (time budget spent)"
 	}
-	r.logf("portstest: %s differential run: %d operations in %d sequences, %d shrink replays, %v%s; seed %d; %d divergence kind(s)",
-		r.port, s.Ops, s.Sequences, s.Replays, s.Elapsed.Round(time.Millisecond), budget, r.opts.Seed, len(out))
+	r.logf("portstest: %s differential run: %d operations in %d sequences, %d shrink replays, %v%s; seed %d; %d divergence kind(s) (and %d consequences of known ones, not reported)",
+		r.port, s.Ops, s.Sequences, s.Replays, s.Elapsed.Round(time.Millisecond), budget, r.opts.Seed, len(out), s.Cascades)
 	for _, d := range out {
 		switch {
 		case d.Allowed, r.opts.ReportOnly:
