@@ -20,6 +20,20 @@
 // name. [CacheCases], [SQLStoreCases], [DocStoreCases], [PubSubCases] and
 // [ConnectorCases] list the case names. The suites are what the fakes in
 // package fakes and every adapter of portkit pass, against real backends.
+// A setup's Skip field lists known failures, by case name, with a reason.
+//
+// [TestErrorContract] is the error-contract suite: each case provokes one
+// failure (wrong credentials, a missing table, a value the server rejects,
+// a done or nil context, a call after Close) and asserts exactly one
+// sentinel of ports.Kinds(), the one the classification table names, with
+// the backend's own error still reachable.
+//
+// [DiffSQLStore], [DiffDocStore], [DiffCache] and [DiffPubSub] are the
+// differential checker: they run seeded random operations on a reference
+// (a fake) and on an implementation (an adapter on its server), compare
+// everything, and report each kind of divergence shrunk to a minimal
+// sequence with its seed; [CheckSQLStore] and its siblings do the same
+// without a testing.T. See [DiffOptions].
 package portstest
 
 import (
