@@ -39,7 +39,6 @@ type Rec struct {
 	In             Inner             `bson:"in"`
 	PIn            *Inner            `bson:"pin"`
 	Skip           string            `bson:"-"`
-	hidden         string            //nolint:unused // an unexported field: BSON does not store it
 	Ver            ports.Version     `bson:"ver"`
 }
 

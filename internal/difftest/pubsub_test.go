@@ -19,7 +19,7 @@ var pubsubAllow []portstest.Allowance
 func TestDiffPubSub(t *testing.T) {
 	t.Run("pstest", func(t *testing.T) {
 		srv := pstest.NewServer()
-		defer func() { _ = srv.Close() }()
+		defer closePstest(t, srv)
 		cfg := pubsub.Config{ProjectID: "pk-pt", EmulatorHost: srv.Addr}
 		cfg.Receive.Streams = 16 // pstest hands each stream one message per 10ms
 		runPubSub(t, cfg)
@@ -73,5 +73,23 @@ func realPubSub(cfg pubsub.Config) func() (portstest.PubSubSubject, error) {
 				defer cancel()
 				_ = ps.Close(ctx)
 			}}, nil
+	}
+}
+
+// closePstest closes srv, failing t instead of hanging when pstest is
+// deadlocked: pubsub/v2 v2.9.0 pstest/fake.go answers a keep-alive ping
+// with an unbuffered send (st.msgc <- nil) while it holds the server's
+// mutex, so a ping on a stream whose pull loop has ended blocks every
+// later call, Close included.
+func closePstest(t *testing.T, srv *pstest.Server) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("pstest did not close within 30s: it is deadlocked (see closePstest)")
 	}
 }
