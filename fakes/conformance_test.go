@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 )
 
@@ -27,7 +28,7 @@ func TestConformanceCache(t *testing.T) {
 		clock := fakes.NewManualClock(epoch)
 		c := fakes.NewCache(fakes.WithClock(clock))
 		closeOnCleanup(t, c)
-		return portstest.CacheSetup{Cache: c, Connector: c, Advance: clock.Advance}
+		return portstest.CacheSetup{Cache: c, Connector: c, Advance: clock.Advance, HugeValues: !testing.Short()}
 	})
 }
 
@@ -54,6 +55,13 @@ func TestConformanceSQLStore(t *testing.T) {
 		return portstest.SQLSetup{
 			Store: s, Tx: db, Connector: db,
 			Caps: portstest.SQLCaps{Transactions: true, UniqueIndexes: true},
+			Versioned: func(t *testing.T) ports.SQLStore[portstest.VItem] {
+				v, err := fakes.NewSQLStore[portstest.VItem](db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			},
 		}
 	})
 }
@@ -70,6 +78,9 @@ func TestConformanceDocStore(t *testing.T) {
 		return portstest.DocSetup{
 			Store: s, Tx: db, Connector: db, Advance: clock.Advance,
 			Caps: portstest.DocCaps{Transactions: true},
+			Versioned: func(t *testing.T) ports.DocStore[portstest.VDoc] {
+				return mustDoc(fakes.NewDocStore[portstest.VDoc](db))(t)
+			},
 		}
 	})
 }
@@ -93,19 +104,8 @@ func TestConformancePubSub(t *testing.T) {
 		closeOnCleanup(t, ps)
 		return portstest.PubSubSetup{
 			Publisher: ps, Subscriber: ps, Connector: ps,
-			Provision: func(ctx context.Context, topic string, subs ...portstest.SubscriptionSpec) error {
-				if err := ps.CreateTopic(ctx, topic); err != nil {
-					return err
-				}
-				for _, s := range subs {
-					cfg := fakes.SubscriptionConfig{Ordering: s.Ordering, AckDeadline: s.AckDeadline}
-					if err := ps.CreateSubscription(ctx, s.Name, topic, cfg); err != nil {
-						return err
-					}
-				}
-				return nil
-			},
-			Caps: portstest.PubSubCaps{Ordering: true, DeliveryAttempt: true},
+			Provision: portstest.AdminProvision(ps), Admin: ps,
+			Caps: portstest.PubSubCaps{Ordering: true, DeadLetter: true},
 		}
 	})
 }
@@ -156,5 +156,50 @@ func TestConformanceConnector(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) { portstest.TestConnector(t, c.new) })
+	}
+}
+
+func TestErrorContract(t *testing.T) {
+	portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+		db := fakes.NewDB()
+		closeOnCleanup(t, db)
+		items, err := fakes.NewSQLStore[portstest.Item](db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docDB := fakes.NewDB()
+		closeOnCleanup(t, docDB)
+		c := fakes.NewCache()
+		closeOnCleanup(t, c)
+		ps := fakes.NewPubSub()
+		closeOnCleanup(t, ps)
+		return portstest.ErrorSetup{
+			SQL: &portstest.SQLErrors{Store: items, Tx: db, Connector: db, UnsignedBigint: true,
+				Wide: func(t *testing.T) ports.SQLStore[portstest.Wide] {
+					s, err := fakes.NewSQLStore[portstest.Wide](db)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return s
+				}},
+			Doc: &portstest.DocErrors{Store: mustDoc(fakes.NewDocStore[portstest.Doc](docDB))(t), Connector: docDB,
+				Wide: func(t *testing.T) ports.DocStore[portstest.WideDoc] {
+					return mustDoc(fakes.NewDocStore[portstest.WideDoc](docDB))(t)
+				}},
+			Cache:  &portstest.CacheErrors{Cache: c, Connector: c, HugeValues: !testing.Short()},
+			PubSub: &portstest.PubSubErrors{Publisher: ps, Subscriber: ps, Connector: ps, Provision: portstest.AdminProvision(ps)},
+		}
+	})
+}
+
+// mustDoc turns NewDocStore's two results into a constructor that fails
+// the test on an error.
+func mustDoc[T any, PT ports.DocModel[T]](s *fakes.DocStore[T, PT], err error) func(*testing.T) ports.DocStore[T] {
+	return func(t *testing.T) ports.DocStore[T] {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 }

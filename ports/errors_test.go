@@ -141,3 +141,66 @@ func TestSentinelsDistinct(t *testing.T) {
 		}
 	}
 }
+
+func TestKindOfAndKindName(t *testing.T) {
+	names := []string{"ErrNotFound", "ErrConflict", "ErrInvalid", "ErrPermission", "ErrUnavailable", "ErrClosed"}
+	if len(ports.Kinds()) != len(names) {
+		t.Fatalf("Kinds() has %d sentinels, want %d", len(ports.Kinds()), len(names))
+	}
+	for i, k := range ports.Kinds() {
+		wrapped := fmt.Errorf("outer: %w", ports.NewError("b", "op", k, &driverError{Code: i}))
+		if got := ports.KindOf(wrapped); got != k {
+			t.Errorf("KindOf(%v) = %v, want %v", wrapped, got, k)
+		}
+		if got := ports.KindName(wrapped); got != names[i] {
+			t.Errorf("KindName(%v) = %q, want %q", wrapped, got, names[i])
+		}
+		if got := ports.KindName(k); got != names[i] {
+			t.Errorf("KindName(%v) = %q, want %q", k, got, names[i])
+		}
+	}
+	if ports.KindOf(nil) != nil || ports.KindName(nil) != "nil" {
+		t.Errorf("KindOf(nil) = %v, KindName(nil) = %q; want nil and \"nil\"", ports.KindOf(nil), ports.KindName(nil))
+	}
+	plain := errors.New("no sentinel")
+	if ports.KindOf(plain) != nil || ports.KindName(plain) != "none" {
+		t.Errorf("KindOf of an error without a sentinel = %v, KindName %q; want nil and \"none\"", ports.KindOf(plain), ports.KindName(plain))
+	}
+	// An error matching two sentinels (which conforming code never
+	// returns) gets the first in the table's order.
+	both := errors.Join(ports.ErrClosed, ports.ErrNotFound)
+	if ports.KindOf(both) != ports.ErrNotFound {
+		t.Errorf("KindOf of an error matching two sentinels = %v, want the first of Kinds(), ErrNotFound", ports.KindOf(both))
+	}
+	if !errors.Is(ports.NewError("b", "op", ports.ErrPermission, nil), ports.ErrPermission) {
+		t.Errorf("ErrPermission does not match itself through an OpError")
+	}
+}
+
+func TestIsContextError(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{context.Canceled, true},
+		{context.DeadlineExceeded, true},
+		{ports.NewError("b", "op", ports.ErrUnavailable, context.Canceled), true},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), true},
+		{ports.ErrUnavailable, false},
+		{nil, false},
+	} {
+		if got := ports.IsContextError(c.err); got != c.want {
+			t.Errorf("IsContextError(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+func TestErrOutcomeUnknownIsDistinct(t *testing.T) {
+	err := ports.NewError("b", "commit", ports.ErrUnavailable, fmt.Errorf("%w: %w", ports.ErrOutcomeUnknown, context.DeadlineExceeded))
+	if ports.KindOf(err) != ports.ErrUnavailable || !errors.Is(err, ports.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("an unknown outcome: KindOf %v, Is(ErrOutcomeUnknown) %v; want ErrUnavailable and true", ports.KindOf(err), errors.Is(err, ports.ErrOutcomeUnknown))
+	}
+	if k := ports.KindOf(ports.ErrOutcomeUnknown); k != nil {
+		t.Errorf("ErrOutcomeUnknown matches the sentinel %v by itself", k)
+	}
+}

@@ -217,7 +217,11 @@ func (s *Schema) DecodeCursor(q Query, pkPath, cursor string) ([]any, error) {
 // in the order KeysetOrder(q, pkPath), as a disjunction of conjunctions
 // (match a row when every condition of any one term holds), built only of
 // the port's operators with its NULL rules: NULL first ascending, last
-// descending. vals comes from DecodeCursor.
+// descending. vals comes from DecodeCursor. A term may compare any sort
+// field with nil, a non-pointer one too (a document may lack the field, a
+// struct on its path may be nil; where the store holds no NULL there the
+// term matches nothing): the terms are for the store's own translation,
+// not for Schema.Validate.
 func Keyset(q Query, pkPath string, vals []any) [][]Condition {
 	order := KeysetOrder(q, pkPath)
 	var terms [][]Condition

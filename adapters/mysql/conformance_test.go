@@ -3,6 +3,8 @@ package mysql
 import (
 	"testing"
 
+	"github.com/portkit/portkit/ports"
+
 	"github.com/portkit/portkit/ports/portstest"
 )
 
@@ -16,6 +18,7 @@ func TestConformanceSQLStore(t *testing.T) {
 			Tx:        db,
 			Connector: db,
 			Caps:      portstest.SQLCaps{Transactions: true, UniqueIndexes: true},
+			Versioned: func(t *testing.T) ports.SQLStore[portstest.VItem] { return newVItemStore(t, db) },
 		}
 	})
 }
@@ -32,6 +35,7 @@ func TestConformanceSQLStoreGormPaths(t *testing.T) {
 			Tx:        db,
 			Connector: db,
 			Caps:      portstest.SQLCaps{Transactions: true, UniqueIndexes: true},
+			Versioned: func(t *testing.T) ports.SQLStore[portstest.VItem] { return newVItemStore(t, db) },
 		}
 	})
 }

@@ -75,3 +75,19 @@ func dropTable(t testing.TB, table string) {
 		t.Errorf("drop %s: %v", table, err)
 	}
 }
+
+// newVItemStore returns a migrated store of VItems (the versioned model
+// of the conformance suite) on a fresh table.
+func newVItemStore(t testing.TB, db *DB) *Store[portstest.VItem] {
+	t.Helper()
+	table := testenv.UniqueName("pk_my_vitems")
+	s, err := NewStore[portstest.VItem](db, WithTable(table))
+	if err != nil {
+		t.Fatalf("NewStore: %v", err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	t.Cleanup(func() { dropTable(t, table) })
+	return s
+}

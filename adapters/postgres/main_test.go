@@ -83,3 +83,10 @@ func dropTable(t testing.TB, table string) {
 		t.Errorf("drop %s: %v", table, err)
 	}
 }
+
+// newVItemStore returns a migrated store of VItems (the versioned model
+// of the conformance suite) on a fresh table.
+func newVItemStore(t testing.TB, db *DB) *Store[portstest.VItem] {
+	t.Helper()
+	return newTestStore[portstest.VItem](t, db, "pk_pg_vitems")
+}

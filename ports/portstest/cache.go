@@ -157,7 +157,13 @@ func abbrev(b []byte) []byte {
 	return b
 }
 
+func (e *cacheEnv) skips() Skips { return e.Skip }
+
 func cacheCases() []testCase[*cacheEnv] {
+	return append(cacheBaseCases(), cacheNewCases()...)
+}
+
+func cacheBaseCases() []testCase[*cacheEnv] {
 	return []testCase[*cacheEnv]{
 		{"GetMissing", func(t *testing.T, e *cacheEnv) {
 			e.wantMissing(t, caseCtx(t), "Get of a key never set", e.key("missing"))

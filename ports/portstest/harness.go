@@ -20,14 +20,42 @@
 // name. [CacheCases], [SQLStoreCases], [DocStoreCases], [PubSubCases] and
 // [ConnectorCases] list the case names. The suites are what the fakes in
 // package fakes and every adapter of portkit pass, against real backends.
+// A setup's Skip field lists known failures, by case name, with a reason.
+//
+// [TestErrorContract] is the error-contract suite: each case provokes one
+// failure (wrong credentials, a missing table, a value the server rejects,
+// a done or nil context, a call after Close) and asserts exactly one
+// sentinel of ports.Kinds(), the one the classification table names, with
+// the backend's own error still reachable.
+//
+// [DiffSQLStore], [DiffDocStore], [DiffCache] and [DiffPubSub] are the
+// differential checker: they run seeded random operations on a reference
+// (a fake) and on an implementation (an adapter on its server), compare
+// everything, and report each kind of divergence shrunk to a minimal
+// sequence with its seed; [CheckSQLStore] and its siblings do the same
+// without a testing.T. See [DiffOptions].
 package portstest
 
 import (
 	"context"
+	"testing"
 	"time"
 
 	"github.com/portkit/portkit/ports"
 )
+
+// Skips lists cases a suite skips, by name, with the reason: the known
+// failures of an implementation in progress (each entry is a to-do; the
+// skip message quotes the reason). Every suite's setup has one.
+type Skips map[string]string
+
+// skip skips t when s lists name.
+func (s Skips) skip(t *testing.T, name string) {
+	t.Helper()
+	if why, ok := s[name]; ok {
+		t.Skip("known failure: " + why)
+	}
+}
 
 // CacheSetup is what TestCache's constructor returns: a fresh cache whose
 // keys do not collide with other subtests' (a shared server is fine; the
@@ -38,6 +66,14 @@ type CacheSetup struct {
 	// Advance moves the clock the cache's TTLs follow by d. A fake passes
 	// its settable clock; nil means real time (the suite sleeps).
 	Advance func(d time.Duration)
+	// HugeValues runs the case of a value over ports.MaxValueBytes (it
+	// allocates 512 MiB).
+	HugeValues bool
+	// Prefixed, when set, returns a cache on the same backend as Cache
+	// configured with the key prefix prefix, for the prefix cases.
+	Prefixed func(t *testing.T, prefix string) ports.Cache
+	// Skip lists known failures (see Skips).
+	Skip Skips
 }
 
 // Item is the SQLStore model the SQL suite stores. Its gorm tags give the
@@ -70,6 +106,12 @@ type SQLSetup struct {
 	Tx        ports.Transactor // nil unless Caps.Transactions
 	Connector ports.Connector
 	Caps      SQLCaps
+	// Versioned, when set, returns a store of VItems on an empty table of
+	// its own (in the same database as Store), for the optimistic
+	// concurrency cases; nil skips them.
+	Versioned func(t *testing.T) ports.SQLStore[VItem]
+	// Skip lists known failures (see Skips).
+	Skip Skips
 }
 
 // Author is a nested struct of Doc, queried with dotted paths
@@ -109,17 +151,17 @@ type DocSetup struct {
 	// real time (the suite sleeps a few milliseconds where it needs time to
 	// pass).
 	Advance func(d time.Duration)
-}
-
-// SubscriptionSpec describes a subscription for PubSubSetup.Provision.
-type SubscriptionSpec struct {
-	Name string
-	// Ordering delivers messages with the same ordering key in order.
-	Ordering bool
-	// AckDeadline is how long a delivered, unacknowledged message waits
-	// before redelivery; 0 leaves the implementation's default (at least
-	// 10s on Google Pub/Sub).
-	AckDeadline time.Duration
+	// Versioned, when set, returns a store of VDocs on an empty collection
+	// of its own, for the optimistic concurrency cases; nil skips them.
+	Versioned func(t *testing.T) ports.DocStore[VDoc]
+	// RawInsert and RawGet, when both set, write and read a document of
+	// Store's collection as another program would (a map of bson keys to
+	// values, nested maps for nested documents), for the case that Update
+	// keeps the fields the model does not declare.
+	RawInsert func(ctx context.Context, doc map[string]any) (id string, err error)
+	RawGet    func(ctx context.Context, id string) (map[string]any, error)
+	// Skip lists known failures (see Skips).
+	Skip Skips
 }
 
 // PubSubCaps are the capabilities a Publisher + Subscriber claims.
@@ -127,8 +169,15 @@ type PubSubCaps struct {
 	// Ordering: messages with an ordering key reach an ordering
 	// subscription in publish order.
 	Ordering bool
-	// DeliveryAttempt: Message.DeliveryAttempt counts redeliveries.
+	// DeliveryAttempt: Message.DeliveryAttempt counts deliveries on every
+	// subscription, from 1 (NATS JetStream); without it, DeliveryAttempt is
+	// 0 on a subscription without a dead-letter policy, as the port says of
+	// Google Pub/Sub and the fake.
 	DeliveryAttempt bool
+	// DeadLetter: subscriptions with MaxDeliveryAttempts move messages to
+	// their DeadLetterTopic, with the dead-letter attributes of package
+	// ports, and count DeliveryAttempt from 1.
+	DeadLetter bool
 }
 
 // PubSubSetup is what TestPubSub's constructor returns.
@@ -136,10 +185,23 @@ type PubSubSetup struct {
 	Publisher  ports.Publisher
 	Subscriber ports.Subscriber
 	Connector  ports.Connector
-	// Provision creates topic and the given subscriptions to it; the suite
-	// calls it with names unique to the subtest.
-	Provision func(ctx context.Context, topic string, subs ...SubscriptionSpec) error
-	Caps      PubSubCaps
+	// Provision creates a topic and the named subscriptions to it (each
+	// config's Topic names it); the suite calls it with names unique to the
+	// subtest. AdminProvision(admin) is one. nil with Admin set: the suite
+	// uses AdminProvision(Admin).
+	Provision ProvisionFunc
+	// Admin, when set, runs the Admin cases (idempotent EnsureTopic and
+	// EnsureSubscription, ErrConflict on another config, Validate errors).
+	Admin ports.Admin
+	// MaxConcurrency is the handler concurrency the Subscriber was
+	// configured with; 0 means the default, ports.DefaultMaxConcurrency.
+	MaxConcurrency int
+	// ShutdownGrace is the shutdown grace the Subscriber was configured
+	// with; 0 means the default, ports.DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+	Caps          PubSubCaps
+	// Skip lists known failures (see Skips).
+	Skip Skips
 }
 
 // ConnectorSetup is what TestConnector's constructor returns: a fresh,

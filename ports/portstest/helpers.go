@@ -52,7 +52,11 @@ func runCases[E any](t *testing.T, group string, cs []testCase[E], newEnv func(t
 		for _, c := range cs {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
-				c.run(t, newEnv(t))
+				e := newEnv(t)
+				if s, ok := any(e).(interface{ skips() Skips }); ok {
+					s.skips().skip(t, c.name)
+				}
+				c.run(t, e)
 			})
 		}
 	})
@@ -87,19 +91,8 @@ func uniquePrefix() string { return "pt-" + randomHex(6) }
 
 // sentinelName names the ports sentinel err matches, for failure messages.
 func sentinelName(err error) string {
-	switch {
-	case err == nil:
-		return "nil"
-	case errors.Is(err, ports.ErrNotFound):
-		return "ErrNotFound"
-	case errors.Is(err, ports.ErrConflict):
-		return "ErrConflict"
-	case errors.Is(err, ports.ErrInvalid):
-		return "ErrInvalid"
-	case errors.Is(err, ports.ErrUnavailable):
-		return "ErrUnavailable"
-	case errors.Is(err, ports.ErrClosed):
-		return "ErrClosed"
+	if n := ports.KindName(err); n != "none" {
+		return n
 	}
 	return "no ports sentinel"
 }

@@ -21,11 +21,12 @@ func TestCaseCounts(t *testing.T) {
 		names []string
 		min   int
 	}{
-		{"Cache", portstest.CacheCases(), 25},
-		{"SQLStore", portstest.SQLStoreCases(), 30},
-		{"DocStore", portstest.DocStoreCases(), 30},
-		{"PubSub", portstest.PubSubCases(), 20},
-		{"Connector", portstest.ConnectorCases(), 8},
+		{"Cache", portstest.CacheCases(), 39},
+		{"SQLStore", portstest.SQLStoreCases(), 104},
+		{"DocStore", portstest.DocStoreCases(), 105},
+		{"PubSub", portstest.PubSubCases(), 35},
+		{"Connector", portstest.ConnectorCases(), 11},
+		{"ErrorContract", portstest.ErrorContractCases(), 40},
 	} {
 		if len(s.names) < s.min {
 			t.Errorf("%s suite has %d cases, want at least %d", s.suite, len(s.names), s.min)

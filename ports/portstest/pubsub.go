@@ -56,8 +56,11 @@ func TestPubSub(t *testing.T, newPubSub func(t *testing.T) PubSubSetup) {
 	t.Helper()
 	runCases(t, "PubSub", pubsubCases(), func(t *testing.T) *psEnv {
 		s := newPubSub(t)
+		if s.Provision == nil && s.Admin != nil {
+			s.Provision = AdminProvision(s.Admin)
+		}
 		if s.Publisher == nil || s.Subscriber == nil || s.Provision == nil {
-			t.Fatal("PubSubSetup needs Publisher, Subscriber and Provision")
+			t.Fatal("PubSubSetup needs Publisher, Subscriber and Provision (or Admin)")
 		}
 		return &psEnv{PubSubSetup: s, prefix: uniquePrefix()}
 	})
@@ -72,26 +75,41 @@ type psEnv struct {
 	prefix string
 }
 
-// provision creates the case's topic and the subscriptions subs (whose
-// names are suffixes) and returns the topic and subscription names.
-func (e *psEnv) provision(t *testing.T, ctx context.Context, subs ...SubscriptionSpec) (string, []string) {
+func (e *psEnv) skips() Skips { return e.Skip }
+
+// subSpec names a subscription of a case (a suffix of the case's prefix)
+// and its configuration (whose Topic the suite sets).
+type subSpec struct {
+	name string
+	cfg  ports.SubscriptionConfig
+}
+
+// provision creates the case's topic and the subscriptions subs and
+// returns the topic and subscription names.
+func (e *psEnv) provision(t *testing.T, ctx context.Context, subs ...subSpec) (string, []string) {
 	t.Helper()
-	topic := e.prefix + "-topic"
+	return e.provisionTopic(t, ctx, "topic", subs...)
+}
+
+// provisionTopic is provision for the topic named suffix.
+func (e *psEnv) provisionTopic(t *testing.T, ctx context.Context, suffix string, subs ...subSpec) (string, []string) {
+	t.Helper()
+	topic := e.prefix + "-" + suffix
 	names := make([]string, len(subs))
-	specs := make([]SubscriptionSpec, len(subs))
+	cfgs := make(map[string]ports.SubscriptionConfig, len(subs))
 	for i, s := range subs {
-		s.Name = e.prefix + "-" + s.Name
-		names[i] = s.Name
-		specs[i] = s
+		names[i] = e.prefix + "-" + s.name
+		s.cfg.Topic = topic
+		cfgs[names[i]] = s.cfg
 	}
-	wantNoErr(t, "Provision of "+topic, e.Provision(ctx, topic, specs...))
+	wantNoErr(t, "Provision of "+topic, e.Provision(ctx, topic, cfgs))
 	return topic, names
 }
 
 // provision1 creates the case's topic with one plain subscription.
 func (e *psEnv) provision1(t *testing.T, ctx context.Context) (topic, sub string) {
 	t.Helper()
-	topic, subs := e.provision(t, ctx, SubscriptionSpec{Name: "sub"})
+	topic, subs := e.provision(t, ctx, subSpec{name: "sub"})
 	return topic, subs[0]
 }
 
@@ -295,6 +313,10 @@ func ordered(deliveries []ports.Message, want []string) bool {
 var errNack = errors.New("portstest: nack")
 
 func pubsubCases() []testCase[*psEnv] {
+	return append(pubsubBaseCases(), pubsubNewCases()...)
+}
+
+func pubsubBaseCases() []testCase[*psEnv] {
 	return []testCase[*psEnv]{
 		{"PublishReceive", func(t *testing.T, e *psEnv) {
 			ctx := caseCtx(t)
@@ -340,7 +362,7 @@ func pubsubCases() []testCase[*psEnv] {
 		}},
 		{"OrderingKey", func(t *testing.T, e *psEnv) {
 			ctx := caseCtx(t)
-			topic, subs := e.provision(t, ctx, SubscriptionSpec{Name: "sub", Ordering: e.Caps.Ordering})
+			topic, subs := e.provision(t, ctx, subSpec{"sub", ports.SubscriptionConfig{Ordering: e.Caps.Ordering}})
 			m := ports.Message{Data: []byte("keyed"), OrderingKey: "customer-42"}
 			e.publish(t, ctx, topic, m)
 			r := e.subscribe(t, subs[0], nil)
@@ -354,7 +376,7 @@ func pubsubCases() []testCase[*psEnv] {
 				t.Skip("needs PubSubCaps.Ordering")
 			}
 			ctx := caseCtx(t)
-			topic, subs := e.provision(t, ctx, SubscriptionSpec{Name: "ordered", Ordering: true})
+			topic, subs := e.provision(t, ctx, subSpec{"ordered", ports.SubscriptionConfig{Ordering: true}})
 			var batch []ports.Message
 			var wantA, wantB []string
 			for i := range 20 {
@@ -390,7 +412,7 @@ func pubsubCases() []testCase[*psEnv] {
 		}},
 		{"FanOut", func(t *testing.T, e *psEnv) {
 			ctx := caseCtx(t)
-			topic, subs := e.provision(t, ctx, SubscriptionSpec{Name: "one"}, SubscriptionSpec{Name: "two"})
+			topic, subs := e.provision(t, ctx, subSpec{name: "one"}, subSpec{name: "two"})
 			ms := msgs("fan", 3)
 			ids := e.publish(t, ctx, topic, ms...)
 			r1 := e.subscribe(t, subs[0], nil)
@@ -452,11 +474,17 @@ func pubsubCases() []testCase[*psEnv] {
 			r.awaitAll(t, "delivery of a later message after a handler panicked", ms2)
 		}},
 		{"DeliveryAttempt", func(t *testing.T, e *psEnv) {
-			if !e.Caps.DeliveryAttempt {
-				t.Skip("needs PubSubCaps.DeliveryAttempt")
+			if !e.Caps.DeadLetter && !e.Caps.DeliveryAttempt {
+				t.Skip("needs PubSubCaps.DeadLetter or DeliveryAttempt")
 			}
 			ctx := caseCtx(t)
 			topic, sub := e.provision1(t, ctx)
+			if e.Caps.DeadLetter { // DeliveryAttempt counts on a subscription with a dead-letter policy
+				dlt, _ := e.provisionTopic(t, ctx, "dlt")
+				var subs []string
+				topic, subs = e.provisionTopic(t, ctx, "counted", subSpec{"counted", ports.SubscriptionConfig{MaxDeliveryAttempts: 5, DeadLetterTopic: dlt}})
+				sub = subs[0]
+			}
 			e.publish(t, ctx, topic, msgs("attempt", 1)...)
 			r := e.subscribe(t, sub, func(_ context.Context, _ ports.Message, n int) error {
 				if n < 3 {
@@ -466,8 +494,8 @@ func pubsubCases() []testCase[*psEnv] {
 			})
 			r.await(t, "three deliveries of a nacked message", func() bool { return r.counts()["attempt-000"] >= 3 })
 			d := r.deliveries()
-			if d[0].DeliveryAttempt < 1 {
-				t.Errorf("first delivery reported DeliveryAttempt %d, want at least 1", d[0].DeliveryAttempt)
+			if d[0].DeliveryAttempt != 1 {
+				t.Errorf("first delivery reported DeliveryAttempt %d, want 1", d[0].DeliveryAttempt)
 			}
 			if d[2].DeliveryAttempt <= d[0].DeliveryAttempt {
 				t.Errorf("third delivery reported DeliveryAttempt %d, first %d: want it to count redeliveries", d[2].DeliveryAttempt, d[0].DeliveryAttempt)

@@ -1,0 +1,223 @@
+package difftest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/pstest"
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/redis/rueidis"
+	mongodrv "go.mongodb.org/mongo-driver/mongo"
+	"google.golang.org/grpc/status"
+
+	"github.com/portkit/portkit/adapters/mongo"
+	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/pubsub"
+	"github.com/portkit/portkit/adapters/redis"
+	"github.com/portkit/portkit/internal/testenv"
+	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/ports/portstest"
+)
+
+// TestErrorContractReal runs portstest.TestErrorContract on the real
+// adapters and servers, with PORTKIT_ERROR_CONTRACT=1, until each adapter
+// runs it in its own tests (this is how they call it). It also checks
+// that the driver's own error stays reachable.
+func TestErrorContractReal(t *testing.T) {
+	if os.Getenv("PORTKIT_ERROR_CONTRACT") != "1" {
+		t.Skip("PORTKIT_ERROR_CONTRACT=1 runs the error contract on the real servers")
+	}
+	t.Run("mysql", func(t *testing.T) {
+		dsn := testenv.Env(t, "mysql", "MYSQL_DSN")
+		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+			db := openMySQL(t, dsn)
+			return portstest.ErrorSetup{
+				SQL: &portstest.SQLErrors{
+					Store: migrated[portstest.Item](t, db), Tx: db, Connector: db,
+					Wide:        func(t *testing.T) ports.SQLStore[portstest.Wide] { return migrated[portstest.Wide](t, db) },
+					PacketLimit: true,
+					BadCredentials: func(ctx context.Context) error {
+						bad, err := mysql.Open(ctx, mysql.Config{DSN: "pk_pt_nobody:wrong@tcp(127.0.0.1:3306)/test"})
+						if err != nil {
+							return err
+						}
+						defer func() { _ = bad.Close(context.Background()) }()
+						return bad.Check(ctx)
+					},
+					MissingTable: func(t *testing.T) ports.SQLStore[portstest.Item] {
+						s, err := mysql.NewStore[portstest.Item](db, mysql.WithTable(testenv.UniqueName("pk_pt_missing")))
+						if err != nil {
+							t.Fatal(err)
+						}
+						return s
+					},
+				},
+				DriverError: func(err error) bool {
+					var me *mysqldrv.MySQLError
+					return errors.As(err, &me)
+				},
+			}
+		})
+	})
+	t.Run("mongo", func(t *testing.T) {
+		uri := testenv.Env(t, "mongo", "MONGODB_URI")
+		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := mongo.Open(ctx, mongo.Config{URI: uri, Database: testenv.UniqueName("pk_pt")})
+			if err != nil {
+				testenv.Missing(t, "mongo", err.Error())
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_ = st.Database().Drop(ctx)
+				_ = st.Close(ctx)
+			})
+			docs, err := mongo.NewDocStore[portstest.Doc](st, "docs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return portstest.ErrorSetup{
+				Doc: &portstest.DocErrors{Store: docs, Connector: st,
+					Wide: func(t *testing.T) ports.DocStore[portstest.WideDoc] {
+						w, err := mongo.NewDocStore[portstest.WideDoc](st, "wide")
+						if err != nil {
+							t.Fatal(err)
+						}
+						return w
+					}},
+				DriverError: func(err error) bool {
+					var se mongodrv.ServerError
+					return errors.As(err, &se)
+				},
+			}
+		})
+	})
+	t.Run("redis", func(t *testing.T) {
+		url := testenv.Env(t, "redis", "REDIS_URL")
+		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+			c := openRedis(t, redis.Config{URL: url})
+			return portstest.ErrorSetup{
+				Cache: &portstest.CacheErrors{Cache: c, Connector: c,
+					BadCredentials: func(ctx context.Context) error {
+						bad, err := redis.Open(ctx, redis.Config{URL: url}, redis.WithClientOption(func(o *rueidis.ClientOption) {
+							o.Username, o.Password = "pk_pt_nobody", "wrong"
+						}))
+						if err != nil {
+							return err
+						}
+						defer func() { _ = bad.Close(context.Background()) }()
+						_, err = bad.Get(ctx, "pk_pt:x")
+						return err
+					}},
+				DriverError: func(err error) bool {
+					var re *rueidis.RedisError
+					return errors.As(err, &re)
+				},
+			}
+		})
+	})
+	t.Run("pubsub", func(t *testing.T) {
+		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+			srv := pstest.NewServer()
+			t.Cleanup(func() { _ = srv.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			ps, err := pubsub.Open(ctx, pubsub.Config{ProjectID: "pk-pt", EmulatorHost: srv.Addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				_ = ps.Close(ctx)
+			})
+			return portstest.ErrorSetup{
+				PubSub: &portstest.PubSubErrors{Publisher: ps, Subscriber: ps, Connector: ps, Provision: provisionOn(ps)},
+				DriverError: func(err error) bool {
+					for e := err; e != nil; e = errors.Unwrap(e) {
+						if _, ok := status.FromError(e); ok {
+							return true
+						}
+					}
+					return false
+				},
+			}
+		})
+	})
+}
+
+func openMySQL(t *testing.T, dsn string) *mysql.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db, err := mysql.Open(ctx, mysql.Config{DSN: dsn})
+	if err != nil {
+		testenv.Missing(t, "mysql", err.Error())
+	}
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	return db
+}
+
+// migrated returns a store of T on a fresh table, dropped at cleanup on a
+// connection of its own (the case may close db).
+func migrated[T any](t *testing.T, db *mysql.DB) ports.SQLStore[T] {
+	t.Helper()
+	table := testenv.UniqueName("pk_pt_ec")
+	s, err := mysql.NewStore[T](db, mysql.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dsn := os.Getenv("MYSQL_DSN")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		d, err := mysql.Open(ctx, mysql.Config{DSN: dsn})
+		if err != nil {
+			return
+		}
+		defer func() { _ = d.Close(context.Background()) }()
+		_ = d.DB().WithContext(ctx).Exec(fmt.Sprintf("DROP TABLE IF EXISTS `%s`", table)).Error
+	})
+	return s
+}
+
+func openRedis(t *testing.T, cfg redis.Config) *redis.Cache {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := redis.Open(ctx, cfg)
+	if err != nil {
+		testenv.Missing(t, "redis", err.Error())
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// provisionOn provisions topics and subscriptions with the adapter's own
+// admin calls.
+func provisionOn(ps *pubsub.PubSub) portstest.ProvisionFunc {
+	return func(ctx context.Context, topic string, subs map[string]ports.SubscriptionConfig) error {
+		if err := ps.EnsureTopic(ctx, topic); err != nil {
+			return err
+		}
+		for name, c := range subs {
+			err := ps.EnsureSubscription(ctx, name, pubsub.SubscriptionConfig{Topic: c.Topic, Ordering: c.Ordering,
+				AckDeadline: c.AckDeadline, MaxDeliveryAttempts: c.MaxDeliveryAttempts, DeadLetterTopic: c.DeadLetterTopic})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
