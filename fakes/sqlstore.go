@@ -214,7 +214,11 @@ func (s *SQLStore[T]) checkEntity(op string, e reflect.Value, write func(*schema
 }
 
 func creatable(f *schema.Field) bool { return f.Creatable }
-func updatable(f *schema.Field) bool { return f.Updatable }
+// updatable reports whether Update writes f: every column but the primary
+// key and CreatedAt (the port's rule, as internal/gormstore's updates).
+func updatable(f *schema.Field) bool {
+	return f.Updatable && !f.PrimaryKey && f.AutoCreateTime == 0
+}
 
 // notNull fails for a NOT NULL column r leaves NULL.
 func (s *SQLStore[T]) notNull(op string, r sqlRow, skipKey bool) error {

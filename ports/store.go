@@ -192,7 +192,9 @@ type Transactor interface {
 // maps of omitempty fields come back nil; times come back in UTC truncated
 // to milliseconds, at any depth; an `any` field comes back as the driver
 // decodes it (bson.D for a document, bson.A for an array, int32 or int64,
-// ...). Comparisons follow MongoDB: numbers compare by value across int,
+// ...). Two portable rules make the stored bytes the same everywhere: a
+// map is stored with its keys in sorted order, and a float -0 is stored as
+// 0. Comparisons follow MongoDB: numbers compare by value across int,
 // uint and float types; strings compare bytewise; a missing field or null
 // matches Eq nil; Ne with a value matches missing and null (Lt, Lte, Gt,
 // Gte and In never do); in sort order missing and null come first

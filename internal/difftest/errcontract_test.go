@@ -38,8 +38,8 @@ func TestErrorContractReal(t *testing.T) {
 			return portstest.ErrorSetup{
 				SQL: &portstest.SQLErrors{
 					Store: migrated[portstest.Item](t, db), Tx: db, Connector: db,
-					Wide:        func(t *testing.T) ports.SQLStore[portstest.Wide] { return migrated[portstest.Wide](t, db) },
-					PacketLimit: true,
+					Wide:           func(t *testing.T) ports.SQLStore[portstest.Wide] { return migrated[portstest.Wide](t, db) },
+					UnsignedBigint: true,
 					BadCredentials: func(ctx context.Context) error {
 						bad, err := mysql.Open(ctx, mysql.Config{DSN: "pk_pt_nobody:wrong@tcp(127.0.0.1:3306)/test"})
 						if err != nil {

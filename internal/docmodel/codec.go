@@ -46,6 +46,7 @@ func newRegistry(t reflect.Type, enc, dec map[string]string) *bsoncodec.Registry
 		reg.RegisterTypeDecoder(t, modelDecoder{structDec: baseDec, rename: dec})
 	}
 	reg.RegisterTypeEncoder(docRefType, bsoncodec.ValueEncoderFunc(encodeDocRef))
+	registerCanonical(reg)
 	return reg
 }
 

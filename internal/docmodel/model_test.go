@@ -3,6 +3,7 @@ package docmodel
 import (
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,6 +309,53 @@ func TestPatchUpdate(t *testing.T) {
 	} {
 		if _, err := m.PatchUpdate(p); err == nil {
 			t.Errorf("%s accepted", p)
+		}
+	}
+}
+
+type canonicalDoc struct {
+	ports.Document `bson:",inline"`
+	Score          float64        `bson:"score"`
+	Small          float32        `bson:"small"`
+	Any            any            `bson:"any"`
+	Tags           map[string]int `bson:"tags"`
+}
+
+// Maps are written in key order and -0 as 0, so that the fake and every
+// server hold the same bytes (the differential checker found both: Go's
+// random map order, FerretDB's -0).
+func TestCanonicalEncoding(t *testing.T) {
+	m, err := New(reflect.TypeFor[canonicalDoc](), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"q", "b", "z", "a", "m", "c", "x", "d"}
+	anyMap, tags := map[string]any{}, map[string]int{}
+	for i, k := range keys {
+		anyMap[k], tags[k] = i, i
+	}
+	for range 20 { // Go's map order changes from one range to the next
+		raw, err := m.Encode(&canonicalDoc{Score: math.Copysign(0, -1), Small: float32(math.Copysign(0, -1)), Any: anyMap, Tags: tags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"score", "small"} {
+			if f := raw.Lookup(k).Double(); math.Signbit(f) {
+				t.Fatalf("%s encoded as -0, want 0", k)
+			}
+		}
+		for _, k := range []string{"any", "tags"} {
+			elems, err := raw.Lookup(k).Document().Elements()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range elems {
+				got = append(got, e.Key())
+			}
+			if !slices.IsSorted(got) || len(got) != len(keys) {
+				t.Fatalf("%s keys encoded in the order %v, want sorted", k, got)
+			}
 		}
 	}
 }

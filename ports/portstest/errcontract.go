@@ -71,10 +71,6 @@ type SQLErrors struct {
 	// UnsignedBigint: the backend stores a uint64 up to MaxUint64 (MySQL's
 	// bigint unsigned); otherwise one over MaxInt64 must be ErrInvalid.
 	UnsignedBigint bool
-	// PacketLimit: the server refuses a statement over 16 MiB (MySQL's
-	// max_allowed_packet), so a 17 MiB string in a column without a size
-	// is ErrInvalid. The port sets no limit of its own on such a column.
-	PacketLimit bool
 }
 
 // DocErrors is the document part of an ErrorSetup.
@@ -440,7 +436,14 @@ func errorCases() []testCase[ErrorSetup] {
 			ok := newItem("ok")
 			wantNoErr(t, "Create", x.Store.Create(ctx, &ok))
 			mutate(&ok)
-			wantOnly(t, "Update to an Item with "+name, x.Store.Update(ctx, &ok), ports.ErrInvalid)
+			if strings.HasPrefix(name, "Year") {
+				// The rules apply to the columns a write sends, and Update
+				// never writes CreatedAt (Item's only time): it succeeds,
+				// and the stored CreatedAt stays.
+				wantNoErr(t, "Update with "+name+" in CreatedAt, which Update does not write", x.Store.Update(ctx, &ok))
+			} else {
+				wantOnly(t, "Update to an Item with "+name, x.Store.Update(ctx, &ok), ports.ErrInvalid)
+			}
 			bad := before
 			bad.SKU = "v-many"
 			wantOnly(t, "CreateMany with an Item with "+name, x.Store.CreateMany(ctx, []*Item{ptr(newItem("w")), &bad}), ports.ErrInvalid)
@@ -536,10 +539,10 @@ func errorCases() []testCase[ErrorSetup] {
 			} else {
 				wantOnly(t, "Create of a uint64 over MaxInt64", st.Create(ctx, &w), ports.ErrInvalid)
 			}
-			if x.PacketLimit {
-				w = Wide{Blob: strings.Repeat("y", 17<<20)}
-				wantServer(t, s, "Create of a 17 MiB string into a column without a size", st.Create(ctx, &w), ports.ErrInvalid)
-			}
+			// A column without a size holds at most 16 MiB, a portable
+			// rule (MySQL's max_allowed_packet): refused before sending.
+			w = Wide{Blob: strings.Repeat("y", 17<<20)}
+			wantOnly(t, "Create of a 17 MiB string into a column without a size", st.Create(ctx, &w), ports.ErrInvalid)
 			ok := Wide{U64: math.MaxInt64}
 			wantNoErr(t, "Create of MaxInt64", st.Create(ctx, &ok))
 		}},
