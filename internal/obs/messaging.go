@@ -94,7 +94,27 @@ func (in *Instr) StartProcess(ctx context.Context, subscription string, m ports.
 			more = append(more, trace.WithAttributes(semconv.MessagingMessageID(m.ID)))
 		}
 	}
-	return in.start(pctx, in.dest(OpProcess, subscription), more)
+	ctx, s := in.start(pctx, in.dest(OpProcess, subscription), more)
+	return context.WithValue(ctx, processKey{}, s), s
+}
+
+// processKey is the context key of the process Span of a handler call.
+type processKey struct{}
+
+// MarkDeadLettered records that the message of the handler call ctx
+// belongs to (the context [Instr.StartProcess] returned, or one derived
+// from it) was moved to a dead-letter topic: its process span ends with
+// portkit.messaging.dead_lettered set and the message counts in
+// portkit.messaging.dead_lettered.messages. It does nothing outside a
+// recorded handler call. A dead-letter middleware calls it once the
+// dead-letter topic has taken the copy.
+func MarkDeadLettered(ctx context.Context) {
+	if ctx == nil {
+		return
+	}
+	if s, _ := ctx.Value(processKey{}).(*Span); s != nil {
+		s.DeadLettered()
+	}
 }
 
 // Handler returns h instrumented as the handler of subscription (see

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of every tracer and meter portkit
@@ -90,6 +91,7 @@ type Instr struct {
 	// already (then tracing is always on).
 	tpWord unsafe.Pointer
 	mpWord unsafe.Pointer
+	meter  metric.Meter
 	m      *instruments
 
 	base []attribute.KeyValue // system, server, port
@@ -108,8 +110,18 @@ type destKey struct {
 	dest string
 }
 
-// New returns the instrumentation of backend b with the providers of s.
+// NoHooks, given as Settings.TracerProvider, makes [New] return a nil
+// *Instr: the hooks then cost one inlined compare and no call, as if they
+// were compiled out. It exists for the benchmarks that compare the hooks'
+// cost with today's (package bench); it records nothing.
+type NoHooks struct{ noop.TracerProvider }
+
+// New returns the instrumentation of backend b with the providers of s,
+// or nil when s.TracerProvider is [NoHooks].
 func New(b Backend, s Settings) *Instr {
+	if _, off := s.TracerProvider.(NoHooks); off {
+		return nil
+	}
 	if b.System == "" {
 		b.System = System(b.Name)
 	}
@@ -133,7 +145,8 @@ func New(b Backend, s Settings) *Instr {
 		}
 	}
 	in.tracer = tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
-	in.m = newInstruments(mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)))
+	in.meter = mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	in.m = newInstruments(in.meter)
 	in.base = baseAttrs(b)
 	if int(b.Port) < len(portOps) {
 		for _, op := range portOps[b.Port] {
@@ -143,11 +156,23 @@ func New(b Backend, s Settings) *Instr {
 	return in
 }
 
-// Backend returns what the Instr describes.
-func (in *Instr) Backend() Backend { return in.b }
+// Backend returns what the Instr describes (the zero Backend for a nil
+// Instr).
+func (in *Instr) Backend() Backend {
+	if in == nil {
+		return Backend{}
+	}
+	return in.b
+}
 
-// Propagator returns the propagator of message attributes.
-func (in *Instr) Propagator() propagation.TextMapPropagator { return in.prop }
+// Propagator returns the propagator of message attributes (W3C Trace
+// Context for a nil Instr).
+func (in *Instr) Propagator() propagation.TextMapPropagator {
+	if in == nil {
+		return propagation.TraceContext{}
+	}
+	return in.prop
+}
 
 func baseAttrs(b Backend) []attribute.KeyValue {
 	var kv []attribute.KeyValue
@@ -174,6 +199,7 @@ const (
 	keyConnectorName = "portkit.connector.name"
 	keyOperation     = "portkit.operation.name" // of a Connector operation: check, close
 	keyClientSide    = "portkit.cache.client_side"
+	keyDeadLettered  = "portkit.messaging.dead_lettered" // on a process span whose message was dead-lettered
 )
 
 // spanName returns the span name of op on dest (a table, collection,
