@@ -27,11 +27,20 @@ const maxLinks = 32
 // caller's trace context if ctx has one (so that a process without an
 // SDK does not break a trace that passes through it).
 func (in *Instr) StartPublish(ctx context.Context, topic string, msgs []ports.Message) (context.Context, *Span, []ports.Message) {
+	return in.StartPublishMax(ctx, topic, msgs, ports.MaxMessageBytes)
+}
+
+// StartPublishMax is [Instr.StartPublish] for a backend whose largest
+// message (as [ports.MessageSize] counts it) is maxBytes, below
+// ports.MaxMessageBytes: the trace context is not added to a message it
+// would take over that limit.
+func (in *Instr) StartPublishMax(ctx context.Context, topic string, msgs []ports.Message, maxBytes int) (context.Context, *Span, []ports.Message) {
 	if in == nil || ctx == nil {
 		return ctx, nil, msgs
 	}
+	maxBytes = min(maxBytes, ports.MaxMessageBytes)
 	if !in.Active() {
-		return ctx, nil, injectMessages(ctx, in.prop, in.fields, msgs)
+		return ctx, nil, injectMessages(ctx, in.prop, in.fields, msgs, maxBytes)
 	}
 	var more []trace.SpanStartOption
 	if in.tracing() {
@@ -44,7 +53,7 @@ func (in *Instr) StartPublish(ctx context.Context, topic string, msgs []ports.Me
 	}
 	ctx, s := in.start(ctx, in.dest(OpPublish, topic), more)
 	s.n = int32(min(len(msgs), 1<<31-1))
-	return ctx, s, injectMessages(ctx, in.prop, in.fields, msgs)
+	return ctx, s, injectMessages(ctx, in.prop, in.fields, msgs, maxBytes)
 }
 
 // producerLinks returns links to the distinct trace contexts the messages
@@ -167,10 +176,10 @@ func carries(fields []string, attrs map[string]string) bool {
 // acceptable), or when the added attributes would break a limit of
 // [ports.ValidateMessage] (attribute count, value length, message size).
 func InjectMessages(ctx context.Context, p propagation.TextMapPropagator, msgs []ports.Message) []ports.Message {
-	return injectMessages(ctx, p, p.Fields(), msgs)
+	return injectMessages(ctx, p, p.Fields(), msgs, ports.MaxMessageBytes)
 }
 
-func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields []string, msgs []ports.Message) []ports.Message {
+func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields []string, msgs []ports.Message, maxBytes int) []ports.Message {
 	if len(msgs) == 0 || !trace.SpanContextFromContext(ctx).IsValid() {
 		return msgs
 	}
@@ -188,7 +197,7 @@ func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields
 	}
 	var out []ports.Message
 	for i, m := range msgs {
-		if !takes(m, fields, len(pairs), add) {
+		if !takes(m, fields, len(pairs), add, maxBytes) {
 			continue
 		}
 		if out == nil {
@@ -206,13 +215,13 @@ func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields
 }
 
 // takes reports whether m can take n more attributes of add bytes.
-func takes(m ports.Message, fields []string, n, add int) bool {
+func takes(m ports.Message, fields []string, n, add, maxBytes int) bool {
 	switch {
 	case len(m.Data) == 0 && len(m.Attributes) == 0:
 		return false
 	case len(m.Attributes)+n > ports.MaxAttributes:
 		return false
-	case ports.MessageSize(m)+add > ports.MaxMessageBytes:
+	case ports.MessageSize(m)+add > maxBytes:
 		return false
 	}
 	return !carries(fields, m.Attributes)

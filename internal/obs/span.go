@@ -265,3 +265,19 @@ func (in *Instr) RecordError(ctx context.Context, op Op, dest string, err error)
 	}
 	in.m.errors.Add(ctx, 1, in.dest(op, dest).errFor(errIndex(err)).add...)
 }
+
+// SetGetMany records the lookups of a GetMany of keys that returned
+// found: a hit per key found, a miss per key not found (a key named twice
+// counts twice), none served by a client-side cache.
+func (s *Span) SetGetMany(keys []string, found map[string][]byte) {
+	if s == nil || s.in == nil {
+		return
+	}
+	misses := 0
+	for _, k := range keys {
+		if _, ok := found[k]; !ok {
+			misses++
+		}
+	}
+	s.SetLookups(len(keys)-misses, misses, 0)
+}
