@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/x/mongo/driver/topology"
 
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -33,6 +34,11 @@ type Store struct {
 	server       string // "MongoDB 7.0.14", "FerretDB v1.24.2 (MongoDB 7.0.77)"
 	transactions bool
 	ferret       bool // FerretDB: findAndModify takes no projection
+
+	tel  obs.Settings
+	obs  obs.Backend // the backend as the spans name it
+	tx   *obs.Instr  // WithinTx
+	conn *obs.Instr  // Check and Close
 }
 
 // Compile-time checks.
@@ -47,6 +53,7 @@ type Option func(*openOptions)
 type openOptions struct {
 	logger     *slog.Logger
 	clientOpts []*options.ClientOptions
+	tel        obs.Settings
 }
 
 // WithLogger makes the Store log through l instead of slog.Default().
@@ -118,6 +125,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 		db:     client.Database(cfg.database()),
 		log:    log,
 	}
+	s.tel = o.tel
+	s.obs.Name = backend
+	s.obs.ServerAddress, s.obs.ServerPort = serverAddress(co.Hosts)
+	s.tx, s.conn = s.instr(obs.PortTx, ""), s.instr(obs.PortConnector, "")
 	s.server, s.transactions = probe(cctx, client)
 	s.ferret = strings.HasPrefix(s.server, "FerretDB")
 	log.LogAttrs(ctx, slog.LevelInfo, "mongo: connected",
@@ -200,6 +211,13 @@ func openKind(err error) error {
 // credentials, ports.ErrInvalid for a nil ctx, and ports.ErrClosed after
 // Close.
 func (s *Store) Check(ctx context.Context) error {
+	ctx, sp := s.conn.Start(ctx, obs.OpCheck)
+	err := s.doCheck(ctx)
+	sp.End(err)
+	return err
+}
+
+func (s *Store) doCheck(ctx context.Context) error {
 	if err := s.gate.Check(ctx, backend, "check"); err != nil {
 		return err
 	}
@@ -221,6 +239,13 @@ func (s *Store) Check(ctx context.Context) error {
 // return their connections. Every later call of any method, Close
 // included, returns an error wrapping ports.ErrClosed.
 func (s *Store) Close(ctx context.Context) error {
+	ctx, sp := s.conn.Start(ctx, obs.OpClose)
+	err := s.doClose(ctx)
+	sp.End(err)
+	return err
+}
+
+func (s *Store) doClose(ctx context.Context) error {
 	if !s.gate.Close() {
 		return closedErr("close")
 	}
