@@ -56,6 +56,24 @@ func (in *Instr) StartPublishMax(ctx context.Context, topic string, msgs []ports
 	return ctx, s, injectMessages(ctx, in.prop, in.fields, msgs, maxBytes)
 }
 
+// StartSend begins Publish(topic) of n messages for a publisher that
+// writes the trace context into its messages itself (with
+// [InjectMessages] and the returned context), as an outbox does once it
+// has given each message its ID. It returns ctx and nil while nothing
+// records.
+func (in *Instr) StartSend(ctx context.Context, topic string, n int) (context.Context, *Span) {
+	if in == nil || ctx == nil || !in.Active() {
+		return ctx, nil
+	}
+	var more []trace.SpanStartOption
+	if in.tracing() && n != 1 {
+		more = append(more, trace.WithAttributes(semconv.MessagingBatchMessageCount(n)))
+	}
+	ctx, s := in.start(ctx, in.dest(OpPublish, topic), more)
+	s.n = int32(min(n, 1<<31-1))
+	return ctx, s
+}
+
 // producerLinks returns links to the distinct trace contexts the messages
 // carry already.
 func (in *Instr) producerLinks(msgs []ports.Message) []trace.Link {
