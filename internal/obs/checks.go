@@ -94,15 +94,16 @@ func (c *Checks) Record(ctx context.Context, name string, err error, latency tim
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	kv := []attribute.KeyValue{attribute.String(keyConnectorName, name)}
+	nameKV := attribute.String(keyConnectorName, name)
+	kv := []attribute.KeyValue{nameKV}
 	up := int64(1)
 	if err != nil {
 		kv = append(kv, semconv.ErrorTypeKey.String(errName(errIndex(err))))
 		up = 0
 	}
-	set := metric.WithAttributeSet(attribute.NewSet(kv...))
+	set := metric.WithAttributeSet(attribute.NewSet(kv...)) // sorts kv
 	c.duration.Record(ctx, latency.Seconds(), set)
 	// The status has the name alone, so that a failing then passing
 	// connector has one series, not one per error type.
-	c.status.Record(ctx, up, metric.WithAttributeSet(attribute.NewSet(kv[0])))
+	c.status.Record(ctx, up, metric.WithAttributeSet(attribute.NewSet(nameKV)))
 }

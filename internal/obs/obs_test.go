@@ -278,7 +278,7 @@ func TestChecks(t *testing.T) {
 			}
 		}
 	}
-	if status["redis"] != 1 || status["mysql"] != 0 || len(status) != 2 || durations != 2 {
+	if _, ok := status["mysql"]; !ok || status["redis"] != 1 || status["mysql"] != 0 || len(status) != 2 || durations != 2 {
 		t.Errorf("status %v, durations %d", status, durations)
 	}
 	var nilChecks *Checks
