@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
@@ -88,4 +89,32 @@ func TestTelemetry(t *testing.T) {
 		t.Errorf("check status %v, want 1", n)
 	}
 	s.NoSecret(testutil.SecretMarker)
+}
+
+// TestServerAddressHoldsNoSecret: server.address and server.port, the
+// only parts of a connection string the spans record, never hold a
+// credential, whatever form the configuration takes.
+func TestServerAddressHoldsNoSecret(t *testing.T) {
+	n := 0
+	for _, f := range testutil.SecretForms("db.internal:3307") {
+		if f.Backend != "mysql" {
+			continue
+		}
+		cfg, err := ConfigFromEnviron(f.Env)
+		if err != nil {
+			continue // refused before anything is opened
+		}
+		pc, err := cfg.primaryConfig()
+		if err != nil {
+			continue
+		}
+		host, _ := serverAddress(pc)
+		if strings.Contains(host, testutil.SecretMarker) || strings.Contains(host, "app") {
+			t.Errorf("%s: server.address %q", f.Name, host)
+		}
+		n++
+	}
+	if n < 3 {
+		t.Fatalf("only %d forms parsed", n)
+	}
 }

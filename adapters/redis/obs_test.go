@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +67,31 @@ func TestTelemetry(t *testing.T) {
 		t.Errorf("misses %v, want 2", m)
 	}
 	s.NoSecret(testutil.SecretMarker)
+}
+
+// TestServerAddressHoldsNoSecret: server.address, the only part of the
+// URL the spans record, never holds a credential.
+func TestServerAddressHoldsNoSecret(t *testing.T) {
+	n := 0
+	for _, f := range testutil.SecretForms("cache.internal:6380") {
+		if f.Backend != "redis" {
+			continue
+		}
+		cfg, err := ConfigFromEnviron(f.Env)
+		if err != nil {
+			continue
+		}
+		co, err := cfg.clientOption()
+		if err != nil {
+			continue
+		}
+		host, _ := serverAddress(co.InitAddress)
+		if strings.Contains(host, testutil.SecretMarker) || strings.Contains(host, "app") {
+			t.Errorf("%s: server.address %q", f.Name, host)
+		}
+		n++
+	}
+	if n < 3 {
+		t.Fatalf("only %d forms parsed", n)
+	}
 }
