@@ -206,18 +206,16 @@ func ttlMillis(ttl time.Duration) int64 {
 
 // Get returns a copy of the value under key, or an error wrapping
 // ports.ErrNotFound.
+//
+// Get is the fake's hot path: its span starts in the entry check
+// (gateStart), and ends at each return.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
-	ctx, sp := c.in.Start(ctx, obs.OpGet)
-	v, err := c.doGet(ctx, key)
-	sp.End(err)
-	return v, err
-}
-
-func (c *Cache) doGet(ctx context.Context, key string) ([]byte, error) {
-	if err := c.enter(ctx, "get"); err != nil {
+	ctx, sp, err := gateStart(ctx, &c.closed, &c.Faults, c.name, "get", c.in, obs.OpGet)
+	if err != nil {
 		return nil, err
 	}
 	if err := c.checkKey("get", key); err != nil {
+		sp.End(err)
 		return nil, err
 	}
 	var (
@@ -240,12 +238,15 @@ func (c *Cache) doGet(ctx context.Context, key string) ([]byte, error) {
 		s.mu.RUnlock()
 	}
 	if ok && c.live(e) {
+		sp.End(nil)
 		return copyOut(e.val), nil
 	}
 	if ok {
 		s.dropExpired(c.key(key), e.exp)
 	}
-	return nil, ports.NewError(c.name, "get", ports.ErrNotFound, nil)
+	err = ports.NewError(c.name, "get", ports.ErrNotFound, nil)
+	sp.End(err)
+	return nil, err
 }
 
 // copyOut returns a copy of v: one allocation, without append's growth

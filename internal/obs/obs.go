@@ -87,8 +87,9 @@ type Instr struct {
 	tracer trace.Tracer
 	// tpWord is the data word of the global default TracerProvider as it
 	// was when the Instr was made, while that was the untouched global
-	// delegate; nil when a provider was given or an SDK was installed
-	// already (then tracing is always on).
+	// delegate; the Instr's own address (which no provider has) when a
+	// provider was given or an SDK was installed already: then tracing is
+	// always on. Never nil, so that the check is one compare.
 	tpWord unsafe.Pointer
 	mpWord unsafe.Pointer
 	meter  metric.Meter
@@ -130,6 +131,7 @@ func New(b Backend, s Settings) *Instr {
 		in.prop = propagation.TraceContext{}
 	}
 	in.fields = in.prop.Fields()
+	in.tpWord, in.mpWord = unsafe.Pointer(in), unsafe.Pointer(in) // always on, unless:
 	tp := s.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -245,13 +247,26 @@ func isGlobalDelegate(p any) bool {
 // tracing reports whether spans are to be made: a provider was given, or
 // the global one is no longer the default delegate (an SDK was installed).
 func (in *Instr) tracing() bool {
-	return in.tpWord == nil || word(otel.GetTracerProvider()) != in.tpWord
+	return word(otel.GetTracerProvider()) != in.tpWord
 }
 
 // measuring reports whether metrics are to be recorded, by the same rule.
 func (in *Instr) measuring() bool {
-	return in.mpWord == nil || word(otel.GetMeterProvider()) != in.mpWord
+	return word(otel.GetMeterProvider()) != in.mpWord
 }
+
+// Tracing reports whether the Instr makes spans now: false for a nil
+// Instr and while the global TracerProvider is the untouched default. It
+// is inlined at its call sites (unlike [Instr.Active], which has two
+// global reads): a hot path that already makes a call of its own (an
+// entry check) can test Tracing() || Measuring() there, and call Start
+// only when one holds, so that the hooks add no call while nothing
+// records.
+func (in *Instr) Tracing() bool { return in != nil && in.tracing() }
+
+// Measuring reports whether the Instr records metrics now, by the rule of
+// [Instr.Tracing].
+func (in *Instr) Measuring() bool { return in != nil && in.measuring() }
 
 // Active reports whether the Instr records anything now: false while the
 // global providers are the untouched defaults (no SDK installed).

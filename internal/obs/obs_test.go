@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -116,7 +117,7 @@ func TestGlobalProviders(t *testing.T) {
 	}
 
 	after := New(Backend{Port: PortCache, Name: "redis"}, Settings{})
-	if after.tpWord != nil || after.mpWord != nil || !after.Active() {
+	if after.tpWord != unsafe.Pointer(after) || after.mpWord != unsafe.Pointer(after) || !after.Active() {
 		t.Error("an Instr made after the SDK was installed does not always record")
 	}
 }
