@@ -3,9 +3,12 @@ package fakes_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portkit/portkit/fakes"
@@ -260,4 +263,23 @@ func TestObsDefaultProvidersRecordNothing(t *testing.T) {
 	if got := ps.Published("topic")[0].Attributes["traceparent"]; got == "" || len(s.Ended()) != 1 {
 		t.Errorf("traceparent %q, %d spans (want the caller's context and its span alone)", got, len(s.Ended()))
 	}
+}
+
+// ExampleWithTracerProvider: the fakes record one span per port
+// operation, as the adapters do.
+func ExampleWithTracerProvider() {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(ctx)
+	c := fakes.NewCache(fakes.WithTracerProvider(tp))
+	defer c.Close(ctx)
+	_ = c.Set(ctx, "greeting", []byte("hello"), 0)
+	_, _ = c.Get(ctx, "greeting")
+	for _, sp := range rec.Ended() {
+		fmt.Println(sp.Name(), sp.SpanKind())
+	}
+	// Output:
+	// cache.set client
+	// cache.get client
 }
