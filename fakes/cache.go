@@ -210,7 +210,7 @@ func ttlMillis(ttl time.Duration) int64 {
 // Get is the fake's hot path: its span starts in the entry check
 // (gateStart), and ends at each return.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
-	ctx, sp, err := gateStart(ctx, &c.closed, &c.Faults, c.name, "get", c.in, obs.OpGet)
+	_, sp, err := gateStart(ctx, &c.closed, &c.Faults, c.name, "get", c.in, obs.OpGet)
 	if err != nil {
 		return nil, err
 	}

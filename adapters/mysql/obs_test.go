@@ -66,7 +66,7 @@ func TestTelemetry(t *testing.T) {
 	obstest.WantAttrs(t, creates[1], "error.type", "ErrConflict")
 	obstest.WantKind(t, creates[0], trace.SpanKindClient)
 	system, _ := obstest.Attr(creates[0], "db.system.name")
-	if v := system.Emit(); v != "mysql" && v != "mariadb" {
+	if v := system.String(); v != "mysql" && v != "mariadb" {
 		t.Errorf("db.system.name %q", v)
 	}
 	find := s.Span("sql.find " + table)

@@ -81,6 +81,7 @@ func Example() {
 	handled := make(chan struct{})
 	var once sync.Once
 	sctx, stopSub := context.WithCancel(ctx)
+	defer stopSub()
 	subDone := make(chan error, 1)
 	go func() {
 		subDone <- ps.Subscribe(sctx, "billing", func(ctx context.Context, m ports.Message) error {
@@ -89,6 +90,7 @@ func Example() {
 		})
 	}()
 	rctx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- relay.Run(rctx) }()
 

@@ -64,7 +64,7 @@ func WriteTree(w io.Writer, spans []sdktrace.ReadOnlySpan, id trace.TraceID, o T
 		for _, k := range o.Attributes {
 			for _, kv := range sp.Attributes() {
 				if string(kv.Key) == k {
-					fmt.Fprintf(&b, " %s=%s", k, kv.Value.Emit())
+					fmt.Fprintf(&b, " %s=%s", k, kv.Value.String())
 				}
 			}
 		}

@@ -109,8 +109,8 @@ func WantAttrs(t testing.TB, sp sdktrace.ReadOnlySpan, kv ...string) {
 		switch {
 		case !ok:
 			t.Errorf("span %q: no attribute %s (have %v)", sp.Name(), kv[i], sp.Attributes())
-		case v.Emit() != kv[i+1]:
-			t.Errorf("span %q: %s = %q, want %q", sp.Name(), kv[i], v.Emit(), kv[i+1])
+		case v.String() != kv[i+1]:
+			t.Errorf("span %q: %s = %q, want %q", sp.Name(), kv[i], v.String(), kv[i+1])
 		}
 	}
 }
@@ -120,7 +120,7 @@ func WantNoAttr(t testing.TB, sp sdktrace.ReadOnlySpan, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
 		if v, ok := Attr(sp, k); ok {
-			t.Errorf("span %q: attribute %s = %q, want none", sp.Name(), k, v.Emit())
+			t.Errorf("span %q: attribute %s = %q, want none", sp.Name(), k, v.String())
 		}
 	}
 }
@@ -164,7 +164,7 @@ type Point struct {
 // Get returns the value of attribute key of the point ("" when unset).
 func (p Point) Get(key string) string {
 	v, _ := p.Attrs.Value(attribute.Key(key))
-	return v.Emit()
+	return v.String()
 }
 
 // Points returns the data points of the metric called name.
@@ -247,7 +247,7 @@ func (s *SDK) Texts() []string {
 	var out []string
 	kv := func(where string, kvs []attribute.KeyValue) {
 		for _, a := range kvs {
-			out = append(out, where+": "+string(a.Key)+"="+a.Value.Emit())
+			out = append(out, where+": "+string(a.Key)+"="+a.Value.String())
 		}
 	}
 	for _, sp := range s.Ended() {
@@ -318,7 +318,7 @@ func Tree(spans []sdktrace.ReadOnlySpan, keys ...string) string {
 		fmt.Fprintf(&b, "%s%s [%s]", strings.Repeat("  ", depth), sp.Name(), sp.SpanKind())
 		for _, k := range keys {
 			if v, ok := Attr(sp, k); ok {
-				fmt.Fprintf(&b, " %s=%s", k, v.Emit())
+				fmt.Fprintf(&b, " %s=%s", k, v.String())
 			}
 		}
 		if len(sp.Links()) > 0 {
