@@ -11,6 +11,7 @@ import (
 	"time"
 
 	igate "github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -46,6 +47,8 @@ type Cache struct {
 	prefix string
 	closed atomic.Bool
 	store  *cacheStore
+	in     *obs.Instr // the Cache's operations
+	conn   *obs.Instr // Check and Close
 }
 
 // cacheStore holds the entries, which the Caches made with
@@ -87,7 +90,8 @@ func NewCache(opts ...Option) *Cache {
 		}
 	}
 	st.clients.Add(1)
-	return &Cache{name: cfg.name, clock: st.clock, prefix: cfg.cache.prefix, store: st}
+	return &Cache{name: cfg.name, clock: st.clock, prefix: cfg.cache.prefix, store: st,
+		in: cfg.instr(obs.PortCache, ""), conn: cfg.instr(obs.PortConnector, "")}
 }
 
 // Name returns "fake-cache" (or the name given with WithName).
@@ -95,12 +99,24 @@ func (c *Cache) Name() string { return c.name }
 
 // Check returns nil unless the cache is closed, ctx is done, or a fault is
 // injected.
-func (c *Cache) Check(ctx context.Context) error { return c.enter(ctx, "check") }
+func (c *Cache) Check(ctx context.Context) error {
+	ctx, sp := c.conn.Start(ctx, obs.OpCheck)
+	err := c.enter(ctx, "check")
+	sp.End(err)
+	return err
+}
 
 // Close makes every later call of c, a second Close included, return an
 // error wrapping ports.ErrClosed; the last open Cache of a store drops
 // every entry. A nil ctx is ErrInvalid and closes nothing.
 func (c *Cache) Close(ctx context.Context) error {
+	ctx, sp := c.conn.Start(ctx, obs.OpClose)
+	err := c.close(ctx)
+	sp.End(err)
+	return err
+}
+
+func (c *Cache) close(ctx context.Context) error {
 	if c.closed.Load() {
 		return ports.NewError(c.name, "close", ports.ErrClosed, nil)
 	}
@@ -190,11 +206,16 @@ func ttlMillis(ttl time.Duration) int64 {
 
 // Get returns a copy of the value under key, or an error wrapping
 // ports.ErrNotFound.
+//
+// Get is the fake's hot path: its span starts in the entry check
+// (gateStart), and ends at each return.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := c.enter(ctx, "get"); err != nil {
+	_, sp, err := gateStart(ctx, &c.closed, &c.Faults, c.name, "get", c.in, obs.OpGet)
+	if err != nil {
 		return nil, err
 	}
 	if err := c.checkKey("get", key); err != nil {
+		sp.End(err)
 		return nil, err
 	}
 	var (
@@ -217,12 +238,15 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
 		s.mu.RUnlock()
 	}
 	if ok && c.live(e) {
+		sp.End(nil)
 		return copyOut(e.val), nil
 	}
 	if ok {
 		s.dropExpired(c.key(key), e.exp)
 	}
-	return nil, ports.NewError(c.name, "get", ports.ErrNotFound, nil)
+	err = ports.NewError(c.name, "get", ports.ErrNotFound, nil)
+	sp.End(err)
+	return nil, err
 }
 
 // copyOut returns a copy of v: one allocation, without append's growth
@@ -245,6 +269,16 @@ func (s *cacheShard) dropExpired(key string, exp int64) {
 // GetMany returns copies of the values of the keys that exist. A key
 // named twice is one entry of the map, as with Redis' MGET.
 func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte, error) {
+	ctx, sp := c.in.Start(ctx, obs.OpGetMany)
+	v, err := c.doGetMany(ctx, keys...)
+	if err == nil {
+		sp.SetGetMany(keys, v)
+	}
+	sp.End(err)
+	return v, err
+}
+
+func (c *Cache) doGetMany(ctx context.Context, keys ...string) (map[string][]byte, error) {
 	if err := c.enter(ctx, "getmany"); err != nil {
 		return nil, err
 	}
@@ -267,6 +301,13 @@ func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte,
 
 // Set stores a copy of value under key with ttl (0 = no expiry).
 func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ctx, sp := c.in.Start(ctx, obs.OpSet)
+	err := c.doSet(ctx, key, value, ttl)
+	sp.End(err)
+	return err
+}
+
+func (c *Cache) doSet(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := c.enter(ctx, "set"); err != nil {
 		return err
 	}
@@ -300,6 +341,13 @@ func (c *Cache) checkWrite(op, key string, value []byte, ttl time.Duration) erro
 // expired) and reports whether it did. A present key keeps its value and
 // TTL.
 func (c *Cache) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ctx, sp := c.in.Start(ctx, obs.OpSetNX)
+	v, err := c.doSetNX(ctx, key, value, ttl)
+	sp.End(err)
+	return v, err
+}
+
+func (c *Cache) doSetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if err := c.enter(ctx, "setnx"); err != nil {
 		return false, err
 	}
@@ -319,6 +367,13 @@ func (c *Cache) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 
 // Delete removes the keys; absent keys and keys named twice are no error.
 func (c *Cache) Delete(ctx context.Context, keys ...string) error {
+	ctx, sp := c.in.Start(ctx, obs.OpDelete)
+	err := c.doDelete(ctx, keys...)
+	sp.End(err)
+	return err
+}
+
+func (c *Cache) doDelete(ctx context.Context, keys ...string) error {
 	if err := c.enter(ctx, "delete"); err != nil {
 		return err
 	}
@@ -341,6 +396,13 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 // int64, or a result that overflows, is an error wrapping ports.ErrInvalid
 // and leaves the value as it was.
 func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error) {
+	ctx, sp := c.in.Start(ctx, obs.OpIncr)
+	v, err := c.doIncr(ctx, key, delta)
+	sp.End(err)
+	return v, err
+}
+
+func (c *Cache) doIncr(ctx context.Context, key string, delta int64) (int64, error) {
 	if err := c.enter(ctx, "incr"); err != nil {
 		return 0, err
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -54,6 +55,10 @@ type DB struct {
 
 	oidRand  [5]byte
 	oidCount atomic.Uint32
+
+	tel  obs.Settings // for the stores' instrumentation
+	tx   *obs.Instr   // WithinTx
+	conn *obs.Instr   // Check and Close, of the DB and its stores
 }
 
 var (
@@ -72,6 +77,9 @@ func NewDB(opts ...Option) *DB {
 		dialect:  cfg.dialect,
 		sem:      make(chan struct{}, 1),
 		tables:   make(map[string]*table),
+		tel:      cfg.tel,
+		tx:       cfg.instr(obs.PortTx, ""),
+		conn:     cfg.instr(obs.PortConnector, ""),
 	}
 	_, _ = rand.Read(db.oidRand[:])
 	var c [4]byte
@@ -85,7 +93,12 @@ func (db *DB) Name() string { return db.name }
 
 // Check returns nil unless the DB is closed, ctx is done, or a fault is
 // injected.
-func (db *DB) Check(ctx context.Context) error { return db.enter(ctx, "check") }
+func (db *DB) Check(ctx context.Context) error {
+	ctx, sp := db.conn.Start(ctx, obs.OpCheck)
+	err := db.enter(ctx, "check")
+	sp.End(err)
+	return err
+}
 
 // Dialect returns the SQL backend the DB follows (see [WithDialect]).
 func (db *DB) Dialect() Dialect { return db.dialect }
@@ -97,6 +110,13 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // until ctx ends, for that transaction to end (ErrUnavailable wrapping
 // ctx's error when ctx ends first).
 func (db *DB) Close(ctx context.Context) error {
+	ctx, sp := db.conn.Start(ctx, obs.OpClose)
+	err := db.close(ctx)
+	sp.End(err)
+	return err
+}
+
+func (db *DB) close(ctx context.Context) error {
 	db.mu.Lock()
 	if db.closed.Swap(true) {
 		db.mu.Unlock()
@@ -225,6 +245,14 @@ func (db *DB) rlock(t *tx, backend, op string) error {
 // failure undoes only its own work. Commit fails, rolling back, when ctx is
 // done by then or the DB was closed.
 func (db *DB) WithinTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, sp := db.tx.Start(ctx, obs.OpWithinTx)
+	defer sp.EndPanic() // a no-op once End has run
+	err := db.doWithinTx(ctx, fn)
+	sp.End(err)
+	return err
+}
+
+func (db *DB) doWithinTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := db.enter(ctx, "begin"); err != nil {
 		return err
 	}
@@ -599,4 +627,9 @@ func (db *DB) put(t *tx, tb *table, k, row, old any) {
 			}
 		}
 	}
+}
+
+// instr returns the instrumentation of a store of db on collection.
+func (db *DB) instr(port obs.Port, collection string) *obs.Instr {
+	return obs.New(obs.Backend{Port: port, Name: db.name, Collection: collection}, db.tel)
 }

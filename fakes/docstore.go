@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/portkit/portkit/internal/docmodel"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -55,6 +56,8 @@ type DocStore[T any, PT ports.DocModel[T]] struct {
 	m       *docmodel.Model
 	backend string
 	closed  atomic.Bool
+	in      *obs.Instr // the store's operations
+	conn    *obs.Instr // Check
 }
 
 var (
@@ -99,7 +102,9 @@ func NewDocStore[T any, PT ports.DocModel[T]](db *DB, opts ...StoreOption) (*Doc
 	if err != nil {
 		return nil, ports.NewError(backend, op, ports.ErrInvalid, err)
 	}
-	s := &DocStore[T, PT]{db: db, tb: tb, meta: meta, m: m, backend: backend}
+	s := &DocStore[T, PT]{db: db, tb: tb, meta: meta, m: m, backend: backend,
+		in:   obs.New(obs.Backend{Port: obs.PortDoc, Name: backend, Collection: cfg.table}, db.tel),
+		conn: obs.New(obs.Backend{Port: obs.PortConnector, Name: backend}, db.tel)}
 	if err := db.lock(nil, backend, op); err != nil {
 		return nil, err
 	}
@@ -130,7 +135,9 @@ func (s *DocStore[T, PT]) Name() string { return s.backend }
 // Check returns nil unless the store or its DB is closed, ctx is nil or
 // done, or a fault is injected (on the store or the DB).
 func (s *DocStore[T, PT]) Check(ctx context.Context) error {
+	ctx, sp := s.conn.Start(ctx, obs.OpCheck)
 	_, err := s.enter(ctx, "check")
+	sp.End(err)
 	return err
 }
 
@@ -303,6 +310,13 @@ func (s *DocStore[T, PT]) insertRaw(t *tx, op, key string, raw bson.Raw) error {
 // ID, created (unless given) and updated times, version 1. A taken ID or
 // unique value is ErrConflict; a failed Insert leaves d as it was.
 func (s *DocStore[T, PT]) Insert(ctx context.Context, d *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpInsert)
+	err := s.doInsert(ctx, d)
+	sp.End(err)
+	return err
+}
+
+func (s *DocStore[T, PT]) doInsert(ctx context.Context, d *T) error {
 	op := s.op("insert")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -331,6 +345,13 @@ func (s *DocStore[T, PT]) Insert(ctx context.Context, d *T) error {
 // document; the failing one and those after it are left as they were (the
 // port's ordered rule, as MongoDB's ordered insert).
 func (s *DocStore[T, PT]) InsertMany(ctx context.Context, ds []*T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpInsertMany)
+	err := s.doInsertMany(ctx, ds)
+	sp.End(err)
+	return err
+}
+
+func (s *DocStore[T, PT]) doInsertMany(ctx context.Context, ds []*T) error {
 	op := s.op("insert many")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -370,6 +391,13 @@ func (s *DocStore[T, PT]) InsertMany(ctx context.Context, ds []*T) error {
 // Get returns the document with the given ID, or ErrNotFound (also for a
 // malformed ID).
 func (s *DocStore[T, PT]) Get(ctx context.Context, id string) (*T, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpGet)
+	v, err := s.doGet(ctx, id)
+	sp.End(err)
+	return v, err
+}
+
+func (s *DocStore[T, PT]) doGet(ctx context.Context, id string) (*T, error) {
 	op := s.op("get")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -427,6 +455,14 @@ func (s *DocStore[T, PT]) hits(t *tx, op string, f docFilter, sort []docmodel.So
 
 // Find returns the documents matching q, in q's order, then ID order.
 func (s *DocStore[T, PT]) Find(ctx context.Context, q ports.Query) ([]T, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpFind)
+	v, err := s.doFind(ctx, q)
+	sp.SetRows(len(v))
+	sp.End(err)
+	return v, err
+}
+
+func (s *DocStore[T, PT]) doFind(ctx context.Context, q ports.Query) ([]T, error) {
 	op := s.op("find")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -457,6 +493,10 @@ func (s *DocStore[T, PT]) Find(ctx context.Context, q ports.Query) ([]T, error) 
 // The documents are those that matched when the iteration began (inside a
 // transaction: as the transaction saw them).
 func (s *DocStore[T, PT]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
+	return obs.Stream(ctx, s.in, func(ctx context.Context) iter.Seq2[T, error] { return s.doStream(ctx, q) })
+}
+
+func (s *DocStore[T, PT]) doStream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
 		op := s.op("stream")
@@ -496,6 +536,14 @@ func (s *DocStore[T, PT]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T
 // FindPage returns the keyset page of at most q.LimitN() documents after
 // cursor, as the adapter does.
 func (s *DocStore[T, PT]) FindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
+	ctx, sp := s.in.Start(ctx, obs.OpFindPage)
+	v, err := s.doFindPage(ctx, q, cursor)
+	sp.SetRows(len(v.Items))
+	sp.End(err)
+	return v, err
+}
+
+func (s *DocStore[T, PT]) doFindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
 	op := s.op("find page")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -543,6 +591,13 @@ func (s *DocStore[T, PT]) FindPage(ctx context.Context, q ports.Query, cursor st
 
 // Count returns how many documents match q's conditions.
 func (s *DocStore[T, PT]) Count(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpCount)
+	v, err := s.doCount(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+func (s *DocStore[T, PT]) doCount(ctx context.Context, q ports.Query) (int64, error) {
 	op := s.op("count")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -595,6 +650,13 @@ func (s *DocStore[T, PT]) modify(t *tx, op, key string, stored bson.Raw, u docmo
 // for a stale Version or a duplicate unique value; a failed Update leaves
 // d as it was.
 func (s *DocStore[T, PT]) Update(ctx context.Context, d *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpUpdate)
+	err := s.doUpdate(ctx, d)
+	sp.End(err)
+	return err
+}
+
+func (s *DocStore[T, PT]) doUpdate(ctx context.Context, d *T) error {
 	op := s.op("update")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -671,6 +733,13 @@ func lookupTime(doc bson.Raw, key string) time.Time {
 // only the named fields, the updated time (unless p sets it) and the
 // version, as the adapter does.
 func (s *DocStore[T, PT]) Patch(ctx context.Context, id string, p ports.Patch) error {
+	ctx, sp := s.in.Start(ctx, obs.OpPatch)
+	err := s.doPatch(ctx, id, p)
+	sp.End(err)
+	return err
+}
+
+func (s *DocStore[T, PT]) doPatch(ctx context.Context, id string, p ports.Patch) error {
 	op := s.op("patch")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -727,6 +796,13 @@ func stampPatch(m *docmodel.Model, u docmodel.Update, at time.Time) docmodel.Upd
 // Upsert inserts d or writes it over the document with its ID as Update
 // does, as the adapter does (see mongo.DocStore.Upsert).
 func (s *DocStore[T, PT]) Upsert(ctx context.Context, d *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpUpsert)
+	err := s.doUpsert(ctx, d)
+	sp.End(err)
+	return err
+}
+
+func (s *DocStore[T, PT]) doUpsert(ctx context.Context, d *T) error {
 	op := s.op("upsert")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -828,6 +904,13 @@ func (s *DocStore[T, PT]) Upsert(ctx context.Context, d *T) error {
 // Delete removes the document with the given ID, or returns an error
 // wrapping ports.ErrNotFound (also for a malformed ID).
 func (s *DocStore[T, PT]) Delete(ctx context.Context, id string) error {
+	ctx, sp := s.in.Start(ctx, obs.OpDelete)
+	err := s.doDelete(ctx, id)
+	sp.End(err)
+	return err
+}
+
+func (s *DocStore[T, PT]) doDelete(ctx context.Context, id string) error {
 	op := s.op("delete")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -848,6 +931,13 @@ func (s *DocStore[T, PT]) Delete(ctx context.Context, id string) error {
 // version is v: ErrConflict when it is another, ErrNotFound when there is
 // none, ErrInvalid when T has no Version field.
 func (s *DocStore[T, PT]) DeleteIfVersion(ctx context.Context, id string, v ports.Version) error {
+	ctx, sp := s.in.Start(ctx, obs.OpDeleteIfVersion)
+	err := s.doDeleteIfVersion(ctx, id, v)
+	sp.End(err)
+	return err
+}
+
+func (s *DocStore[T, PT]) doDeleteIfVersion(ctx context.Context, id string, v ports.Version) error {
 	op := s.op("delete if version")
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -874,6 +964,13 @@ func (s *DocStore[T, PT]) DeleteIfVersion(ctx context.Context, id string, v port
 // DeleteWhere removes every document matching q's conditions (at least
 // one; no order, limit or offset) and returns how many.
 func (s *DocStore[T, PT]) DeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpDeleteWhere)
+	v, err := s.doDeleteWhere(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+func (s *DocStore[T, PT]) doDeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
 	op := s.op("delete where")
 	t, err := s.enter(ctx, op)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	igate "github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -95,6 +96,30 @@ func injectedError(backend, op string, err error) error {
 		cause = errInjected
 	}
 	return ports.NewError(backend, op, kind, cause)
+}
+
+// gateStart is gate for a hot path, with the start of the operation's
+// span folded in: while nothing records (no SDK) the hooks add no call to
+// the one gate already is. A failed check ends the span with its error.
+func gateStart(ctx context.Context, closed *atomic.Bool, f *Faults, backend, op string, in *obs.Instr, o obs.Op) (context.Context, *obs.Span, error) {
+	var sp *obs.Span
+	if in.Tracing() || in.Measuring() {
+		ctx, sp = in.Start(ctx, o)
+	}
+	var err error
+	switch {
+	case closed.Load():
+		err = ports.NewError(backend, op, ports.ErrClosed, nil)
+	default:
+		if err = igate.CheckContext(ctx, backend, op); err == nil {
+			err = f.inject(backend, op)
+		}
+	}
+	if err != nil {
+		sp.End(err)
+		return ctx, nil, err
+	}
+	return ctx, sp, nil
 }
 
 // gate is the entry check every fake method shares: closed, then the

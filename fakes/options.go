@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -22,7 +23,8 @@ type config struct {
 	maxMessage     int
 	dialect        Dialect
 	pubsub         pubsubConfig
-	cache          cacheConfig // the Cache's options (cacheoptions.go)
+	cache          cacheConfig  // the Cache's options (cacheoptions.go)
+	tel            obs.Settings // the OpenTelemetry providers (obsoptions.go)
 }
 
 // Defaults of the options.

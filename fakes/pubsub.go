@@ -15,6 +15,7 @@ import (
 	"time"
 
 	igate "github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
@@ -78,6 +79,8 @@ type PubSub struct {
 	redelivery time.Duration
 	maxMessage int
 	latency    time.Duration
+
+	pub, sub, admin, conn *obs.Instr
 
 	closed atomic.Bool
 
@@ -161,6 +164,10 @@ func NewPubSub(opts ...Option) *PubSub {
 		topics:     make(map[string]*psTopic),
 		subs:       make(map[string]*psSub),
 		runs:       make(map[*psRun]struct{}),
+		pub:        cfg.instr(obs.PortPublisher, ""),
+		sub:        cfg.instr(obs.PortSubscriber, ""),
+		admin:      cfg.instr(obs.PortAdmin, ""),
+		conn:       cfg.instr(obs.PortConnector, ""),
 	}
 	if ps.project == "" {
 		ps.project = DefaultPubSubProject
@@ -176,7 +183,12 @@ func (ps *PubSub) Name() string { return ps.name }
 
 // Check returns nil unless the PubSub is closed, ctx is nil or done, or a
 // fault is injected.
-func (ps *PubSub) Check(ctx context.Context) error { return ps.enter(ctx, "check") }
+func (ps *PubSub) Check(ctx context.Context) error {
+	ctx, sp := ps.conn.Start(ctx, obs.OpCheck)
+	err := ps.enter(ctx, "check")
+	sp.End(err)
+	return err
+}
 
 // enter is the entry check: closed, nil ctx, done ctx, then the faults.
 func (ps *PubSub) enter(ctx context.Context, op string) error {
@@ -223,6 +235,13 @@ func (ps *PubSub) id(collection, name string) string {
 // and returns an error wrapping ports.ErrUnavailable and ctx.Err(). Every
 // later call returns an error wrapping ports.ErrClosed.
 func (ps *PubSub) Close(ctx context.Context) error {
+	ctx, sp := ps.conn.Start(ctx, obs.OpClose)
+	err := ps.close(ctx)
+	sp.End(err)
+	return err
+}
+
+func (ps *PubSub) close(ctx context.Context) error {
 	ps.mu.Lock()
 	if ps.closed.Load() {
 		ps.mu.Unlock()
@@ -260,6 +279,13 @@ func (ps *PubSub) Close(ctx context.Context) error {
 
 // EnsureTopic creates topic unless it exists (ports.Admin).
 func (ps *PubSub) EnsureTopic(ctx context.Context, topic string) error {
+	ctx, sp := ps.admin.StartDest(ctx, obs.OpEnsureTopic, topic)
+	err := ps.doEnsureTopic(ctx, topic)
+	sp.End(err)
+	return err
+}
+
+func (ps *PubSub) doEnsureTopic(ctx context.Context, topic string) error {
 	return ps.createTopic(ctx, "ensure topic "+topic, topic, false)
 }
 
@@ -295,6 +321,13 @@ func (ps *PubSub) createTopic(ctx context.Context, op, topic string, strict bool
 // not exist, ErrConflict naming the fields that differ when the
 // subscription exists with another configuration.
 func (ps *PubSub) EnsureSubscription(ctx context.Context, subscription string, cfg ports.SubscriptionConfig) error {
+	ctx, sp := ps.admin.StartDest(ctx, obs.OpEnsureSubscription, subscription)
+	err := ps.doEnsureSubscription(ctx, subscription, cfg)
+	sp.End(err)
+	return err
+}
+
+func (ps *PubSub) doEnsureSubscription(ctx context.Context, subscription string, cfg ports.SubscriptionConfig) error {
 	return ps.createSubscription(ctx, "ensure subscription "+subscription, subscription, cfg, false)
 }
 
@@ -395,6 +428,13 @@ func configDiff(got, want ports.SubscriptionConfig) string {
 // [WithPublishLatency], a ctx that ends before the confirmation lists
 // every message as Unconfirmed, although each was published.
 func (ps *PubSub) Publish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
+	ctx, sp, msgs := ps.pub.StartPublishMax(ctx, topic, msgs, ps.maxMessage)
+	v, err := ps.doPublish(ctx, topic, msgs...)
+	sp.End(err)
+	return v, err
+}
+
+func (ps *PubSub) doPublish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
 	op := "publish " + topic
 	if ps.closed.Load() {
 		return nil, ports.NewError(ps.name, op, ports.ErrClosed, nil)
@@ -629,6 +669,12 @@ func (s *psSub) requeue(d *delivery) {
 // unknown subscription, and ErrClosed after Close (also when Close is
 // called during Subscribe).
 func (ps *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Handler) error {
+	err := ps.doSubscribe(ctx, subscription, h)
+	ps.sub.RecordError(ctx, obs.OpSubscribe, subscription, err)
+	return err
+}
+
+func (ps *PubSub) doSubscribe(ctx context.Context, subscription string, h ports.Handler) error {
 	op := "subscribe " + subscription
 	if err := ps.enter(ctx, op); err != nil {
 		return err
@@ -659,6 +705,10 @@ func (ps *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Ha
 		MaxConcurrency: ps.maxConc,
 		ShutdownGrace:  ps.grace,
 		Logger:         ps.logger,
+		Instr:          ps.sub,
+		// The fake moves a message to the dead-letter topic when a
+		// delivery at MaxDeliveryAttempts fails.
+		DeadLetterAfter: s.cfg.MaxDeliveryAttempts,
 	}, h)
 	run.runner = r
 	ps.runs[run] = struct{}{}

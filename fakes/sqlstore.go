@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	igate "github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/portable"
 	"github.com/portkit/portkit/internal/sqlrules"
 	"github.com/portkit/portkit/ports"
@@ -90,6 +91,7 @@ type SQLStore[T any] struct {
 	tb     *table
 	m      *sqlModel
 	closed atomic.Bool
+	in     *obs.Instr
 
 	opCreate, opCreateMany, opGet, opFind, opStream, opFindPage, opCount    string
 	opUpdate, opPatch, opUpsert, opDelete, opDeleteIfVersion, opDeleteWhere string
@@ -134,7 +136,7 @@ func NewSQLStore[T any](db *DB, opts ...StoreOption) (*SQLStore[T], error) {
 	}
 	name := cfg.table
 	s := &SQLStore[T]{
-		db: db, tb: tb, m: m,
+		db: db, tb: tb, m: m, in: db.instr(obs.PortSQL, name),
 		opCreate: "create " + name, opCreateMany: "create many " + name, opGet: "get " + name,
 		opFind: "find " + name, opStream: "stream " + name, opFindPage: "find page " + name,
 		opCount: "count " + name, opUpdate: "update " + name, opPatch: "patch " + name,
@@ -150,7 +152,9 @@ func (s *SQLStore[T]) Name() string { return s.db.name }
 // Check returns nil unless the store or its DB is closed, ctx is nil or
 // done, or a fault is injected (on the store or the DB).
 func (s *SQLStore[T]) Check(ctx context.Context) error {
+	ctx, sp := s.db.conn.Start(ctx, obs.OpCheck)
 	_, err := s.enter(ctx, "check")
+	sp.End(err)
 	return err
 }
 
@@ -482,6 +486,13 @@ func (s *SQLStore[T]) modify(ctx context.Context, t *tx, op string, k any, chang
 // value the backend rejects is ErrInvalid. A failed Create leaves e as it
 // was.
 func (s *SQLStore[T]) Create(ctx context.Context, e *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpCreate)
+	err := s.doCreate(ctx, e)
+	sp.End(err)
+	return err
+}
+
+func (s *SQLStore[T]) doCreate(ctx context.Context, e *T) error {
 	op := s.opCreate
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -506,6 +517,13 @@ func (s *SQLStore[T]) Create(ctx context.Context, e *T) error {
 // ErrConflict; a nil element is ErrInvalid. An empty slice is a no-op. On
 // failure no entity is changed.
 func (s *SQLStore[T]) CreateMany(ctx context.Context, es []*T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpCreateMany)
+	err := s.doCreateMany(ctx, es)
+	sp.End(err)
+	return err
+}
+
+func (s *SQLStore[T]) doCreateMany(ctx context.Context, es []*T) error {
 	op := s.opCreateMany
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -596,6 +614,13 @@ func (s *SQLStore[T]) getRow(t *tx, op string, k any) (sqlRow, error) {
 // collation: Get("ABC") finds "abc" on MySQL), or an error wrapping
 // ports.ErrNotFound. An id of another class than the key is ErrInvalid.
 func (s *SQLStore[T]) Get(ctx context.Context, id any) (*T, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpGet)
+	v, err := s.doGet(ctx, id)
+	sp.End(err)
+	return v, err
+}
+
+func (s *SQLStore[T]) doGet(ctx context.Context, id any) (*T, error) {
 	op := s.opGet
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -651,6 +676,14 @@ func (s *SQLStore[T]) selectRows(t *tx, op string, q *sqlQuery, keep func(sqlRow
 // Find returns the entities matching q, in q's order, then primary key
 // order.
 func (s *SQLStore[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpFind)
+	v, err := s.doFind(ctx, q)
+	sp.SetRows(len(v))
+	sp.End(err)
+	return v, err
+}
+
+func (s *SQLStore[T]) doFind(ctx context.Context, q ports.Query) ([]T, error) {
 	op := s.opFind
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -679,6 +712,10 @@ func (s *SQLStore[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
 // committed, in the transaction of ctx if any). It checks ctx, the store
 // and the transaction between rows; an error is yielded once, last.
 func (s *SQLStore[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
+	return obs.Stream(ctx, s.in, func(ctx context.Context) iter.Seq2[T, error] { return s.doStream(ctx, q) })
+}
+
+func (s *SQLStore[T]) doStream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
 		op := s.opStream
@@ -727,6 +764,14 @@ func (s *SQLStore[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, er
 // order then primary key order, with the column's collation and the NULL
 // rules of Find.
 func (s *SQLStore[T]) FindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
+	ctx, sp := s.in.Start(ctx, obs.OpFindPage)
+	v, err := s.doFindPage(ctx, q, cursor)
+	sp.SetRows(len(v.Items))
+	sp.End(err)
+	return v, err
+}
+
+func (s *SQLStore[T]) doFindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
 	op := s.opFindPage
 	var page ports.Page[T]
 	t, err := s.enter(ctx, op)
@@ -775,6 +820,13 @@ func (s *SQLStore[T]) FindPage(ctx context.Context, q ports.Query, cursor string
 
 // Count returns how many entities match q's conditions.
 func (s *SQLStore[T]) Count(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpCount)
+	v, err := s.doCount(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+func (s *SQLStore[T]) doCount(ctx context.Context, q ports.Query) (int64, error) {
 	op := s.opCount
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -872,6 +924,13 @@ func (s *SQLStore[T]) setVersion(ctx context.Context, p *pending, v int64) {
 // visible entity has that key, ErrConflict for a duplicate unique value or
 // a stale Version. A failed Update leaves e as it was.
 func (s *SQLStore[T]) Update(ctx context.Context, e *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpUpdate)
+	err := s.doUpdate(ctx, e)
+	sp.End(err)
+	return err
+}
+
+func (s *SQLStore[T]) doUpdate(ctx context.Context, e *T) error {
 	op := s.opUpdate
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -917,6 +976,13 @@ func (s *SQLStore[T]) Update(ctx context.Context, e *T) error {
 // (ErrConflict otherwise, ErrNotFound when there is none). On success e
 // gets what the insert or update set.
 func (s *SQLStore[T]) Upsert(ctx context.Context, e *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpUpsert)
+	err := s.doUpsert(ctx, e)
+	sp.End(err)
+	return err
+}
+
+func (s *SQLStore[T]) doUpsert(ctx context.Context, e *T) error {
 	op := s.opUpsert
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -1151,6 +1217,13 @@ func autoUpdateValue(c *sqlCol, now time.Time, d Dialect) (any, error) {
 // collides, ErrInvalid for a patch the schema or a column rejects (a
 // field without a column or not updatable included).
 func (s *SQLStore[T]) Patch(ctx context.Context, id any, p ports.Patch) error {
+	ctx, sp := s.in.Start(ctx, obs.OpPatch)
+	err := s.doPatch(ctx, id, p)
+	sp.End(err)
+	return err
+}
+
+func (s *SQLStore[T]) doPatch(ctx context.Context, id any, p ports.Patch) error {
 	op := s.opPatch
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -1223,6 +1296,13 @@ func (s *SQLStore[T]) deleted(old sqlRow, now time.Time) sqlRow {
 // when T has a gorm.DeletedAt field), or returns an error wrapping
 // ports.ErrNotFound.
 func (s *SQLStore[T]) Delete(ctx context.Context, id any) error {
+	ctx, sp := s.in.Start(ctx, obs.OpDelete)
+	err := s.doDelete(ctx, id)
+	sp.End(err)
+	return err
+}
+
+func (s *SQLStore[T]) doDelete(ctx context.Context, id any) error {
 	op := s.opDelete
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -1240,6 +1320,13 @@ func (s *SQLStore[T]) Delete(ctx context.Context, id any) error {
 // stored version is v: ErrConflict when it is another, ErrNotFound when
 // there is none, ErrInvalid when T has no Version field.
 func (s *SQLStore[T]) DeleteIfVersion(ctx context.Context, id any, v ports.Version) error {
+	ctx, sp := s.in.Start(ctx, obs.OpDeleteIfVersion)
+	err := s.doDeleteIfVersion(ctx, id, v)
+	sp.End(err)
+	return err
+}
+
+func (s *SQLStore[T]) doDeleteIfVersion(ctx context.Context, id any, v ports.Version) error {
 	op := s.opDeleteIfVersion
 	t, err := s.enter(ctx, op)
 	if err != nil {
@@ -1265,6 +1352,13 @@ func (s *SQLStore[T]) DeleteIfVersion(ctx context.Context, id any, v ports.Versi
 // least one; no order, limit or offset) in one atomic write, waiting for
 // rows the running transaction holds, and returns how many it removed.
 func (s *SQLStore[T]) DeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpDeleteWhere)
+	v, err := s.doDeleteWhere(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+func (s *SQLStore[T]) doDeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
 	op := s.opDeleteWhere
 	t, err := s.enter(ctx, op)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -17,6 +18,8 @@ import (
 type Group struct {
 	logger *slog.Logger
 	redact func(string) string
+	tel    obs.Settings
+	checks *obs.Checks // the checks' span and metrics
 
 	mu      sync.Mutex
 	entries []*entry
@@ -57,6 +60,7 @@ func NewGroup(opts ...Option) *Group {
 	for _, o := range opts {
 		o(g)
 	}
+	g.checks = obs.NewChecks(g.tel)
 	return g
 }
 
@@ -147,23 +151,35 @@ func (g *Group) snapshot() ([]*entry, bool) {
 // [ports.ErrClosed] after Close).
 func (g *Group) Check(ctx context.Context) Report {
 	entries, closed := g.snapshot()
+	ctx, sp := g.checks.Start(ctx, len(entries))
 	results := make([]CheckResult, len(entries))
 	var wg sync.WaitGroup
 	for i, e := range entries {
 		if closed {
-			results[i] = g.result(e, ports.NewError("lifecycle", "check "+e.name, ports.ErrClosed, nil), 0)
+			err := ports.NewError("lifecycle", "check "+e.name, ports.ErrClosed, nil)
+			g.checks.Record(ctx, e.name, err, 0)
+			results[i] = g.result(e, err, 0)
 			continue
 		}
 		wg.Go(func() { results[i] = g.checkOne(ctx, e) })
 	}
 	wg.Wait()
+	failed := 0
+	for _, r := range results {
+		if !r.OK {
+			failed++
+		}
+	}
+	g.checks.End(sp, failed)
 	return Report{Checks: results}
 }
 
 func (g *Group) checkOne(ctx context.Context, e *entry) CheckResult {
 	start := time.Now()
 	if ctx.Err() != nil { // no time to check at all: start nothing
-		return g.result(e, ports.NewError(e.name, "check", ports.ErrUnavailable, context.Cause(ctx)), 0)
+		err := ports.NewError(e.name, "check", ports.ErrUnavailable, context.Cause(ctx))
+		g.checks.Record(ctx, e.name, err, 0)
+		return g.result(e, err, 0)
 	}
 	c := e.start(ctx)
 	timer := time.NewTimer(e.timeout)
@@ -183,7 +199,9 @@ func (g *Group) checkOne(ctx context.Context, e *entry) CheckResult {
 		err = c.err
 	default:
 	}
-	r := g.result(e, err, time.Since(start))
+	latency := time.Since(start)
+	g.checks.Record(ctx, e.name, err, latency)
+	r := g.result(e, err, latency)
 	if !r.OK {
 		g.logger.LogAttrs(ctx, slog.LevelWarn, "lifecycle: check failed",
 			slog.String("name", r.Name), slog.String("error", r.Error),

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -121,6 +122,10 @@ func DeadLetter(cfg DeadLetterConfig) (Middleware, error) {
 			if counted {
 				_ = cfg.Counter.Forget(ctx, key)
 			}
+			// The handler call's process span (when a portkit subscriber
+			// or telemetry.Handler records it) says so, and the message
+			// counts in portkit.messaging.dead_lettered.messages.
+			obs.MarkDeadLettered(ctx)
 			cfg.Logger.WarnContext(ctx, "messaging: message moved to the dead-letter topic",
 				slog.String("subscription", cfg.Subscription), slog.String("topic", cfg.Topic),
 				slog.String("message_id", m.ID), slog.Int("deliveries", n),

@@ -9,7 +9,12 @@ import (
 	"maps"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/messaging"
 	"github.com/portkit/portkit/ports"
 )
@@ -36,6 +41,25 @@ type Config struct {
 	// one table must use the same count: Migrate records it, and a relay
 	// refuses to run with another.
 	Partitions int
+
+	// TracerProvider traces the Publisher's writes (a producer span
+	// "publish <topic>" per Publish, messaging.system "outbox"), whose
+	// trace context each row keeps in its attributes for the relay to
+	// carry to the consumers; nil for the global TracerProvider.
+	TracerProvider trace.TracerProvider
+	// MeterProvider records the Publisher's metrics and the Relay's
+	// gauges (portkit.outbox.pending, portkit.outbox.oldest_age); nil for
+	// the global MeterProvider.
+	MeterProvider metric.MeterProvider
+	// Propagator writes the trace context into the rows' attributes and
+	// reads it back in the relay; nil for W3C Trace Context
+	// (traceparent, tracestate).
+	Propagator propagation.TextMapPropagator
+}
+
+// settings returns the OpenTelemetry providers of c.
+func (c Config) settings() obs.Settings {
+	return obs.Settings{TracerProvider: c.TracerProvider, MeterProvider: c.MeterProvider, Propagator: c.Propagator}
 }
 
 func (c Config) withDefaults() Config {
@@ -71,6 +95,7 @@ var ErrNoTransaction = errors.New("outbox: Publish needs the context of a runnin
 // [Relay] publishes them once that transaction has committed.
 type Publisher struct {
 	cfg Config
+	in  *obs.Instr
 }
 
 var _ ports.Publisher = (*Publisher)(nil)
@@ -82,7 +107,7 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 	if err := cfg.validate("new publisher"); err != nil {
 		return nil, err
 	}
-	return &Publisher{cfg: cfg}, nil
+	return &Publisher{cfg: cfg, in: obs.New(obs.Backend{Port: obs.PortPublisher, Name: "outbox"}, cfg.settings())}, nil
 }
 
 // Publish writes msgs, for topic, as rows of the outbox table in the
@@ -100,7 +125,20 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 // attribute added), and the topic must be non-empty valid UTF-8 of at most
 // MaxTopicBytes; a message that breaks a rule is ErrInvalid and nothing is
 // written. No message is an empty, successful call.
+//
+// The rows keep the trace context of the write (the Publisher's publish
+// span, or the caller's span while nothing records) in their attributes,
+// traceparent and tracestate, unless a message carries one already: the
+// relay publishes them as they are, so the consumer's span is a child of
+// the producer's.
 func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
+	ctx, sp := p.in.StartSend(ctx, topic, len(msgs))
+	ids, err := p.publish(ctx, topic, msgs...)
+	sp.End(err)
+	return ids, err
+}
+
+func (p *Publisher) publish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
 	const op = "publish"
 	if err := gate.CheckContext(ctx, "outbox", op); err != nil {
 		return nil, err
@@ -122,7 +160,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...ports.Mes
 	rows := make([]*Row, len(msgs))
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
-		r, err := p.row(topic, m)
+		r, err := p.row(ctx, topic, m)
 		if err != nil {
 			return nil, ports.NewError("outbox", op, ports.ErrInvalid, fmt.Errorf("message %d: %w", i, err))
 		}
@@ -134,8 +172,9 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...ports.Mes
 	return ids, nil
 }
 
-// row returns the outbox row of m.
-func (p *Publisher) row(topic string, m ports.Message) (*Row, error) {
+// row returns the outbox row of m, with ctx's trace context added to its
+// attributes when they can take it.
+func (p *Publisher) row(ctx context.Context, topic string, m ports.Message) (*Row, error) {
 	if len(m.Data) == 0 && len(m.Attributes) == 0 {
 		return nil, errors.New("empty message: it needs data or an attribute")
 	}
@@ -155,6 +194,8 @@ func (p *Publisher) row(topic string, m ports.Message) (*Row, error) {
 	if err := ports.ValidateMessage(out); err != nil {
 		return nil, err
 	}
+	out = obs.InjectMessages(ctx, p.in.Propagator(), []ports.Message{out})[0]
+	attrs = out.Attributes
 	enc, err := json.Marshal(attrs)
 	if err != nil { // cannot happen: valid UTF-8 strings
 		return nil, err

@@ -14,7 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/messaging"
 	"github.com/portkit/portkit/ports"
 )
@@ -151,8 +154,9 @@ func (c RelayConfig) validate() error {
 // work). It is a ports.Connector: Check fails when the oldest pending row
 // is older than MaxPendingAge.
 type Relay struct {
-	cfg RelayConfig
-	g   gate.Gate
+	cfg  RelayConfig
+	g    gate.Gate
+	prop propagation.TextMapPropagator
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // of the running Run, nil when none
@@ -181,7 +185,11 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Relay{cfg: cfg, held: map[int]heldLease{}}, nil
+	prop := cfg.Propagator
+	if prop == nil {
+		prop = propagation.TraceContext{}
+	}
+	return &Relay{cfg: cfg, held: map[int]heldLease{}, prop: prop}, nil
 }
 
 // Name returns the configured name ("outbox-relay" by default).
@@ -225,6 +233,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	}()
 	defer cancel()
 	defer r.leave()
+	// The gauges portkit.outbox.pending and portkit.outbox.oldest_age,
+	// read at each collection while Run runs.
+	if reg, err := obs.ObserveOutbox(r.cfg.MeterProvider, r.cfg.Name, r.gaugeStats); err == nil {
+		defer func() { _ = reg.Unregister() }()
+	} else {
+		r.cfg.Logger.Warn("outbox: cannot register the gauges", slog.Any("error", err))
+	}
 
 	failures := 0
 	for ctx.Err() == nil {
@@ -488,7 +503,7 @@ func (r *Relay) pump(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
-	outcomes, perr := publishRows(pctx, r.cfg.Target, rows)
+	outcomes, perr := publishRows(pctx, r.cfg.Target, r.prop, rows)
 	cancel()
 	sentAt := r.cfg.Now().UTC()
 	var ids []int64
@@ -541,7 +556,12 @@ type outcome struct {
 // topic, and returns each row's outcome and the first failure. A row after
 // a failed row of the same topic and ordering key counts as failed even if
 // the target took it, so that the key's messages go out again in order.
-func publishRows(ctx context.Context, target ports.Publisher, rows []Row) ([]outcome, error) {
+//
+// A publish call whose messages all carry one trace context (the rows of
+// one producer's write) is made in that context, so that the target's
+// publish span joins the producer's trace; otherwise the target's span
+// links to each producer.
+func publishRows(ctx context.Context, target ports.Publisher, prop propagation.TextMapPropagator, rows []Row) ([]outcome, error) {
 	out := make([]outcome, len(rows))
 	var topics []string
 	byTopic := map[string][]int{}
@@ -573,7 +593,11 @@ func publishRows(ctx context.Context, target ports.Publisher, rows []Row) ([]out
 		if len(msgs) == 0 {
 			continue
 		}
-		ids, err := target.Publish(ctx, topic, msgs...)
+		pctx := ctx
+		if sameTraceContext(prop.Fields(), msgs) {
+			pctx = obs.Extract(ctx, prop, msgs[0].Attributes)
+		}
+		ids, err := target.Publish(pctx, topic, msgs...)
 		failedAt := map[int]bool{}
 		if err != nil {
 			fail(fmt.Errorf("publish to %s: %w", topic, err))
@@ -609,6 +633,33 @@ func publishRows(ctx context.Context, target ports.Publisher, rows []Row) ([]out
 		}
 	}
 	return out, firstErr
+}
+
+// sameTraceContext reports whether every message of msgs carries the same
+// trace context (the same values of the propagator's fields, one at
+// least).
+func sameTraceContext(fields []string, msgs []ports.Message) bool {
+	if len(msgs) == 0 {
+		return false
+	}
+	first, carried := msgs[0].Attributes, false
+	for _, f := range fields {
+		if _, ok := first[f]; ok {
+			carried = true
+		}
+	}
+	if !carried {
+		return false
+	}
+	for _, m := range msgs[1:] {
+		for _, f := range fields {
+			v, ok := m.Attributes[f]
+			if w, wok := first[f]; ok != wok || v != w {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Stats is what a Relay reports of the outbox.
@@ -727,6 +778,18 @@ func (r *Relay) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return gate.ContextError(ctx, r.cfg.Name, "close")
 	}
+}
+
+// gaugeStats is what the gauges read: the pending count and the oldest
+// pending age, bounded by the check timeout.
+func (r *Relay) gaugeStats(ctx context.Context) (obs.OutboxStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, ports.DefaultCheckTimeout)
+	defer cancel()
+	st, err := r.Stats(ctx)
+	if err != nil {
+		return obs.OutboxStats{}, err
+	}
+	return obs.OutboxStats{Pending: st.Pending, OldestAge: st.OldestPendingAge}, nil
 }
 
 // sleep waits d or until ctx ends.

@@ -33,14 +33,8 @@ func (c *cache) Get(ctx context.Context, key string) ([]byte, error) {
 func (c *cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte, error) {
 	ctx, sp := c.in.Start(ctx, obs.OpGetMany)
 	m, err := c.inner.GetMany(ctx, keys...)
-	if err == nil && sp.Recording() {
-		misses := 0
-		for _, k := range keys {
-			if _, ok := m[k]; !ok {
-				misses++
-			}
-		}
-		sp.SetLookups(len(keys)-misses, misses, 0)
+	if err == nil {
+		sp.SetGetMany(keys, m)
 	}
 	sp.End(err)
 	return m, err

@@ -12,6 +12,12 @@
 //	sub := telemetry.Subscriber(pubsub)
 //	group.Add(telemetry.Connector(redisCache))
 //
+// portkit's own adapters and fakes need no decorator: they record the
+// same spans and metrics themselves, through the same core, with the
+// global providers by default or those of their WithTracerProvider,
+// WithMeterProvider (and, for messaging, WithPropagator) options. The
+// decorators are for third-party implementations.
+//
 // Each decorator returns the port's interface only: a decorated Cache is
 // not a Connector any more, so wrap the Connector side separately (as
 // above). Wrap an implementation that records by itself (an adapter opened with
@@ -71,5 +77,8 @@
 // adapter reports client-side cache hits with portkit.cache.client_side),
 // messages sent and consumed, publish batch sizes, messages acked, nacked
 // and dead-lettered, Connector check duration and status, and the outbox
-// gauges of [ObserveOutbox].
+// gauges of [ObserveOutbox] (which outbox.Relay registers while it runs).
+// A lifecycle.Group adds a span per Check (lifecycle.check) and
+// portkit.lifecycle.check.duration and portkit.lifecycle.check.status
+// per connector, as the group saw the check.
 package telemetry

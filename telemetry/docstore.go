@@ -54,7 +54,7 @@ func (s *docStore[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
 }
 
 func (s *docStore[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
-	return stream(ctx, s.in, func(ctx context.Context) iter.Seq2[T, error] { return s.inner.Stream(ctx, q) })
+	return obs.Stream(ctx, s.in, func(ctx context.Context) iter.Seq2[T, error] { return s.inner.Stream(ctx, q) })
 }
 
 func (s *docStore[T]) FindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {

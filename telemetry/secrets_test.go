@@ -92,8 +92,12 @@ func TestNoSecretInTelemetry(t *testing.T) {
 	}
 
 	// Document store.
+	fd, err := fakes.NewDocStore[audit](db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	docStores := []ports.DocStore[audit]{
-		telemetry.DocStore[audit](fakes.NewDocStore[audit](db), opts...),
+		telemetry.DocStore[audit](fd, opts...),
 		telemetry.DocStore[audit](failingDoc(t, secErr(0)), opts...),
 	}
 	for _, st := range docStores {

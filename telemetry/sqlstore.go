@@ -54,7 +54,7 @@ func (s *sqlStore[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
 }
 
 func (s *sqlStore[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
-	return stream(ctx, s.in, func(ctx context.Context) iter.Seq2[T, error] { return s.inner.Stream(ctx, q) })
+	return obs.Stream(ctx, s.in, func(ctx context.Context) iter.Seq2[T, error] { return s.inner.Stream(ctx, q) })
 }
 
 func (s *sqlStore[T]) FindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
@@ -112,32 +112,4 @@ func (s *sqlStore[T]) DeleteWhere(ctx context.Context, q ports.Query) (int64, er
 	n, err := s.inner.DeleteWhere(ctx, q)
 	sp.End(err)
 	return n, err
-}
-
-// stream instruments the iteration of the sequence open returns: one
-// span per iteration, from its start to its end (the last pair, or the
-// consumer's break), with the rows it yielded and the error it ended with.
-// While nothing records, it is open(ctx) itself.
-func stream[T any](ctx context.Context, in *obs.Instr, open func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
-	if !in.Active() {
-		return open(ctx)
-	}
-	return func(yield func(T, error) bool) {
-		sctx, sp := in.Start(ctx, obs.OpStream)
-		defer sp.EndPanic() // a no-op once End has run
-		rows := 0
-		var last error
-		for v, err := range open(sctx) {
-			if err != nil {
-				last = err
-			} else {
-				rows++
-			}
-			if !yield(v, err) {
-				break
-			}
-		}
-		sp.SetRows(rows)
-		sp.End(last)
-	}
 }

@@ -126,7 +126,11 @@ func TestDocStoreSpans(t *testing.T) {
 	s := newSDK(t)
 	db := fakes.NewDB()
 	defer db.Close(ctx)
-	store := telemetry.DocStore[audit](fakes.NewDocStore[audit](db), s.opts(telemetry.WithServerAddress("db.internal", 27017))...)
+	fd, err := fakes.NewDocStore[audit](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := telemetry.DocStore[audit](fd, s.opts(telemetry.WithServerAddress("db.internal", 27017))...)
 
 	a := &audit{Action: "login"}
 	if err := store.Insert(ctx, a); err != nil {

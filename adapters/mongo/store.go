@@ -15,6 +15,7 @@ import (
 
 	"github.com/portkit/portkit/internal/gate"
 	"github.com/portkit/portkit/internal/mongostore"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -32,6 +33,11 @@ type Store struct {
 
 	server       string // "MongoDB 7.0.14", "FerretDB v1.24.2 (MongoDB 7.0.77)"
 	transactions bool
+
+	tel  obs.Settings
+	obs  obs.Backend // the backend as the spans name it
+	tx   *obs.Instr  // WithinTx
+	conn *obs.Instr  // Check and Close
 }
 
 // Compile-time checks.
@@ -46,6 +52,7 @@ type Option func(*openOptions)
 type openOptions struct {
 	logger     *slog.Logger
 	clientOpts []*options.ClientOptions
+	tel        obs.Settings
 }
 
 // WithLogger makes the Store log through l instead of slog.Default().
@@ -116,8 +123,13 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Store, error) {
 		client: client,
 		log:    log,
 	}
+	s.tel = o.tel
+	s.obs.Name = backend
+	s.obs.ServerAddress, s.obs.ServerPort = serverAddress(co.Hosts)
+	s.tx, s.conn = s.instr(obs.PortTx, ""), s.instr(obs.PortConnector, "")
 	s.server, s.transactions = probe(cctx, client)
 	s.core = mongostore.NewDB(client.Database(cfg.database()), strings.HasPrefix(s.server, "FerretDB"))
+	s.core.Instr = func(collection string) *obs.Instr { return s.instr(obs.PortDoc, collection) }
 	log.LogAttrs(ctx, slog.LevelInfo, "mongo: connected",
 		slog.String("uri", RedactURI(cfg.URI)),
 		slog.String("database", s.core.Database.Name()),
@@ -198,6 +210,13 @@ func openKind(err error) error {
 // credentials, ports.ErrInvalid for a nil ctx, and ports.ErrClosed after
 // Close.
 func (s *Store) Check(ctx context.Context) error {
+	ctx, sp := s.conn.Start(ctx, obs.OpCheck)
+	err := s.doCheck(ctx)
+	sp.End(err)
+	return err
+}
+
+func (s *Store) doCheck(ctx context.Context) error {
 	if err := s.core.Enter(ctx, "check"); err != nil {
 		return err
 	}
@@ -219,6 +238,13 @@ func (s *Store) Check(ctx context.Context) error {
 // return their connections. Every later call of any method, Close
 // included, returns an error wrapping ports.ErrClosed.
 func (s *Store) Close(ctx context.Context) error {
+	ctx, sp := s.conn.Start(ctx, obs.OpClose)
+	err := s.doClose(ctx)
+	sp.End(err)
+	return err
+}
+
+func (s *Store) doClose(ctx context.Context) error {
 	if !s.core.Close() {
 		return closedErr("close")
 	}

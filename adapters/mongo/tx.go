@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -33,7 +34,15 @@ type txState struct{ ended atomic.Bool }
 // The server must be a replica set member or a mongos
 // (SupportsTransactions); otherwise WithinTx returns an error wrapping
 // ports.ErrInvalid and ErrNoTransactions without calling fn.
-func (s *Store) WithinTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+func (s *Store) WithinTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, sp := s.tx.Start(ctx, obs.OpWithinTx)
+	defer sp.EndPanic() // fn panicked: WithinTx re-panics; a no-op once End has run
+	err := s.doWithinTx(ctx, fn)
+	sp.End(err)
+	return err
+}
+
+func (s *Store) doWithinTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	const op = "transaction"
 	if err := s.enter(ctx, op); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"gorm.io/plugin/dbresolver"
 
 	"github.com/portkit/portkit/internal/gormstore"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -40,6 +41,7 @@ type DB struct {
 	log      *slog.Logger
 	addr     string
 	check    time.Duration
+	conn     *obs.Instr // Check and Close
 }
 
 var (
@@ -52,6 +54,7 @@ type Option func(*options)
 
 type options struct {
 	log *slog.Logger
+	tel obs.Settings
 }
 
 // WithLogger sets the logger of the connection status, of gorm and of the
@@ -158,10 +161,17 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 		}
 	}
 	d.gorm = g
+	host, port := serverAddress(pc)
+	system := ""
+	if strings.Contains(version, "MariaDB") {
+		system = "mariadb"
+	}
 	d.core = gormstore.NewDB(gormstore.Config{
 		Gorm: g, DDL: ddl, Primary: d.primary, Replicas: len(d.replicas) > 0,
-		Dialect: dialect{logParams: cfg.LogParams},
+		Dialect:   dialect{logParams: cfg.LogParams},
+		Telemetry: o.tel, System: system, ServerAddress: host, ServerPort: port,
 	})
+	d.conn = d.core.Instr(obs.PortConnector, "")
 	o.log.Info("mysql: connected",
 		slog.String("addr", pc.Addr),
 		slog.String("database", pc.DBName),
@@ -261,6 +271,13 @@ func (d *DB) DB() *gorm.DB { return d.gorm }
 // context's error when ctx ended), ports.ErrPermission when the server
 // refuses the credentials, or ports.ErrClosed after Close.
 func (d *DB) Check(ctx context.Context) error {
+	ctx, sp := d.conn.Start(ctx, obs.OpCheck)
+	err := d.doCheck(ctx)
+	sp.End(err)
+	return err
+}
+
+func (d *DB) doCheck(ctx context.Context) error {
 	release, err := d.core.Enter(ctx, "check")
 	if err != nil {
 		return err
@@ -298,6 +315,13 @@ func (d *DB) checkErr(ctx context.Context, op string, err error) error {
 // wrapping ports.ErrClosed; a nil ctx is ports.ErrInvalid (the DB stays
 // open).
 func (d *DB) Close(ctx context.Context) error {
+	ctx, sp := d.conn.Start(ctx, obs.OpClose)
+	err := d.close(ctx)
+	sp.End(err)
+	return err
+}
+
+func (d *DB) close(ctx context.Context) error {
 	if d.core.Closed() {
 		return errClosed("close")
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -24,6 +25,13 @@ type SubscriptionConfig = ports.SubscriptionConfig
 // for tests, local development and start-up wiring; production topics
 // usually come from infrastructure code.
 func (p *PubSub) EnsureTopic(ctx context.Context, topic string) error {
+	ctx, sp := p.admin.StartDest(ctx, obs.OpEnsureTopic, topic)
+	err := p.doEnsureTopic(ctx, topic)
+	sp.End(err)
+	return err
+}
+
+func (p *PubSub) doEnsureTopic(ctx context.Context, topic string) error {
 	op := "ensure topic " + topic
 	if err := p.enter(ctx, op); err != nil {
 		return err
@@ -48,6 +56,13 @@ func (p *PubSub) EnsureTopic(ctx context.Context, topic string) error {
 // project's Pub/Sub service agent to be allowed to publish to the
 // dead-letter topic and to subscribe to sub.
 func (p *PubSub) EnsureSubscription(ctx context.Context, sub string, cfg ports.SubscriptionConfig) error {
+	ctx, sp := p.admin.StartDest(ctx, obs.OpEnsureSubscription, sub)
+	err := p.doEnsureSubscription(ctx, sub, cfg)
+	sp.End(err)
+	return err
+}
+
+func (p *PubSub) doEnsureSubscription(ctx context.Context, sub string, cfg ports.SubscriptionConfig) error {
 	op := "ensure subscription " + sub
 	if err := p.enter(ctx, op); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
@@ -52,11 +53,15 @@ import (
 // returned error with errors.Is): they are still sent, Close waits for
 // them, and publishing them again may duplicate them.
 func (p *PubSub) Publish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
-	pd, err := p.PublishAsync(ctx, topic, msgs...)
+	ctx, sp, msgs := p.pub.StartPublish(ctx, topic, msgs)
+	pd, err := p.publishAsync(ctx, topic, nil, msgs...)
 	if err != nil {
+		sp.End(err)
 		return nil, err
 	}
-	return pd.Wait(ctx)
+	ids, err := pd.Wait(ctx)
+	sp.End(err)
+	return ids, err
 }
 
 // PublishAsync checks msgs and hands them to the client's batcher like
@@ -64,7 +69,22 @@ func (p *PubSub) Publish(ctx context.Context, topic string, msgs ...ports.Messag
 // server has confirmed or refused each message. Close flushes the messages
 // of every Pending, awaited or not. The caller must not modify msgs (their
 // Data and Attributes) until the Pending resolves.
+//
+// Its publish span, like Publish's, covers the call until the Pending
+// resolves, and its messages carry the span's trace context.
 func (p *PubSub) PublishAsync(ctx context.Context, topic string, msgs ...ports.Message) (*Pending, error) {
+	ctx, sp, msgs := p.pub.StartPublish(ctx, topic, msgs)
+	pd, err := p.publishAsync(ctx, topic, sp, msgs...)
+	if err != nil {
+		sp.End(err)
+		return nil, err
+	}
+	return pd, nil
+}
+
+// publishAsync is PublishAsync; sp, when not nil, is ended when the
+// Pending resolves (a call with no message resolves at once).
+func (p *PubSub) publishAsync(ctx context.Context, topic string, sp *obs.Span, msgs ...ports.Message) (*Pending, error) {
 	op := "publish " + topic
 	if err := p.enter(ctx, op); err != nil {
 		return nil, err
@@ -80,8 +100,9 @@ func (p *PubSub) PublishAsync(ctx context.Context, topic string, msgs ...ports.M
 			return nil, invalidErr(op, fmt.Errorf("message %d of %d: %w (nothing sent)", i, len(msgs), err))
 		}
 	}
-	pd := &Pending{p: p, op: op, done: make(chan struct{}), ids: []string{}}
+	pd := &Pending{p: p, op: op, done: make(chan struct{}), ids: []string{}, sp: sp}
 	if len(msgs) == 0 {
+		sp.End(nil)
 		close(pd.done)
 		return pd, nil
 	}
@@ -240,6 +261,7 @@ func (p *PubSub) collect(pd *Pending, pub *pubsub.Publisher, msgs []ports.Messag
 	if len(failures) > 0 {
 		pd.err = subscribe.PublishFailed(backend, pd.op, &ports.PublishError{Total: len(results), Failures: failures})
 	}
+	pd.sp.End(pd.err)
 	close(pd.done)
 	if len(failures) > 0 && !pd.awaited.Load() {
 		p.logger.LogAttrs(context.Background(), slog.LevelWarn, "pubsub: messages not published and nobody waiting for them",
@@ -258,6 +280,7 @@ type Pending struct {
 	results []*pubsub.PublishResult
 	ids     []string
 	err     error
+	sp      *obs.Span // PublishAsync's span, ended when pd resolves
 }
 
 // Done is closed when every message of the call is resolved.

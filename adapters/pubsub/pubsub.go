@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
@@ -103,15 +104,19 @@ type PubSub struct {
 	trackers  sync.WaitGroup // goroutines collecting publish results
 	receivers sync.WaitGroup // running Subscribe calls
 	bg        sync.WaitGroup // Receive calls a Subscribe gave up waiting for
+
+	pub, sub, admin, conn *obs.Instr // spans and metrics
 }
 
 // Option configures [Open].
 type Option func(*options)
 
 type options struct {
-	logger     *slog.Logger
-	clientOpts []option.ClientOption
-	lazy       bool
+	logger        *slog.Logger
+	clientOpts    []option.ClientOption
+	lazy          bool
+	tel           obs.Settings
+	clientTracing bool
 }
 
 // WithLogger sets the logger of connection status, handler panics and
@@ -196,6 +201,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*PubSub, error) {
 	ccfg := &pubsub.ClientConfig{
 		TopicAdminCallOptions:        &vkit.TopicAdminCallOptions{Publish: publishCallOptions()},
 		SubscriptionAdminCallOptions: &vkit.SubscriptionAdminCallOptions{StreamingPull: streamingPullCallOptions()},
+		EnableOpenTelemetryTracing:   o.clientTracing,
 	}
 	client, err := pubsub.NewClientWithConfig(context.WithoutCancel(ctx), project, ccfg, copts...)
 	if err != nil {
@@ -209,6 +215,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*PubSub, error) {
 		pubs:   map[string]*pubsub.Publisher{},
 		dialer: d,
 	}
+	p.instrument(cfg, o.tel)
 	if o.lazy {
 		p.logger.LogAttrs(ctx, slog.LevelInfo, "pubsub client created (lazy: not checked)", slog.Any("config", cfg))
 		return p, nil
@@ -280,6 +287,13 @@ func (p *PubSub) enter(ctx context.Context, op string) error {
 // whichever is sooner, and the last error seen); ports.ErrClosed after
 // Close.
 func (p *PubSub) Check(ctx context.Context) error {
+	ctx, sp := p.conn.Start(ctx, obs.OpCheck)
+	err := p.doCheck(ctx)
+	sp.End(err)
+	return err
+}
+
+func (p *PubSub) doCheck(ctx context.Context) error {
 	const op = "check"
 	if err := p.enter(ctx, op); err != nil {
 		return err
@@ -389,6 +403,13 @@ func adminRetryer() gax.Retryer {
 // ends: the time the client's goroutines need to notice the closed
 // connection. A second Close returns ErrClosed.
 func (p *PubSub) Close(ctx context.Context) error {
+	ctx, sp := p.conn.Start(ctx, obs.OpClose)
+	err := p.doClose(ctx)
+	sp.End(err)
+	return err
+}
+
+func (p *PubSub) doClose(ctx context.Context) error {
 	const op = "close"
 	p.mu.Lock()
 	if p.closed {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
@@ -78,6 +79,12 @@ func (s *subscriptionEntry) hurry() {
 // last acks to be sent, and returns nil. A handler's context keeps ctx's
 // values. After Close, Subscribe returns ports.ErrClosed.
 func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Handler) error {
+	err := p.doSubscribe(ctx, subscription, h)
+	p.sub.RecordError(ctx, obs.OpSubscribe, subscription, err)
+	return err
+}
+
+func (p *PubSub) doSubscribe(ctx context.Context, subscription string, h ports.Handler) error {
 	const op = "subscribe"
 	opName := op + " " + subscription
 	if err := p.enter(ctx, opName); err != nil {
@@ -126,7 +133,8 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 		return err
 	}
 
-	if _, err := p.probe(rctx, name); err != nil {
+	var maxAttempts int
+	if _, err := p.probe(rctx, name, &maxAttempts); err != nil {
 		return result(p.wrap(rctx, opName, err))
 	}
 
@@ -160,6 +168,10 @@ func (p *PubSub) Subscribe(ctx context.Context, subscription string, h ports.Han
 		MaxConcurrency: concurrency,
 		ShutdownGrace:  p.cfg.Receive.ShutdownTimeout,
 		Logger:         p.logger,
+		Instr:          p.sub,
+		// A nack at the policy's last attempt moves the message to the
+		// dead-letter topic.
+		DeadLetterAfter: maxAttempts,
 	}, h)
 	entry.setRunner(r)
 
@@ -243,11 +255,15 @@ func toPortMessage(m *pubsub.Message) ports.Message {
 // timeout. alive reports whether the service answered at all; err is its
 // error answer (NotFound among them) or why it did not answer. A
 // PermissionDenied answer counts as alive with no error.
-func (p *PubSub) probe(ctx context.Context, name string) (alive bool, err error) {
+func (p *PubSub) probe(ctx context.Context, name string, maxDeliveryAttempts *int) (alive bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.CheckTimeout)
 	defer cancel()
-	_, err = p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: name})
+	sub, err := p.client.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: name})
 	if err == nil {
+		if maxDeliveryAttempts != nil {
+			// For the dead-lettered count of the process metrics.
+			*maxDeliveryAttempts = int(sub.GetDeadLetterPolicy().GetMaxDeliveryAttempts())
+		}
 		return true, nil
 	}
 	switch status.Code(err) {
@@ -287,7 +303,7 @@ func (p *PubSub) watch(rctx context.Context, cancel context.CancelCauseFunc, opN
 				return
 			case <-t.C:
 			}
-			alive, err := p.probe(wctx, name)
+			alive, err := p.probe(wctx, name, nil)
 			if wctx.Err() != nil {
 				return
 			}

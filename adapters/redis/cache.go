@@ -15,6 +15,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -40,6 +41,9 @@ type Cache struct {
 	// stay open.)
 	gate      gate.Gate
 	closeDone chan struct{} // closed when the rueidis client is closed
+
+	in   *obs.Instr // the Cache's spans and metrics
+	conn *obs.Instr // Check and Close
 }
 
 var (
@@ -54,6 +58,7 @@ type options struct {
 	logger *slog.Logger
 	tune   []func(*rueidis.ClientOption)
 	prefix string
+	tel    obs.Settings
 }
 
 // WithLogger sets the logger Open and Close report to (default
@@ -222,6 +227,12 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Cache, error) {
 	if cacheOn {
 		c.cacheTTL = cfg.ClientCacheTTL
 	}
+	be := obs.Backend{Name: backend}
+	be.ServerAddress, be.ServerPort = serverAddress(copt.InitAddress)
+	be.Port = obs.PortCache
+	c.in = obs.New(be, o.tel)
+	be.Port = obs.PortConnector
+	c.conn = obs.New(be, o.tel)
 	log.Info("redis: connected",
 		slog.String("mode", string(client.Mode())),
 		slog.Int("nodes", len(client.Nodes())),
@@ -402,44 +413,74 @@ func (c *Cache) checkWrite(op, key string, value []byte, ttl time.Duration) erro
 // Get returns the value under key, or ErrNotFound. With client-side
 // caching on, a hot key is answered from local memory.
 func (c *Cache) Get(ctx context.Context, key string) ([]byte, error) {
+	ctx, sp := c.in.Start(ctx, obs.OpGet)
+	v, local, err := c.doGet(ctx, key)
+	if local {
+		sp.SetLookups(1, 0, 1)
+	}
+	sp.End(err)
+	return v, err
+}
+
+// doGet is Get; local reports a value served from the client-side cache.
+func (c *Cache) doGet(ctx context.Context, key string) (_ []byte, local bool, _ error) {
 	if err := c.gate.Begin(ctx, backend, "get"); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer c.gate.End()
 	if err := c.checkKey("get", key); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if c.cacheTTL > 0 {
 		// The cached string is shared by every hit: hand out a copy.
-		v, err := c.client.DoCache(ctx, c.client.B().Get().Key(c.key(key)).Cache(), c.cacheTTL).ToString()
+		res := c.client.DoCache(ctx, c.client.B().Get().Key(c.key(key)).Cache(), c.cacheTTL)
+		v, err := res.ToString()
 		if err != nil {
-			return nil, c.wrap("get", err)
+			return nil, false, c.wrap("get", err)
 		}
-		return []byte(v), nil
+		return []byte(v), res.IsCacheHit(), nil
 	}
 	// A reply read from the wire belongs to this call alone: no copy.
 	v, err := c.client.Do(ctx, c.client.B().Get().Key(c.key(key)).Build()).AsBytes()
 	if err != nil {
-		return nil, c.wrap("get", err)
+		return nil, false, c.wrap("get", err)
 	}
 	if v == nil {
 		v = []byte{}
 	}
-	return v, nil
+	return v, false, nil
 }
 
 // GetMany returns the values of the keys that exist. On a cluster the keys
 // are grouped by hash slot, one MGET per slot, pipelined.
 func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte, error) {
+	ctx, sp := c.in.Start(ctx, obs.OpGetMany)
+	v, local, err := c.doGetMany(ctx, keys...)
+	if err == nil && sp.Recording() {
+		misses := 0
+		for _, k := range keys {
+			if _, ok := v[k]; !ok {
+				misses++
+			}
+		}
+		sp.SetLookups(len(keys)-misses, misses, local)
+	}
+	sp.End(err)
+	return v, err
+}
+
+// doGetMany is GetMany; local counts the keys named (a key named twice
+// counts twice) whose values were served from the client-side cache.
+func (c *Cache) doGetMany(ctx context.Context, keys ...string) (_ map[string][]byte, local int, _ error) {
 	if err := c.gate.Begin(ctx, backend, "getmany"); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer c.gate.End()
 	if err := c.checkKeys("getmany", keys); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(keys) == 0 {
-		return map[string][]byte{}, nil
+		return map[string][]byte{}, 0, nil
 	}
 	sent := keys
 	if c.prefix != "" {
@@ -458,7 +499,7 @@ func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte,
 		msgs, err = rueidis.MGet(c.client, ctx, sent)
 	}
 	if err != nil {
-		return nil, c.wrap("getmany", err)
+		return nil, 0, c.wrap("getmany", err)
 	}
 	out := make(map[string][]byte, len(msgs))
 	for i, k := range keys {
@@ -472,13 +513,23 @@ func (c *Cache) GetMany(ctx context.Context, keys ...string) (map[string][]byte,
 			continue
 		}
 		out[k] = []byte(s)
+		if m.IsCacheHit() {
+			local++
+		}
 	}
-	return out, nil
+	return out, local, nil
 }
 
 // Set stores value under key. A ttl of 0 means no expiry; a positive ttl
 // is sent in milliseconds, rounded up.
 func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ctx, sp := c.in.Start(ctx, obs.OpSet)
+	err := c.doSet(ctx, key, value, ttl)
+	sp.End(err)
+	return err
+}
+
+func (c *Cache) doSet(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := c.gate.Begin(ctx, backend, "set"); err != nil {
 		return err
 	}
@@ -502,6 +553,13 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 // SetNX stores value under key when key is absent and reports whether it
 // did.
 func (c *Cache) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ctx, sp := c.in.Start(ctx, obs.OpSetNX)
+	v, err := c.doSetNX(ctx, key, value, ttl)
+	sp.End(err)
+	return v, err
+}
+
+func (c *Cache) doSetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	if err := c.gate.Begin(ctx, backend, "setnx"); err != nil {
 		return false, err
 	}
@@ -558,6 +616,13 @@ func millis(ttl time.Duration) int64 {
 // (see doWrite), in pipelines short enough to stay on the connection of
 // the local cache.
 func (c *Cache) Delete(ctx context.Context, keys ...string) error {
+	ctx, sp := c.in.Start(ctx, obs.OpDelete)
+	err := c.doDelete(ctx, keys...)
+	sp.End(err)
+	return err
+}
+
+func (c *Cache) doDelete(ctx context.Context, keys ...string) error {
 	if err := c.gate.Begin(ctx, backend, "delete"); err != nil {
 		return err
 	}
@@ -603,6 +668,13 @@ func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 // Incr adds delta to the integer under key (INCRBY) and returns the new
 // value. A value that is not an integer, or an overflow, is ErrInvalid.
 func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error) {
+	ctx, sp := c.in.Start(ctx, obs.OpIncr)
+	v, err := c.doIncr(ctx, key, delta)
+	sp.End(err)
+	return v, err
+}
+
+func (c *Cache) doIncr(ctx context.Context, key string, delta int64) (int64, error) {
 	if err := c.gate.Begin(ctx, backend, "incr"); err != nil {
 		return 0, err
 	}
@@ -622,6 +694,13 @@ func (c *Cache) Incr(ctx context.Context, key string, delta int64) (int64, error
 // timeout and ctx. It returns ErrUnavailable when a node does not answer
 // in time, ErrClosed after Close.
 func (c *Cache) Check(ctx context.Context) error {
+	ctx, sp := c.conn.Start(ctx, obs.OpCheck)
+	err := c.doCheck(ctx)
+	sp.End(err)
+	return err
+}
+
+func (c *Cache) doCheck(ctx context.Context) error {
 	if err := c.gate.Begin(ctx, backend, "check"); err != nil {
 		return err
 	}
@@ -669,6 +748,13 @@ func (c *Cache) ping(ctx context.Context, cl rueidis.Client) error {
 // return). A second Close returns ErrClosed; a nil ctx is ErrInvalid and
 // closes nothing.
 func (c *Cache) Close(ctx context.Context) error {
+	ctx, sp := c.conn.Start(ctx, obs.OpClose)
+	err := c.doClose(ctx)
+	sp.End(err)
+	return err
+}
+
+func (c *Cache) doClose(ctx context.Context) error {
 	if c.gate.Closed() {
 		return classifier.Closed("close")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portkit/portkit/internal/errclass"
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -28,6 +29,9 @@ type DB struct {
 	class    *errclass.Classifier
 	backend  string
 	gate     gate.Gate
+	obs      obs.Backend  // the backend as its instrumentation names it
+	tel      obs.Settings // the providers
+	tx       *obs.Instr   // WithinTx
 }
 
 // Config is what NewDB needs.
@@ -43,6 +47,17 @@ type Config struct {
 	Replicas bool
 	// Dialect describes the backend.
 	Dialect Dialect
+	// Telemetry holds the OpenTelemetry providers of the spans and
+	// metrics of every store call and transaction (the zero value: the
+	// global providers).
+	Telemetry obs.Settings
+	// System is db.system.name ("": the semantic conventions' name of
+	// the dialect's backend).
+	System string
+	// ServerAddress and ServerPort are the primary's host and port, as
+	// the spans record them (server.address, server.port).
+	ServerAddress string
+	ServerPort    int
 }
 
 // NewDB returns the core over c's handles.
@@ -52,10 +67,23 @@ func NewDB(c Config) *DB {
 		ddl = c.Gorm
 	}
 	class := c.Dialect.Classifier()
-	return &DB{
+	d := &DB{
 		g: c.Gorm, ddl: ddl, primary: c.Primary, replicas: c.Replicas,
 		dialect: c.Dialect, class: class, backend: class.Backend,
+		obs: obs.Backend{Name: class.Backend, System: c.System, ServerAddress: c.ServerAddress, ServerPort: c.ServerPort},
+		tel: c.Telemetry,
 	}
+	d.tx = d.Instr(obs.PortTx, "")
+	return d
+}
+
+// Instr returns the instrumentation of port on collection ("" for
+// none) of this database: what its stores, its transactions and the
+// adapter's Connector methods record through.
+func (d *DB) Instr(port obs.Port, collection string) *obs.Instr {
+	b := d.obs
+	b.Port, b.Collection = port, collection
+	return obs.New(b, d.tel)
 }
 
 // Gorm returns the gorm handle of store calls outside a transaction.

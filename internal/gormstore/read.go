@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -82,6 +83,14 @@ func (s *Store[T]) collect(ctx context.Context, rows *sql.Rows) ([]T, error) {
 // order. It returns ErrInvalid when q names a field T does not have (or
 // that has no column), or compares a field with a value of another type.
 func (s *Store[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpFind)
+	v, err := s.doFind(ctx, q)
+	sp.SetRows(len(v))
+	sp.End(err)
+	return v, err
+}
+
+func (s *Store[T]) doFind(ctx context.Context, q ports.Query) ([]T, error) {
 	op := s.op.find
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -120,6 +129,10 @@ func (s *Store[T]) Find(ctx context.Context, q ports.Query) ([]T, error) {
 // loop aborts the query and closes its connection. Close waits for a
 // running stream.
 func (s *Store[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
+	return obs.Stream(ctx, s.in, func(ctx context.Context) iter.Seq2[T, error] { return s.doStream(ctx, q) })
+}
+
+func (s *Store[T]) doStream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
 		op := s.op.stream
@@ -198,6 +211,14 @@ func (s *Store[T]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error
 // "after the cursor's row" (ports.Keyset) in q's order then primary key
 // order, with LIMIT n+1 to tell whether a next page exists.
 func (s *Store[T]) FindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
+	ctx, sp := s.in.Start(ctx, obs.OpFindPage)
+	v, err := s.doFindPage(ctx, q, cursor)
+	sp.SetRows(len(v.Items))
+	sp.End(err)
+	return v, err
+}
+
+func (s *Store[T]) doFindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
 	op := s.op.page
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/sqlrules"
 	"github.com/portkit/portkit/ports"
 )
@@ -69,6 +70,7 @@ type Store[T any] struct {
 	batch     int
 
 	op ops
+	in *obs.Instr // the store's spans and metrics
 }
 
 // ops holds the operation names of errors, built once.
@@ -128,7 +130,7 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 	}
 	pk := gs.PrioritizedPrimaryField
 	s := &Store[T]{
-		db: db, table: table, gs: gs, ps: ps, cols: newColumns(ps, gs),
+		db: db, table: table, gs: gs, ps: ps, cols: newColumns(ps, gs), in: db.Instr(obs.PortSQL, table),
 		pk: pk, pkClass: ports.ClassOf(pk.FieldType),
 		autoPK:    pk.AutoIncrement || (pk.HasDefaultValue && pk.DefaultValueInterface == nil && (pk.DataType == schema.Int || pk.DataType == schema.Uint)),
 		batch:     o.BatchSize,
@@ -282,6 +284,13 @@ func (s *Store[T]) validate(op string, q ports.Query) error {
 // Create inserts e and fills in its generated primary key, CreatedAt,
 // UpdatedAt, defaults and version (1). A failure leaves e as it was.
 func (s *Store[T]) Create(ctx context.Context, e *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpCreate)
+	err := s.doCreate(ctx, e)
+	sp.End(err)
+	return err
+}
+
+func (s *Store[T]) doCreate(ctx context.Context, e *T) error {
 	op := s.op.create
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -311,6 +320,13 @@ func (s *Store[T]) Create(ctx context.Context, e *T) error {
 // byte budget of a statement (sqlrules.MaxStatementBytes) would be
 // exceeded. A failure leaves every entity as it was.
 func (s *Store[T]) CreateMany(ctx context.Context, es []*T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpCreateMany)
+	err := s.doCreateMany(ctx, es)
+	sp.End(err)
+	return err
+}
+
+func (s *Store[T]) doCreateMany(ctx context.Context, es []*T) error {
 	op := s.op.createMany
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -391,6 +407,13 @@ func (s *Store[T]) batches(ctx context.Context, es []*T) [][]*T {
 // Get returns the entity with primary key id, or ErrNotFound. An id of
 // another type class than the key is ErrInvalid.
 func (s *Store[T]) Get(ctx context.Context, id any) (*T, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpGet)
+	v, err := s.doGet(ctx, id)
+	sp.End(err)
+	return v, err
+}
+
+func (s *Store[T]) doGet(ctx context.Context, id any) (*T, error) {
 	op := s.op.get
 	if err := s.db.Acquire(ctx, op); err != nil {
 		return nil, err
@@ -415,6 +438,13 @@ func (s *Store[T]) Get(ctx context.Context, id any) (*T, error) {
 // Count returns how many entities match q's conditions; q's order, limit
 // and offset are ignored (but checked).
 func (s *Store[T]) Count(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpCount)
+	v, err := s.doCount(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+func (s *Store[T]) doCount(ctx context.Context, q ports.Query) (int64, error) {
 	op := s.op.count
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -455,6 +485,13 @@ func (s *Store[T]) countTx(ctx context.Context, q ports.Query) (*gorm.DB, error)
 // field, when the stored version is not e's. A failure leaves e as it
 // was.
 func (s *Store[T]) Update(ctx context.Context, e *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpUpdate)
+	err := s.doUpdate(ctx, e)
+	sp.End(err)
+	return err
+}
+
+func (s *Store[T]) doUpdate(ctx context.Context, e *T) error {
 	op := s.op.update
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -517,6 +554,13 @@ func (s *Store[T]) absentOrStale(ctx context.Context, op string, id any) error {
 // Delete removes the entity with primary key id, or returns ErrNotFound.
 // A model with gorm.DeletedAt is soft-deleted, as gorm does.
 func (s *Store[T]) Delete(ctx context.Context, id any) error {
+	ctx, sp := s.in.Start(ctx, obs.OpDelete)
+	err := s.doDelete(ctx, id)
+	sp.End(err)
+	return err
+}
+
+func (s *Store[T]) doDelete(ctx context.Context, id any) error {
 	op := s.op.delete
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -100,6 +101,14 @@ func (p *txPool) Rollback() error { return errTxOwned }
 // After Close the transaction cannot commit: WithinTx rolls back and
 // returns ErrClosed (Close waits for it until its own ctx ends).
 func (d *DB) WithinTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	ctx, sp := d.tx.Start(ctx, obs.OpWithinTx)
+	defer sp.EndPanic() // a no-op once End has run
+	err := d.doWithinTx(ctx, fn)
+	sp.End(err)
+	return err
+}
+
+func (d *DB) doWithinTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	const op = "transaction"
 	release, err := d.Enter(ctx, op)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/sqlrules"
 	"github.com/portkit/portkit/ports"
 )
@@ -28,6 +29,13 @@ var (
 // ErrNotFound when no row has that key (from the matched-row count) and,
 // with p.IfVersion, ErrConflict when the stored version differs.
 func (s *Store[T]) Patch(ctx context.Context, id any, p ports.Patch) error {
+	ctx, sp := s.in.Start(ctx, obs.OpPatch)
+	err := s.doPatch(ctx, id, p)
+	sp.End(err)
+	return err
+}
+
+func (s *Store[T]) doPatch(ctx context.Context, id any, p ports.Patch) error {
 	op := s.op.patch
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -118,6 +126,13 @@ func autoTime(f *schema.Field, now interface {
 // must be set. On success e holds what the store set: the version (1 for
 // an insert), UpdatedAt and, for a replaced row, the stored CreatedAt.
 func (s *Store[T]) Upsert(ctx context.Context, e *T) error {
+	ctx, sp := s.in.Start(ctx, obs.OpUpsert)
+	err := s.doUpsert(ctx, e)
+	sp.End(err)
+	return err
+}
+
+func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	op := s.op.upsert
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -217,6 +232,13 @@ func (s *Store[T]) readBack(ctx context.Context, op string, id any, e *T, fields
 // version is v: ErrConflict when it is another, ErrNotFound when there is
 // none, ErrInvalid when T has no Version field.
 func (s *Store[T]) DeleteIfVersion(ctx context.Context, id any, v ports.Version) error {
+	ctx, sp := s.in.Start(ctx, obs.OpDeleteIfVersion)
+	err := s.doDeleteIfVersion(ctx, id, v)
+	sp.End(err)
+	return err
+}
+
+func (s *Store[T]) doDeleteIfVersion(ctx context.Context, id any, v ports.Version) error {
 	op := s.op.deleteIf
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {
@@ -244,6 +266,13 @@ func (s *Store[T]) DeleteIfVersion(ctx context.Context, id any, v ports.Version)
 // q's order, limit and offset unset) in one DELETE and returns how many
 // it removed (soft-deleted, for a model with gorm.DeletedAt).
 func (s *Store[T]) DeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := s.in.Start(ctx, obs.OpDeleteWhere)
+	v, err := s.doDeleteWhere(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+func (s *Store[T]) doDeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
 	op := s.op.deleteWhere
 	release, err := s.db.Enter(ctx, op)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 )
 
 // DB is one database of a connected client, with the closed-state gate
@@ -21,8 +22,20 @@ type DB struct {
 	Database *mongo.Database
 	// Ferret is true on FerretDB, whose findAndModify takes no projection.
 	Ferret bool
+	// Instr, when set, returns the instrumentation of the DocStore of a
+	// collection (the adapter's tracer and meter providers); nil: the
+	// global providers, as the adapter names its backend.
+	Instr func(collection string) *obs.Instr
 
 	gate gate.Gate
+}
+
+// instr returns the instrumentation of the DocStore of collection.
+func (db *DB) instr(collection string) *obs.Instr {
+	if db.Instr != nil {
+		return db.Instr(collection)
+	}
+	return obs.New(obs.Backend{Port: obs.PortDoc, Name: "mongo", Collection: collection}, obs.Settings{})
 }
 
 // NewDB returns the DB of database, on FerretDB when ferret is true.

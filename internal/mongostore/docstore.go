@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/portkit/portkit/internal/docmodel"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -28,6 +29,7 @@ type DocStore[T any, PT ports.DocModel[T]] struct {
 	coll    *mgm.Collection
 	m       *docmodel.Model
 	indexes []mongo.IndexModel
+	in      *obs.Instr // the store's spans and metrics
 }
 
 // DocOptions configures NewDocStore.
@@ -69,6 +71,7 @@ func NewDocStore[T any, PT ports.DocModel[T]](db *DB, collection string, o DocOp
 		coll:    mgm.NewCollection(db.Database, collection, options.Collection().SetRegistry(m.Registry())),
 		m:       m,
 		indexes: indexes,
+		in:      db.instr(collection),
 	}, nil
 }
 
@@ -168,6 +171,14 @@ func checkID(id string) error {
 // an ObjectID's Hex form (ErrInvalid otherwise); a taken ID or unique key
 // is ErrConflict. A failed Insert leaves doc as it was.
 func (d *DocStore[T, PT]) Insert(ctx context.Context, doc *T) error {
+	ctx, sp := d.in.Start(ctx, obs.OpInsert)
+	err := d.doInsert(ctx, doc)
+	sp.End(err)
+	return err
+}
+
+// doInsert is Insert without its span.
+func (d *DocStore[T, PT]) doInsert(ctx context.Context, doc *T) error {
 	op := d.op("insert")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return err
@@ -193,6 +204,14 @@ func (d *DocStore[T, PT]) Insert(ctx context.Context, doc *T) error {
 // they were. A document the portable rules refuse fails there, as a
 // duplicate does, after the documents before it have been stored.
 func (d *DocStore[T, PT]) InsertMany(ctx context.Context, docs []*T) error {
+	ctx, sp := d.in.Start(ctx, obs.OpInsertMany)
+	err := d.doInsertMany(ctx, docs)
+	sp.End(err)
+	return err
+}
+
+// doInsertMany is InsertMany without its span.
+func (d *DocStore[T, PT]) doInsertMany(ctx context.Context, docs []*T) error {
 	op := d.op("insert many")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return err
@@ -256,6 +275,14 @@ func (d *DocStore[T, PT]) writeErr(op string, err error) error {
 // Get returns the document with the given ID, or ErrNotFound (also for an
 // ID that is not an ObjectID's Hex form).
 func (d *DocStore[T, PT]) Get(ctx context.Context, id string) (*T, error) {
+	ctx, sp := d.in.Start(ctx, obs.OpGet)
+	v, err := d.doGet(ctx, id)
+	sp.End(err)
+	return v, err
+}
+
+// doGet is Get without its span.
+func (d *DocStore[T, PT]) doGet(ctx context.Context, id string) (*T, error) {
 	op := d.op("get")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return nil, err
@@ -302,6 +329,15 @@ func findOptions(q ports.Query, sort []docmodel.SortKey) *options.FindOptions {
 // Find returns the documents matching q, in q's order and then in ID
 // order. It returns ErrInvalid for a field T does not have.
 func (d *DocStore[T, PT]) Find(ctx context.Context, q ports.Query) ([]T, error) {
+	ctx, sp := d.in.Start(ctx, obs.OpFind)
+	v, err := d.doFind(ctx, q)
+	sp.SetRows(len(v))
+	sp.End(err)
+	return v, err
+}
+
+// doFind is Find without its span.
+func (d *DocStore[T, PT]) doFind(ctx context.Context, q ports.Query) ([]T, error) {
 	op := d.op("find")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return nil, err
@@ -335,6 +371,11 @@ const StreamBatchSize = 1000
 // ctx between documents; an error is yielded once as the last pair.
 // Breaking out of the loop closes the cursor.
 func (d *DocStore[T, PT]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
+	return obs.Stream(ctx, d.in, func(ctx context.Context) iter.Seq2[T, error] { return d.doStream(ctx, q) })
+}
+
+// doStream is Stream without its span.
+func (d *DocStore[T, PT]) doStream(ctx context.Context, q ports.Query) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
 		op := d.op("stream")
@@ -380,6 +421,15 @@ func (d *DocStore[T, PT]) Stream(ctx context.Context, q ports.Query) iter.Seq2[T
 // cursor (see ports.SQLStore.FindPage): q's conditions and the condition
 // "after the cursor's row" in one filter, sorted by q's order then ID.
 func (d *DocStore[T, PT]) FindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
+	ctx, sp := d.in.Start(ctx, obs.OpFindPage)
+	v, err := d.doFindPage(ctx, q, cursor)
+	sp.SetRows(len(v.Items))
+	sp.End(err)
+	return v, err
+}
+
+// doFindPage is FindPage without its span.
+func (d *DocStore[T, PT]) doFindPage(ctx context.Context, q ports.Query, cursor string) (ports.Page[T], error) {
 	op := d.op("find page")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return ports.Page[T]{}, err
@@ -426,6 +476,14 @@ func (d *DocStore[T, PT]) FindPage(ctx context.Context, q ports.Query, cursor st
 // Count returns how many documents match q's conditions; q's order, limit
 // and offset do not matter.
 func (d *DocStore[T, PT]) Count(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := d.in.Start(ctx, obs.OpCount)
+	v, err := d.doCount(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+// doCount is Count without its span.
+func (d *DocStore[T, PT]) doCount(ctx context.Context, q ports.Query) (int64, error) {
 	op := d.op("count")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return 0, err
@@ -451,6 +509,14 @@ func (d *DocStore[T, PT]) Count(ctx context.Context, q ports.Query) (int64, erro
 // not doc's (then nothing changes) or when doc would break a unique index.
 // A failed Update leaves doc as it was.
 func (d *DocStore[T, PT]) Update(ctx context.Context, doc *T) error {
+	ctx, sp := d.in.Start(ctx, obs.OpUpdate)
+	err := d.doUpdate(ctx, doc)
+	sp.End(err)
+	return err
+}
+
+// doUpdate is Update without its span.
+func (d *DocStore[T, PT]) doUpdate(ctx context.Context, doc *T) error {
 	op := d.op("update")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return err
@@ -612,6 +678,14 @@ func lookupTime(doc bson.Raw, key string) time.Time {
 // schema refuses or a value the server cannot apply (Inc of a stored
 // non-number).
 func (d *DocStore[T, PT]) Patch(ctx context.Context, id string, p ports.Patch) error {
+	ctx, sp := d.in.Start(ctx, obs.OpPatch)
+	err := d.doPatch(ctx, id, p)
+	sp.End(err)
+	return err
+}
+
+// doPatch is Patch without its span.
+func (d *DocStore[T, PT]) doPatch(ctx context.Context, id string, p ports.Patch) error {
 	op := d.op("patch")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return err
@@ -678,6 +752,14 @@ func int64Value(n int64) bson.RawValue {
 // doc's: ErrConflict otherwise, ErrNotFound when there is no document. A
 // given ID must be an ObjectID's Hex form (ErrInvalid).
 func (d *DocStore[T, PT]) Upsert(ctx context.Context, doc *T) error {
+	ctx, sp := d.in.Start(ctx, obs.OpUpsert)
+	err := d.doUpsert(ctx, doc)
+	sp.End(err)
+	return err
+}
+
+// doUpsert is Upsert without its span.
+func (d *DocStore[T, PT]) doUpsert(ctx context.Context, doc *T) error {
 	op := d.op("upsert")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return err
@@ -762,6 +844,14 @@ func (d *DocStore[T, PT]) Upsert(ctx context.Context, doc *T) error {
 // (also for an ID that is not an ObjectID's Hex form). mgm's deleting
 // hooks do not run: there is no model to run them on.
 func (d *DocStore[T, PT]) Delete(ctx context.Context, id string) error {
+	ctx, sp := d.in.Start(ctx, obs.OpDelete)
+	err := d.doDelete(ctx, id)
+	sp.End(err)
+	return err
+}
+
+// doDelete is Delete without its span.
+func (d *DocStore[T, PT]) doDelete(ctx context.Context, id string) error {
 	op := d.op("delete")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return err
@@ -784,6 +874,14 @@ func (d *DocStore[T, PT]) Delete(ctx context.Context, id string) error {
 // version is v: ErrConflict when it is another, ErrNotFound when there is
 // none, ErrInvalid when T has no Version field.
 func (d *DocStore[T, PT]) DeleteIfVersion(ctx context.Context, id string, v ports.Version) error {
+	ctx, sp := d.in.Start(ctx, obs.OpDeleteIfVersion)
+	err := d.doDeleteIfVersion(ctx, id, v)
+	sp.End(err)
+	return err
+}
+
+// doDeleteIfVersion is DeleteIfVersion without its span.
+func (d *DocStore[T, PT]) doDeleteIfVersion(ctx context.Context, id string, v ports.Version) error {
 	op := d.op("delete if version")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return err
@@ -809,6 +907,14 @@ func (d *DocStore[T, PT]) DeleteIfVersion(ctx context.Context, id string, v port
 // DeleteWhere removes every document matching q's conditions (at least
 // one; no order, limit or offset) in one deleteMany and returns how many.
 func (d *DocStore[T, PT]) DeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
+	ctx, sp := d.in.Start(ctx, obs.OpDeleteWhere)
+	v, err := d.doDeleteWhere(ctx, q)
+	sp.End(err)
+	return v, err
+}
+
+// doDeleteWhere is DeleteWhere without its span.
+func (d *DocStore[T, PT]) doDeleteWhere(ctx context.Context, q ports.Query) (int64, error) {
 	op := d.op("delete where")
 	if err := d.db.Enter(ctx, op); err != nil {
 		return 0, err

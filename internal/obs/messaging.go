@@ -27,11 +27,20 @@ const maxLinks = 32
 // caller's trace context if ctx has one (so that a process without an
 // SDK does not break a trace that passes through it).
 func (in *Instr) StartPublish(ctx context.Context, topic string, msgs []ports.Message) (context.Context, *Span, []ports.Message) {
+	return in.StartPublishMax(ctx, topic, msgs, ports.MaxMessageBytes)
+}
+
+// StartPublishMax is [Instr.StartPublish] for a backend whose largest
+// message (as [ports.MessageSize] counts it) is maxBytes, below
+// ports.MaxMessageBytes: the trace context is not added to a message it
+// would take over that limit.
+func (in *Instr) StartPublishMax(ctx context.Context, topic string, msgs []ports.Message, maxBytes int) (context.Context, *Span, []ports.Message) {
 	if in == nil || ctx == nil {
 		return ctx, nil, msgs
 	}
+	maxBytes = min(maxBytes, ports.MaxMessageBytes)
 	if !in.Active() {
-		return ctx, nil, injectMessages(ctx, in.prop, in.fields, msgs)
+		return ctx, nil, injectMessages(ctx, in.prop, in.fields, msgs, maxBytes)
 	}
 	var more []trace.SpanStartOption
 	if in.tracing() {
@@ -44,7 +53,25 @@ func (in *Instr) StartPublish(ctx context.Context, topic string, msgs []ports.Me
 	}
 	ctx, s := in.start(ctx, in.dest(OpPublish, topic), more)
 	s.n = int32(min(len(msgs), 1<<31-1))
-	return ctx, s, injectMessages(ctx, in.prop, in.fields, msgs)
+	return ctx, s, injectMessages(ctx, in.prop, in.fields, msgs, maxBytes)
+}
+
+// StartSend begins Publish(topic) of n messages for a publisher that
+// writes the trace context into its messages itself (with
+// [InjectMessages] and the returned context), as an outbox does once it
+// has given each message its ID. It returns ctx and nil while nothing
+// records.
+func (in *Instr) StartSend(ctx context.Context, topic string, n int) (context.Context, *Span) {
+	if in == nil || ctx == nil || !in.Active() {
+		return ctx, nil
+	}
+	var more []trace.SpanStartOption
+	if in.tracing() && n != 1 {
+		more = append(more, trace.WithAttributes(semconv.MessagingBatchMessageCount(n)))
+	}
+	ctx, s := in.start(ctx, in.dest(OpPublish, topic), more)
+	s.n = int32(min(n, 1<<31-1))
+	return ctx, s
 }
 
 // producerLinks returns links to the distinct trace contexts the messages
@@ -94,7 +121,27 @@ func (in *Instr) StartProcess(ctx context.Context, subscription string, m ports.
 			more = append(more, trace.WithAttributes(semconv.MessagingMessageID(m.ID)))
 		}
 	}
-	return in.start(pctx, in.dest(OpProcess, subscription), more)
+	ctx, s := in.start(pctx, in.dest(OpProcess, subscription), more)
+	return context.WithValue(ctx, processKey{}, s), s
+}
+
+// processKey is the context key of the process Span of a handler call.
+type processKey struct{}
+
+// MarkDeadLettered records that the message of the handler call ctx
+// belongs to (the context [Instr.StartProcess] returned, or one derived
+// from it) was moved to a dead-letter topic: its process span ends with
+// portkit.messaging.dead_lettered set and the message counts in
+// portkit.messaging.dead_lettered.messages. It does nothing outside a
+// recorded handler call. A dead-letter middleware calls it once the
+// dead-letter topic has taken the copy.
+func MarkDeadLettered(ctx context.Context) {
+	if ctx == nil {
+		return
+	}
+	if s, _ := ctx.Value(processKey{}).(*Span); s != nil {
+		s.DeadLettered()
+	}
 }
 
 // Handler returns h instrumented as the handler of subscription (see
@@ -147,10 +194,10 @@ func carries(fields []string, attrs map[string]string) bool {
 // acceptable), or when the added attributes would break a limit of
 // [ports.ValidateMessage] (attribute count, value length, message size).
 func InjectMessages(ctx context.Context, p propagation.TextMapPropagator, msgs []ports.Message) []ports.Message {
-	return injectMessages(ctx, p, p.Fields(), msgs)
+	return injectMessages(ctx, p, p.Fields(), msgs, ports.MaxMessageBytes)
 }
 
-func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields []string, msgs []ports.Message) []ports.Message {
+func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields []string, msgs []ports.Message, maxBytes int) []ports.Message {
 	if len(msgs) == 0 || !trace.SpanContextFromContext(ctx).IsValid() {
 		return msgs
 	}
@@ -168,7 +215,7 @@ func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields
 	}
 	var out []ports.Message
 	for i, m := range msgs {
-		if !takes(m, fields, len(pairs), add) {
+		if !takes(m, fields, len(pairs), add, maxBytes) {
 			continue
 		}
 		if out == nil {
@@ -186,13 +233,13 @@ func injectMessages(ctx context.Context, p propagation.TextMapPropagator, fields
 }
 
 // takes reports whether m can take n more attributes of add bytes.
-func takes(m ports.Message, fields []string, n, add int) bool {
+func takes(m ports.Message, fields []string, n, add, maxBytes int) bool {
 	switch {
 	case len(m.Data) == 0 && len(m.Attributes) == 0:
 		return false
 	case len(m.Attributes)+n > ports.MaxAttributes:
 		return false
-	case ports.MessageSize(m)+add > ports.MaxMessageBytes:
+	case ports.MessageSize(m)+add > maxBytes:
 		return false
 	}
 	return !carries(fields, m.Attributes)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName is the instrumentation scope of every tracer and meter portkit
@@ -86,10 +87,12 @@ type Instr struct {
 	tracer trace.Tracer
 	// tpWord is the data word of the global default TracerProvider as it
 	// was when the Instr was made, while that was the untouched global
-	// delegate; nil when a provider was given or an SDK was installed
-	// already (then tracing is always on).
+	// delegate; the Instr's own address (which no provider has) when a
+	// provider was given or an SDK was installed already: then tracing is
+	// always on. Never nil, so that the check is one compare.
 	tpWord unsafe.Pointer
 	mpWord unsafe.Pointer
+	meter  metric.Meter
 	m      *instruments
 
 	base []attribute.KeyValue // system, server, port
@@ -108,8 +111,18 @@ type destKey struct {
 	dest string
 }
 
-// New returns the instrumentation of backend b with the providers of s.
+// NoHooks, given as Settings.TracerProvider, makes [New] return a nil
+// *Instr: the hooks then cost one inlined compare and no call, as if they
+// were compiled out. It exists for the benchmarks that compare the hooks'
+// cost with today's (package bench); it records nothing.
+type NoHooks struct{ noop.TracerProvider }
+
+// New returns the instrumentation of backend b with the providers of s,
+// or nil when s.TracerProvider is [NoHooks].
 func New(b Backend, s Settings) *Instr {
+	if _, off := s.TracerProvider.(NoHooks); off {
+		return nil
+	}
 	if b.System == "" {
 		b.System = System(b.Name)
 	}
@@ -118,6 +131,7 @@ func New(b Backend, s Settings) *Instr {
 		in.prop = propagation.TraceContext{}
 	}
 	in.fields = in.prop.Fields()
+	in.tpWord, in.mpWord = unsafe.Pointer(in), unsafe.Pointer(in) // always on, unless:
 	tp := s.TracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -133,7 +147,8 @@ func New(b Backend, s Settings) *Instr {
 		}
 	}
 	in.tracer = tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
-	in.m = newInstruments(mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)))
+	in.meter = mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	in.m = newInstruments(in.meter)
 	in.base = baseAttrs(b)
 	if int(b.Port) < len(portOps) {
 		for _, op := range portOps[b.Port] {
@@ -143,11 +158,23 @@ func New(b Backend, s Settings) *Instr {
 	return in
 }
 
-// Backend returns what the Instr describes.
-func (in *Instr) Backend() Backend { return in.b }
+// Backend returns what the Instr describes (the zero Backend for a nil
+// Instr).
+func (in *Instr) Backend() Backend {
+	if in == nil {
+		return Backend{}
+	}
+	return in.b
+}
 
-// Propagator returns the propagator of message attributes.
-func (in *Instr) Propagator() propagation.TextMapPropagator { return in.prop }
+// Propagator returns the propagator of message attributes (W3C Trace
+// Context for a nil Instr).
+func (in *Instr) Propagator() propagation.TextMapPropagator {
+	if in == nil {
+		return propagation.TraceContext{}
+	}
+	return in.prop
+}
 
 func baseAttrs(b Backend) []attribute.KeyValue {
 	var kv []attribute.KeyValue
@@ -174,6 +201,7 @@ const (
 	keyConnectorName = "portkit.connector.name"
 	keyOperation     = "portkit.operation.name" // of a Connector operation: check, close
 	keyClientSide    = "portkit.cache.client_side"
+	keyDeadLettered  = "portkit.messaging.dead_lettered" // on a process span whose message was dead-lettered
 )
 
 // spanName returns the span name of op on dest (a table, collection,
@@ -219,13 +247,26 @@ func isGlobalDelegate(p any) bool {
 // tracing reports whether spans are to be made: a provider was given, or
 // the global one is no longer the default delegate (an SDK was installed).
 func (in *Instr) tracing() bool {
-	return in.tpWord == nil || word(otel.GetTracerProvider()) != in.tpWord
+	return word(otel.GetTracerProvider()) != in.tpWord
 }
 
 // measuring reports whether metrics are to be recorded, by the same rule.
 func (in *Instr) measuring() bool {
-	return in.mpWord == nil || word(otel.GetMeterProvider()) != in.mpWord
+	return word(otel.GetMeterProvider()) != in.mpWord
 }
+
+// Tracing reports whether the Instr makes spans now: false for a nil
+// Instr and while the global TracerProvider is the untouched default. It
+// is inlined at its call sites (unlike [Instr.Active], which has two
+// global reads): a hot path that already makes a call of its own (an
+// entry check) can test Tracing() || Measuring() there, and call Start
+// only when one holds, so that the hooks add no call while nothing
+// records.
+func (in *Instr) Tracing() bool { return in != nil && in.tracing() }
+
+// Measuring reports whether the Instr records metrics now, by the rule of
+// [Instr.Tracing].
+func (in *Instr) Measuring() bool { return in != nil && in.measuring() }
 
 // Active reports whether the Instr records anything now: false while the
 // global providers are the untouched defaults (no SDK installed).

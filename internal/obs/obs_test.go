@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -115,7 +117,7 @@ func TestGlobalProviders(t *testing.T) {
 	}
 
 	after := New(Backend{Port: PortCache, Name: "redis"}, Settings{})
-	if after.tpWord != nil || after.mpWord != nil || !after.Active() {
+	if after.tpWord != unsafe.Pointer(after) || after.mpWord != unsafe.Pointer(after) || !after.Active() {
 		t.Error("an Instr made after the SDK was installed does not always record")
 	}
 }
@@ -190,4 +192,99 @@ func TestNilInstr(t *testing.T) {
 	if h := in.Handler("s", nil, 0); h != nil {
 		t.Error("Handler(nil) is not nil")
 	}
+}
+
+func TestNoHooks(t *testing.T) {
+	in := New(Backend{Port: PortCache, Name: "x"}, Settings{TracerProvider: NoHooks{}})
+	if in != nil {
+		t.Fatal("New with NoHooks returned an Instr")
+	}
+	ctx := context.Background()
+	if c, sp := in.Start(ctx, OpGet); c != ctx || sp != nil {
+		t.Error("nil Instr started something")
+	}
+	if c, sp := in.StartDest(ctx, OpEnsureTopic, "t"); c != ctx || sp != nil {
+		t.Error("nil Instr started something")
+	}
+	if in.Backend() != (Backend{}) || in.Propagator() == nil {
+		t.Error("nil Instr: Backend or Propagator")
+	}
+}
+
+func TestMarkDeadLettered(t *testing.T) {
+	s := newSDK(t)
+	in := New(Backend{Port: PortSubscriber, Name: "fake-pubsub"}, Settings{TracerProvider: s.tp, MeterProvider: s.mp})
+	h := in.Handler("sub", func(ctx context.Context, m ports.Message) error {
+		MarkDeadLettered(ctx)
+		return nil
+	}, 0)
+	MarkDeadLettered(context.Background()) // outside a handler: nothing
+	var noCtx context.Context
+	MarkDeadLettered(noCtx) // a nil ctx does nothing
+	if err := h(context.Background(), ports.Message{ID: "1", Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	spans := s.spans.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	found := false
+	for _, kv := range spans[0].Attributes() {
+		if kv.Key == keyDeadLettered && kv.Value.AsBool() {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("process span has no %s: %v", keyDeadLettered, spans[0].Attributes())
+	}
+	if n := s.sum(t, MetricDeadLettered); n != 1 {
+		t.Errorf("%s = %d, want 1", MetricDeadLettered, n)
+	}
+	if n := s.sum(t, MetricSettled, attribute.String(keyOutcome, "ack")); n != 1 {
+		t.Errorf("acked = %d, want 1", n)
+	}
+}
+
+func TestChecks(t *testing.T) {
+	s := newSDK(t)
+	c := NewChecks(Settings{TracerProvider: s.tp, MeterProvider: s.mp})
+	ctx, sp := c.Start(context.Background(), 2)
+	c.Record(ctx, "redis", nil, time.Millisecond)
+	c.Record(ctx, "mysql", ports.NewError("mysql", "check", ports.ErrUnavailable, fmt.Errorf("dial secret-host")), time.Second)
+	c.End(sp, 1)
+	spans := s.spans.Ended()
+	if len(spans) != 1 || spans[0].Name() != SpanGroupCheck || spans[0].Status().Description != "connector check failed" {
+		t.Fatalf("spans %v", spans)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := s.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]int64{}
+	durations := 0
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case MetricGroupCheckStatus:
+				for _, p := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+					v, _ := p.Attributes.Value(keyConnectorName)
+					status[v.AsString()] = p.Value
+				}
+			case MetricGroupCheckDuration:
+				for _, p := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+					durations += int(p.Count)
+					if v, ok := p.Attributes.Value("error.type"); ok && v.AsString() != "ErrUnavailable" {
+						t.Errorf("error.type %q", v.AsString())
+					}
+				}
+			}
+		}
+	}
+	if _, ok := status["mysql"]; !ok || status["redis"] != 1 || status["mysql"] != 0 || len(status) != 2 || durations != 2 {
+		t.Errorf("status %v, durations %d", status, durations)
+	}
+	var nilChecks *Checks
+	_, nsp := nilChecks.Start(context.Background(), 1)
+	nilChecks.Record(context.Background(), "x", nil, 0)
+	nilChecks.End(nsp, 0)
 }

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -53,6 +54,14 @@ type Config struct {
 	// Logger receives the panic and abandonment reports; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Instr, when set, records each handler call: a process span, child
+	// of the trace context the message carries, and the consumer metrics
+	// (obs.Instr.Handler).
+	Instr *obs.Instr
+	// DeadLetterAfter is the subscription's MaxDeliveryAttempts (0: no
+	// dead-letter policy): a nack at that attempt or later counts as
+	// dead-lettered.
+	DeadLetterAfter int
 }
 
 // Delivery is one received message and the way to settle it. The runner
@@ -119,7 +128,7 @@ func New(ctx context.Context, cfg Config, h ports.Handler) *Runner {
 	}
 	r := &Runner{
 		cfg:      cfg,
-		h:        h,
+		h:        cfg.Instr.Handler(cfg.Subscription, h, cfg.DeadLetterAfter),
 		logger:   logger.With(slog.String("subscription", cfg.Subscription)),
 		slots:    make(chan struct{}, cfg.MaxConcurrency),
 		stopping: make(chan struct{}),
