@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2/pstest"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/redis/rueidis"
 	mongodrv "go.mongodb.org/mongo-driver/mongo"
@@ -18,6 +17,7 @@ import (
 	"github.com/portkit/portkit/adapters/mysql"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
@@ -124,7 +124,10 @@ func TestErrorContractReal(t *testing.T) {
 	})
 	t.Run("pubsub", func(t *testing.T) {
 		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
-			srv := pstest.NewServer()
+			srv, err := pstestserver.Start("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Cleanup(func() { _ = srv.Close() })
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2/pstest"
-
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 )
@@ -18,7 +17,10 @@ var pubsubAllow []portstest.Allowance
 
 func TestDiffPubSub(t *testing.T) {
 	t.Run("pstest", func(t *testing.T) {
-		srv := pstest.NewServer()
+		srv, err := pstestserver.Start("127.0.0.1:0") // pstest, without its keep-alive deadlock
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer closePstest(t, srv)
 		cfg := pubsub.Config{ProjectID: "pk-pt", EmulatorHost: srv.Addr}
 		cfg.Receive.Streams = 16 // pstest hands each stream one message per 10ms
@@ -81,7 +83,7 @@ func realPubSub(cfg pubsub.Config) func() (portstest.PubSubSubject, error) {
 // with an unbuffered send (st.msgc <- nil) while it holds the server's
 // mutex, so a ping on a stream whose pull loop has ended blocks every
 // later call, Close included.
-func closePstest(t *testing.T, srv *pstest.Server) {
+func closePstest(t *testing.T, srv *pstestserver.Server) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -68,6 +68,7 @@ func Start(addr string, opts ...pstest.ServerReactorOption) (*Server, error) {
 	gsrv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(receiveLimit),
 		grpc.ChainUnaryInterceptor(requestLimit),
+		grpc.ChainStreamInterceptor(noKeepAlivePings),
 	)
 	// pstest's own server keeps its 4 MiB limit; the same fake, served
 	// again here, gets the service's.
@@ -135,5 +136,31 @@ func Serve(ctx context.Context, addr string, logger *slog.Logger) error {
 	<-ctx.Done()
 	err = srv.Close()
 	logger.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "pstest Pub/Sub fake stopped", slog.String("addr", srv.Addr))
+	return err
+}
+
+// noKeepAlivePings works around a deadlock of pstest v2.9.0: it answers a
+// StreamingPull keep-alive ping (protocol version 1) by sending on the
+// stream's message channel while it holds the server's lock
+// (pstest/fake.go, handleStreamingPullRequest), which the stream's sender
+// needs too; Publish, Subscribe and Close then hang. The client asks for
+// version 1 but does not depend on it ("None of the client library code is
+// gated on protocolVersion", its own tests say), so the server reads every
+// StreamingPullRequest as version 0, whose pings pstest does not answer.
+func noKeepAlivePings(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if info.FullMethod != pubsubpb.Subscriber_StreamingPull_FullMethodName {
+		return handler(srv, ss)
+	}
+	return handler(srv, version0Stream{ss})
+}
+
+// version0Stream reads StreamingPullRequests with protocol version 0.
+type version0Stream struct{ grpc.ServerStream }
+
+func (s version0Stream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if req, ok := m.(*pubsubpb.StreamingPullRequest); ok && err == nil {
+		req.ProtocolVersion = 0
+	}
 	return err
 }

@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2/pstest"
-
 	"github.com/portkit/portkit/adapters/mongo"
 	"github.com/portkit/portkit/adapters/mysql"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
 	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
@@ -403,7 +402,10 @@ func pubsubServer(t *testing.T) (host, name string) {
 // pstestServer starts pstest, the in-process Pub/Sub fake, on a loopback
 // port, stopped at cleanup.
 func pstestServer(t *testing.T) string {
-	srv := pstest.NewServer()
+	srv, err := pstestserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return srv.Addr
 }

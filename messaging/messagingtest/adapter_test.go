@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2/pstest"
-
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/messaging/messagingtest"
 	"github.com/portkit/portkit/ports"
@@ -36,10 +35,13 @@ func TestPubSubAdapter(t *testing.T) {
 
 func runOnAdapter(t *testing.T, host string) {
 	messagingtest.Run(t, func(t *testing.T) messagingtest.Env {
-		var srv *pstest.Server
+		var srv *pstestserver.Server
 		addr := host
 		if addr == "" {
-			srv = pstest.NewServer()
+			var err error
+			if srv, err = pstestserver.Start("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
 			addr = srv.Addr
 		}
 		cfg := pubsub.Config{ProjectID: "portkit-test", EmulatorHost: addr}

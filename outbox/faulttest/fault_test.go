@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2/pstest"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
@@ -24,6 +23,7 @@ import (
 	"github.com/portkit/portkit/adapters/mysql"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/pstestserver"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/messaging"
 	"github.com/portkit/portkit/outbox"
@@ -319,7 +319,10 @@ func TestOutboxUnderFaults(t *testing.T) {
 	dsnFor := func(addr string) string { c := dc.Clone(); c.Addr = addr; return c.FormatDSN() }
 	psHost := os.Getenv(pubsub.EnvEmulatorHost)
 	if psHost == "" {
-		srv := pstest.NewServer()
+		srv, err := pstestserver.Start("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { _ = srv.Close() })
 		psHost = srv.Addr
 	}
