@@ -402,6 +402,7 @@ func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}
+	firstByKey := map[string][]string{} // per ordering key, messages in the order of their first delivery
 	var acks []ack
 	done := map[string]bool{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -421,6 +422,12 @@ func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]
 		mu.Lock()
 		defer mu.Unlock()
 		seen[d]++
+		if seen[d] == 1 && m.OrderingKey != "" {
+			// The port's ordering rule is on deliveries: the first
+			// delivery of each message of a key comes in publish order
+			// (after a nack, later ones may be acknowledged first).
+			firstByKey[m.OrderingKey] = append(firstByKey[m.OrderingKey], d)
+		}
 		if seen[d] <= nacksOf(d, kind) {
 			if w, ok := want[d]; ok && !w && seen[d] >= deadAttempts && complete() {
 				cancel()
@@ -476,18 +483,14 @@ func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]
 	mu.Lock()
 	defer mu.Unlock()
 	var lines []string
-	byKey := map[string][]string{}
 	for _, a := range acks {
 		lines = append(lines, fmt.Sprintf("%s attrs=%s key=%q attempt=%d", a.data, a.attrs, a.key, a.attempt))
-		if a.key != "" {
-			byKey[a.key] = append(byKey[a.key], a.data)
-		}
 	}
 	slices.Sort(lines)
 	out := strings.Join(lines, "\n    ")
 	if kind == "ord" {
-		for _, k := range slices.Sorted(maps.Keys(byKey)) {
-			out += fmt.Sprintf("\n    order of key %q: %s", k, strings.Join(byKey[k], " "))
+		for _, k := range slices.Sorted(maps.Keys(firstByKey)) {
+			out += fmt.Sprintf("\n    order of key %q: %s", k, strings.Join(firstByKey[k], " "))
 		}
 	}
 	if ports.IsContextError(err) || errors.Is(err, context.Canceled) {
