@@ -218,6 +218,7 @@ func (s *SQLStore[T]) checkEntity(op string, e reflect.Value, write func(*schema
 }
 
 func creatable(f *schema.Field) bool { return f.Creatable }
+
 // updatable reports whether Update writes f: every column but the primary
 // key and CreatedAt (the port's rule, as internal/gormstore's updates).
 func updatable(f *schema.Field) bool {

@@ -416,6 +416,11 @@ func TestFindPage(t *testing.T) {
 		ports.All().OrderBy("-Note", "Qty").Limit(6),
 		ports.Where("Qty", ports.Ne, 2).OrderBy("-Price", "-Note").Limit(5),
 		ports.All().OrderBy("-ID").Limit(20),
+		// A condition and a keyset of one term (the primary key): gorm
+		// read the term's one-element OR as "condition OR cursor" (found
+		// by the differential checker).
+		ports.Where("Qty", ports.Ne, 2).Limit(4),
+		ports.Where("Qty", ports.Gte, 1).And("Note", ports.Ne, "n1").Limit(3),
 	} {
 		want, err := s.Find(ctx, q.Limit(0))
 		if err != nil {

@@ -416,6 +416,8 @@ func TestFindPage(t *testing.T) {
 		ports.All().OrderBy("-Note", "Qty").Limit(6),
 		ports.Where("Qty", ports.Ne, 2).OrderBy("-Price", "-Note").Limit(5),
 		ports.All().OrderBy("-ID").Limit(20),
+		ports.Where("Qty", ports.Ne, 2).Limit(4),
+		ports.Where("Qty", ports.Gte, 1).And("Note", ports.Ne, "n1").Limit(3),
 	} {
 		want, err := s.Find(ctx, q.Limit(0))
 		if err != nil {

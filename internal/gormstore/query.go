@@ -157,6 +157,12 @@ terms:
 		// order, with no key after it): no row matches.
 		return clause.Expr{SQL: "1 = 0"}, nil
 	}
+	if len(ors) == 1 {
+		// gorm reads a one-element OrConditions among a Where's
+		// expressions as "OR" with the previous one (its db.Or): the
+		// query's conditions would be OR-ed with the cursor's.
+		return ors[0], nil
+	}
 	return clause.Or(ors...), nil
 }
 
