@@ -148,14 +148,16 @@ func (db *DB) InTx(ctx context.Context) bool {
 	return t != nil && t.db == db && !t.ended.Load()
 }
 
-// gormNow is the time gorm stamps CreatedAt, UpdatedAt and DeletedAt with:
-// its NowFunc, which on MySQL rounds to the datetime precision (ms).
+// gormNow is the time the adapters stamp CreatedAt, UpdatedAt and
+// DeletedAt with (their gorm NowFunc): the clock's time in UTC, truncated
+// to the column's precision — milliseconds on MySQL (datetime(3)),
+// microseconds on PostgreSQL (timestamptz).
 func (db *DB) gormNow() time.Time {
-	now := db.clock.Now()
+	now := db.clock.Now().UTC()
 	if db.dialect == MySQL {
-		return now.Round(time.Millisecond)
+		return now.Truncate(time.Millisecond)
 	}
-	return now
+	return now.Truncate(time.Microsecond)
 }
 
 func (db *DB) enter(ctx context.Context, op string) error {

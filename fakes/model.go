@@ -1,12 +1,8 @@
 package fakes
 
 import (
-	"cmp"
-	"fmt"
 	"reflect"
-	"strings"
 	"time"
-	"unicode"
 )
 
 var timeType = reflect.TypeFor[time.Time]()
@@ -14,40 +10,6 @@ var timeType = reflect.TypeFor[time.Time]()
 // maxDepth bounds the recursion of deepCopy and of struct walks, so that a
 // cyclic value cannot overflow the stack.
 const maxDepth = 32
-
-// isUintKind reports whether k is an unsigned integer kind.
-func isUintKind(k reflect.Kind) bool {
-	switch k {
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return true
-	}
-	return false
-}
-
-// cmpKeys orders normalized keys: numbers numerically, strings bytewise.
-func cmpKeys(a, b any) int {
-	switch x := a.(type) {
-	case int64:
-		switch y := b.(type) {
-		case int64:
-			return cmp.Compare(x, y)
-		case uint64:
-			return -1 // y > MaxInt64
-		}
-	case uint64:
-		switch y := b.(type) {
-		case uint64:
-			return cmp.Compare(x, y)
-		case int64:
-			return 1
-		}
-	case string:
-		if y, ok := b.(string); ok {
-			return strings.Compare(x, y)
-		}
-	}
-	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
-}
 
 // uniqueIndex is a unique index over one or more columns: cols are field
 // index paths into *T rows, or fn (when set) computes the index value of a
@@ -213,39 +175,4 @@ func needsDeep(t reflect.Type) bool {
 		return t != timeType
 	}
 	return false
-}
-
-// tableName returns what T's method named method (TableName or
-// CollectionName) returns, else T's snake-case plural name. (The SQL store
-// names its table with gorm's naming strategy instead.)
-func tableName(typ reflect.Type, method string) string {
-	for _, v := range []reflect.Value{reflect.New(typ).Elem(), reflect.New(typ)} {
-		if m := v.MethodByName(method); m.IsValid() && m.Type().NumIn() == 0 && m.Type().NumOut() == 1 && m.Type().Out(0).Kind() == reflect.String {
-			if name := m.Call(nil)[0].String(); name != "" {
-				return name
-			}
-		}
-	}
-	return snakePlural(typ.Name())
-}
-
-// snakePlural turns a Go type name into a gorm-like table name:
-// "OrderLine" -> "order_lines".
-func snakePlural(name string) string {
-	var b strings.Builder
-	rs := []rune(name)
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			if i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]))) {
-				b.WriteByte('_')
-			}
-			r = unicode.ToLower(r)
-		}
-		b.WriteRune(r)
-	}
-	s := b.String()
-	if s == "" {
-		return "rows"
-	}
-	return s + "s"
 }

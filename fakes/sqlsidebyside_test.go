@@ -275,5 +275,45 @@ func TestSQLSideBySideKeys(t *testing.T) {
 		err := s.Create(ctx, &e)
 		return e.ID, err
 	})
+	// An explicit key of an insert that fails leaves InnoDB's counter alone
+	// (a divergence the differential checker found).
+	same(t, p, "Create with an explicit key and a duplicate unique value", func(s ports.SQLStore[uniqueRow]) (any, error) {
+		return nil, s.Create(ctx, &uniqueRow{ID: 500, Code: "E"})
+	})
+	same(t, p, "Create after the failed explicit key", func(s ports.SQLStore[uniqueRow]) (any, error) {
+		e := uniqueRow{Code: "f"}
+		err := s.Create(ctx, &e)
+		return e.ID, err
+	})
 	same(t, p, "stored ids at the end", ids)
+}
+
+// TestSQLAutoTimesUTC: CreatedAt and UpdatedAt are stamped as the adapters'
+// gorm NowFunc stamps them — UTC, truncated (not rounded) to the column's
+// precision — whatever the clock's location (found by the differential
+// checker: the fake stamped local, rounded times).
+func TestSQLAutoTimesUTC(t *testing.T) {
+	for _, d := range []struct {
+		dialect fakes.Dialect
+		prec    time.Duration
+	}{{fakes.MySQL, time.Millisecond}, {fakes.Postgres, time.Microsecond}} {
+		at := time.Date(2024, 5, 6, 7, 8, 9, 999_999_999, time.FixedZone("UTC+2", 7200))
+		clock := fakes.NewManualClock(at)
+		db := fakes.NewDB(fakes.WithClock(clock), fakes.WithDialect(d.dialect))
+		s, err := fakes.NewSQLStore[uniqueRow](db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := uniqueRow{Code: "a"}
+		must(t, "Create", s.Create(t.Context(), &e))
+		want := at.UTC().Truncate(d.prec)
+		got, err := s.Get(t.Context(), e.ID)
+		must(t, "Get", err)
+		for what, v := range map[string]time.Time{"entity": e.CreatedAt, "stored": got.CreatedAt} {
+			if v != want {
+				t.Errorf("%v: %s CreatedAt = %v (%v), want %v", d.dialect, what, v, v.Location(), want)
+			}
+		}
+		_ = db.Close(t.Context())
+	}
 }

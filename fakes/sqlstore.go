@@ -328,39 +328,57 @@ func (s *SQLStore[T]) nextID(op string) (any, error) {
 	return tb.autoI, nil
 }
 
+// bumpAutoIncrement moves the table's auto-increment counter past an
+// explicit key that was stored (write lock), as InnoDB does; a key of an
+// insert that failed leaves the counter alone, and a PostgreSQL sequence
+// never moves for explicit keys.
+func (s *SQLStore[T]) bumpAutoIncrement(key any) {
+	if s.m.dialect == Postgres {
+		return
+	}
+	switch v := key.(type) {
+	case int64:
+		s.tb.autoI = max(s.tb.autoI, v)
+	case uint64:
+		if v <= math.MaxInt64 {
+			s.tb.autoI = max(s.tb.autoI, int64(v))
+		}
+	}
+}
+
 // insert stores the pending rows all or none, assigning auto-increment
-// keys (consumed even when the insert fails, as in InnoDB) and waiting for
+// keys (generated ones are consumed even when the insert fails, as in
+// InnoDB; explicit ones move the counter only once stored) and waiting for
 // locks the running transaction holds.
 func (s *SQLStore[T]) insert(ctx context.Context, t *tx, op string, ps []*pending) error {
 	db, tb, pk := s.db, s.tb, s.m.pk
 	assigned := false
+	var undo, bumped int64 // the counter should the insert fail, and as assigned
 	for {
 		if err := db.lock(t, db.name, op); err != nil {
 			return err
 		}
 		if !assigned {
+			// An explicit key moves the counter for the rows after it in
+			// the batch; if the insert fails, only the generated keys stay
+			// consumed.
+			before, generated := tb.autoI, int64(0)
 			for _, p := range ps {
-				switch v := p.row[pk.i].(type) {
-				case nil:
-					if !pk.f.AutoIncrement {
-						continue
-					}
-					id, err := s.nextID(op)
-					if err != nil {
-						db.mu.Unlock()
-						return err
-					}
-					p.row[pk.i] = id
-				case int64:
-					if s.m.dialect != Postgres { // a PostgreSQL sequence does not move
-						tb.autoI = max(tb.autoI, v)
-					}
-				case uint64:
-					if v <= math.MaxInt64 && s.m.dialect != Postgres {
-						tb.autoI = max(tb.autoI, int64(v))
-					}
+				if p.row[pk.i] != nil {
+					s.bumpAutoIncrement(p.row[pk.i])
+					continue
 				}
+				if !pk.f.AutoIncrement {
+					continue
+				}
+				id, err := s.nextID(op)
+				if err != nil {
+					db.mu.Unlock()
+					return err
+				}
+				p.row[pk.i], generated = id, tb.autoI
 			}
+			undo, bumped = max(before, generated), tb.autoI
 			assigned = true
 		}
 		keys := make([]any, len(ps))
@@ -378,6 +396,9 @@ func (s *SQLStore[T]) insert(ctx context.Context, t *tx, op string, ps []*pendin
 			}
 		}
 		if err := s.checkInsert(t, op, keys, rows); err != nil {
+			if tb.autoI == bumped {
+				tb.autoI = undo
+			}
 			db.mu.Unlock()
 			return err
 		}
@@ -1086,9 +1107,7 @@ func (s *SQLStore[T]) insertOver(ctx context.Context, t *tx, op string, p *pendi
 			db.mu.Unlock()
 			return s.conflict(op, "duplicate entry for unique index %s", name)
 		}
-		if v, ok := p.row[s.m.pk.i].(int64); ok && s.m.dialect != Postgres {
-			tb.autoI = max(tb.autoI, v)
-		}
+		s.bumpAutoIncrement(p.row[s.m.pk.i])
 		db.put(t, tb, k, p.row, old)
 		db.mu.Unlock()
 		return nil

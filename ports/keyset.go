@@ -101,6 +101,9 @@ func (s *Schema) ValidatePatch(p Patch, pkPath string) error {
 			if c.Value == nil || isNilPointer(c.Value) {
 				return fail("Inc of %s by nil", c.Field)
 			}
+			if isIntegerKind(f.Type) && !isIntegral(reflect.ValueOf(c.Value)) {
+				return fail("Inc of integer field %s by %v: the delta is not a whole number (MySQL rounds it, MongoDB stores a double)", c.Field, c.Value)
+			}
 		default:
 			return fail("unknown change operator %q on %s", string(c.Op), c.Field)
 		}
@@ -430,4 +433,30 @@ func fieldByIndex(v reflect.Value, index []int) (f reflect.Value, null bool) {
 		v = v.Elem()
 	}
 	return v, false
+}
+
+// isIntegerKind reports whether t (or what it points to) is an integer type.
+func isIntegerKind(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return true
+	}
+	return false
+}
+
+// isIntegral reports whether the numeric value v is a whole number.
+func isIntegral(v reflect.Value) bool {
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		f := v.Float()
+		return f == math.Trunc(f) && !math.IsInf(f, 0)
+	}
+	return true
 }

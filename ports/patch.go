@@ -36,9 +36,11 @@ type Change struct {
 // A Patch with no change, a field named twice, the primary key or ID, the
 // version field, a field T does not have or that the store does not write
 // (a gorm read-only or create-only field, a field without a column), a
-// value of another class than its field, or Inc of a non-numeric or of a
-// pointer field is ErrInvalid (a NULL has no portable increment: SQL keeps
-// NULL, MongoDB refuses; Set a pointer field instead).
+// value of another class than its field, Inc of a non-numeric or of a
+// pointer field (a NULL has no portable increment: SQL keeps NULL, MongoDB
+// refuses; Set a pointer field instead), or Inc of an integer field by a
+// fraction (MySQL rounds the sum, MongoDB turns the field into a double) is
+// ErrInvalid.
 type Patch struct {
 	changes   []Change
 	ifVersion Version

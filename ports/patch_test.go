@@ -73,7 +73,7 @@ func TestValidatePatchAccepts(t *testing.T) {
 		"Set of a nested field":           ports.Set("Addr.City", "Oslo"),
 		"Inc by an int":                   ports.Inc("Qty", 1),
 		"Inc by a float":                  ports.Inc("Price", -0.5),
-		"Inc of an int by a float":        ports.Inc("Qty", 0.5),
+		"Inc of an int by a whole float":  ports.Inc("Qty", 2.0),
 		"IfVersion":                       ports.Set("Qty", 1).IfVersion(4),
 	} {
 		if err := s.ValidatePatch(p, "ID"); err != nil {
@@ -88,6 +88,7 @@ func TestValidatePatchRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	for what, p := range map[string]ports.Patch{
+		"Inc of an int by a fraction":     ports.Inc("Qty", 0.5),
 		"no change":                       {},
 		"an unknown field":                ports.Set("Nope", 1),
 		"a nested struct itself":          ports.Set("Addr", struct{ City string }{}),

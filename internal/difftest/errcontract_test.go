@@ -215,8 +215,7 @@ func provisionOn(ps *pubsub.PubSub) portstest.ProvisionFunc {
 			return err
 		}
 		for name, c := range subs {
-			err := ps.EnsureSubscription(ctx, name, pubsub.SubscriptionConfig{Topic: c.Topic, Ordering: c.Ordering,
-				AckDeadline: c.AckDeadline, MaxDeliveryAttempts: c.MaxDeliveryAttempts, DeadLetterTopic: c.DeadLetterTopic})
+			err := ps.EnsureSubscription(ctx, name, pubsub.SubscriptionConfig(c))
 			if err != nil {
 				return err
 			}

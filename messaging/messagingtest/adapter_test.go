@@ -83,8 +83,5 @@ func (a adapterAdmin) EnsureSubscription(ctx context.Context, sub string, cfg po
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	return a.ps.EnsureSubscription(ctx, sub, pubsub.SubscriptionConfig{
-		Topic: cfg.Topic, AckDeadline: cfg.AckDeadline, Ordering: cfg.Ordering,
-		DeadLetterTopic: cfg.DeadLetterTopic, MaxDeliveryAttempts: cfg.MaxDeliveryAttempts,
-	})
+	return a.ps.EnsureSubscription(ctx, sub, pubsub.SubscriptionConfig(cfg))
 }
