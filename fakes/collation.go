@@ -1,6 +1,13 @@
 package fakes
 
-//go:generate go test -run ^TestCollationTableMatchesServer$ -args -write-collation-table
+// The weight table (collation_table.go) is data taken from the server, not
+// generated from this module's sources, so go generate leaves it alone
+// (it runs offline, in CI's mock-freshness step too). With MariaDB at
+// MYSQL_DSN, regenerate it with
+//
+//	go test ./fakes -run '^TestCollationTableMatchesServer$' -args -write-collation-table
+//
+// and make test checks it against the server on every run.
 
 import (
 	"cmp"

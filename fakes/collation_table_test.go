@@ -24,9 +24,9 @@ import (
 //
 //	go test -run ^TestCollationTableMatchesServer$ ./fakes -args -write-collation-table
 //
-// rewrites it (go generate ./fakes runs exactly that); without the flag the
-// test checks the committed table, and the comparison rules built on it,
-// against the server.
+// rewrites it (by hand: go generate does not, as it needs the server);
+// without the flag the test checks the committed table, and the comparison
+// rules built on it, against the server.
 var writeCollationTable = flag.Bool("write-collation-table", false, "rewrite fakes/collation_table.go from the server at MYSQL_DSN")
 
 func openCollationServer(t *testing.T) *sql.DB {
