@@ -7,17 +7,19 @@
 //     of MySQL or PostgreSQL as the adapters create their tables, see
 //     [WithDialect]) and [DocStore] ([ports.DocStore], models embedding
 //     [ports.Document]) tables;
-//   - [PubSub]: a [ports.Publisher] and [ports.Subscriber] with topics,
-//     subscriptions, fan-out, at-least-once redelivery and ordering keys.
+//   - [PubSub]: a [ports.Publisher], [ports.Subscriber] and [ports.Admin]
+//     with topics, subscriptions, fan-out, at-least-once redelivery,
+//     ordering keys and dead letters.
 //
 // Each is also a [ports.Connector] and is safe for concurrent use.
 //
 // # Why a fake can be trusted
 //
 // The fakes pass the same conformance suites (package ports/portstest) as
-// the adapters do against MySQL, MongoDB, Redis and Pub/Sub, with every
-// capability claimed: transactions with savepoints, unique indexes,
-// ordering keys, delivery attempts. Queries are validated by the same
+// the adapters do against MySQL, PostgreSQL, MongoDB, Redis, Pub/Sub and
+// NATS, claiming the capabilities of the backends they follow: transactions
+// with savepoints, unique indexes, ordering keys, dead letters (with
+// DeliveryAttempt counted on dead-letter subscriptions, as Google does). Queries are validated by the same
 // [ports.Schema] the adapters use, so a query a fake rejects is rejected in
 // production too. The SQL store goes further and reuses the adapters'
 // machinery: gorm's own schema parser reads the model (table and column
@@ -28,7 +30,8 @@
 // generated from MariaDB; bytewise on PostgreSQL), times keep the column's
 // precision, and values the backend rejects are ErrInvalid by the same
 // portable rules (internal/sqlrules) the adapters apply. Side-by-side
-// tests against MariaDB keep it honest.
+// tests against MariaDB and PostgreSQL, and the differential checker
+// (internal/difftest), keep it honest.
 //
 // # Clock
 //

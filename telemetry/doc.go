@@ -16,7 +16,10 @@
 // same spans and metrics themselves, through the same core, with the
 // global providers by default or those of their WithTracerProvider,
 // WithMeterProvider (and, for messaging, WithPropagator) options. The
-// decorators are for third-party implementations.
+// exceptions, for now: the PostgreSQL adapter records with the global
+// providers only (it has no provider options), and the NATS adapter records
+// nothing (decorate it). The decorators are for third-party
+// implementations.
 //
 // Each decorator returns the port's interface only: a decorated Cache is
 // not a Connector any more, so wrap the Connector side separately (as

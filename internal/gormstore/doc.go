@@ -1,7 +1,7 @@
 // Package gormstore is the dialect-neutral machinery of portkit's SQL
 // adapters over gorm: one implementation of ports.SQLStore and
-// ports.Transactor that adapters/mysql (and the PostgreSQL adapter after
-// it) configure with a Dialect, so that each adapter keeps only its
+// ports.Transactor that adapters/mysql and adapters/postgres configure
+// with a Dialect, so that each adapter keeps only its
 // configuration, its Open, Check and Close, and its error classifier.
 //
 // What it holds:

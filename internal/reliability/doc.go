@@ -27,8 +27,8 @@
 //     and no error, and Config redacts itself in %v, %+v, %#v and slog.
 //
 // The hostile-input fuzz targets live next to the code they attack:
-// adapters/mysql and adapters/mongo (query translation) and each adapter's
-// ConfigFromEnv.
+// internal/gormstore and internal/docmodel (query translation of the SQL
+// and document adapters) and each adapter's ConfigFromEnv.
 //
 // Backends come from the usual variables (REDIS_URL, MYSQL_DSN,
 // MONGODB_URI, PUBSUB_EMULATOR_HOST; Pub/Sub also runs against the
