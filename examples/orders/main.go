@@ -16,7 +16,9 @@
 // one SQL transaction (the transactional outbox); the outbox relay
 // publishes the event; the projector consumes it into the read model
 // under messaging's middleware; GET /orders/{id} reads through a
-// cache-aside loader.
+// cache-aside loader. GET /metrics serves the metrics in Prometheus'
+// format; the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT...)
+// export traces and metrics over OTLP (see packages wiring and observe).
 //
 // SIGINT or SIGTERM shuts the service down gracefully: the HTTP server
 // drains (an order whose POST got its 201 is committed with its event),

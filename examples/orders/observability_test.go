@@ -114,7 +114,7 @@ func traceOf(spans []sdktrace.ReadOnlySpan) (trace.TraceID, []sdktrace.ReadOnlyS
 func attr(sp sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range sp.Attributes() {
 		if kv.Key == attribute.Key(key) {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
