@@ -16,7 +16,9 @@
 // one SQL transaction (the transactional outbox); the outbox relay
 // publishes the event; the projector consumes it into the read model
 // under messaging's middleware; GET /orders/{id} reads through a
-// cache-aside loader.
+// cache-aside loader. GET /metrics serves the metrics in Prometheus'
+// format; the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT...)
+// export traces and metrics over OTLP (see packages wiring and observe).
 //
 // SIGINT or SIGTERM shuts the service down gracefully: the HTTP server
 // drains (an order whose POST got its 201 is committed with its event),
@@ -41,6 +43,7 @@ import (
 
 	"github.com/portkit/portkit/examples/orders/app"
 	"github.com/portkit/portkit/examples/orders/httpapi"
+	"github.com/portkit/portkit/examples/orders/observe"
 	"github.com/portkit/portkit/examples/orders/wiring"
 )
 
@@ -61,10 +64,11 @@ func main() {
 }
 
 // run is the whole service: it parses args and environ (os.Environ's
-// "KEY=value" form), wires the ports, serves until ctx ends, then shuts
-// down within the configured bound. Logs and the start-up banner go to
+// "KEY=value" form), sets up the telemetry (with obsOpts, a test's span
+// exporter), wires the ports, serves until ctx ends, then shuts down
+// within the configured bound. Logs and the start-up banner go to
 // stdout.
-func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
+func run(ctx context.Context, args, environ []string, stdout io.Writer, obsOpts ...observe.Option) error {
 	cfg, err := wiring.ConfigFromEnviron(environ)
 	if err != nil {
 		return err
@@ -80,7 +84,9 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	tel, err := wiring.Observability(ctx, cfg.Environ, log)
+	// Before Build: the adapters it opens record through the providers
+	// this installs.
+	tel, err := wiring.Observability(ctx, cfg.Environ, log, obsOpts...)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/portkit/portkit/examples/orders/observe"
 )
 
 func TestMain(m *testing.M) {
@@ -73,9 +75,15 @@ type service struct {
 // listens. The test's cleanup stops it if the test did not.
 func start(t *testing.T, environ []string) *service {
 	t.Helper()
+	return startWith(t, environ)
+}
+
+// startWith is start with observe's options for run (a span exporter).
+func startWith(t *testing.T, environ []string, obsOpts ...observe.Option) *service {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &service{out: newOutput(), cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, environ, s.out) }()
+	go func() { s.done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, environ, s.out, obsOpts...) }()
 	select {
 	case s.url = <-s.out.url:
 	case err := <-s.done:
