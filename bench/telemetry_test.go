@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -19,6 +21,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/nats"
+	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/adapters/redis"
 	"github.com/portkit/portkit/fakes"
 	"github.com/portkit/portkit/internal/obs"
@@ -350,6 +354,100 @@ func BenchmarkHooksMySQLGet(b *testing.B) {
 		return store
 	}, func(b *testing.B, s *mysql.Store[portstest.Item], i int) {
 		if _, err := s.Get(ctx, items[i%rows].ID); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkHooksPostgresGet: a Get by primary key on the PostgreSQL
+// adapter. It skips without DATABASE_URL.
+func BenchmarkHooksPostgresGet(b *testing.B) {
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		b.Skip("postgres backend unavailable: DATABASE_URL is not set")
+	}
+	ctx := context.Background()
+	table := "pk_tel_bench_" + randHex()
+	const rows = 100
+	items := benchItems(rows)
+	made := false
+	hookCost(b, func(b *testing.B, tp trace.TracerProvider, mp metric.MeterProvider) *postgres.Store[portstest.Item] {
+		opts := []postgres.Option{postgres.WithLogger(quietLogger())}
+		if tp != nil {
+			opts = append(opts, postgres.WithTracerProvider(tp), postgres.WithMeterProvider(mp))
+		}
+		db, err := postgres.Open(ctx, postgres.Config{URL: url}, opts...)
+		if err != nil {
+			b.Skipf("postgres backend unavailable: %v", err)
+		}
+		b.Cleanup(func() { _ = db.Close(ctx) })
+		store, err := postgres.NewStore[portstest.Item](db, postgres.WithTable(table))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !made {
+			made = true
+			if err := store.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = db.DB().Exec(`DROP TABLE IF EXISTS "` + table + `"`).Error })
+			if err := store.CreateMany(ctx, items); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return store
+	}, func(b *testing.B, s *postgres.Store[portstest.Item], i int) {
+		if _, err := s.Get(ctx, items[i%rows].ID); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkHooksNATSPublish: Publish of one message (with the trace
+// context added when on) on the NATS adapter, acknowledged by JetStream.
+// It skips without NATS_URL.
+func BenchmarkHooksNATSPublish(b *testing.B) {
+	url := os.Getenv(nats.EnvURL)
+	if url == "" {
+		b.Skip("nats backend unavailable: NATS_URL is not set")
+	}
+	ctx := context.Background()
+	prefix := "pktel_bench_" + randHex()
+	topic := "bench"
+	msg := ports.Message{Data: redisValue, Attributes: map[string]string{"type": "order.created"}}
+	made := false
+	hookCost(b, func(b *testing.B, tp trace.TracerProvider, mp metric.MeterProvider) *nats.NATS {
+		opts := []nats.Option{nats.WithLogger(quietLogger())}
+		if tp != nil {
+			opts = append(opts, nats.WithTracerProvider(tp), nats.WithMeterProvider(mp))
+		}
+		n, err := nats.Open(ctx, nats.Config{URL: url, Prefix: prefix}, opts...)
+		if err != nil {
+			b.Skipf("nats backend unavailable: %v", err)
+		}
+		if !made {
+			made = true
+			b.Cleanup(func() { // after every adapter's Close: on a connection of its own
+				nc, err := natsgo.Connect(url)
+				if err != nil {
+					return
+				}
+				defer nc.Close()
+				if js, err := jetstream.New(nc); err == nil {
+					(&natsBench{prefix: prefix, js: js}).sweep()
+				}
+			})
+			if err := n.EnsureTopic(ctx, topic); err != nil {
+				b.Fatal(err)
+			}
+			if err := n.EnsureSubscription(ctx, "bench-sub", ports.SubscriptionConfig{Topic: topic}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Cleanup(func() { _ = n.Close(ctx) })
+		return n
+	}, func(b *testing.B, n *nats.NATS, _ int) {
+		if _, err := n.Publish(ctx, topic, msg); err != nil {
 			b.Fatal(err)
 		}
 	})

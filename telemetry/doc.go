@@ -15,11 +15,14 @@
 // portkit's own adapters and fakes need no decorator: they record the
 // same spans and metrics themselves, through the same core, with the
 // global providers by default or those of their WithTracerProvider,
-// WithMeterProvider (and, for messaging, WithPropagator) options. The
-// exceptions, for now: the PostgreSQL adapter records with the global
-// providers only (it has no provider options), and the NATS adapter records
-// nothing (decorate it). The decorators are for third-party
-// implementations.
+// WithMeterProvider (and, for messaging, WithPropagator) options. That
+// holds for every adapter: MySQL and PostgreSQL (db.system.name mysql,
+// mariadb or postgresql: the stores' sql.* spans, tx.within_tx, check and
+// close, server.address and server.port of the primary), MongoDB, Redis,
+// Google Pub/Sub and NATS (messaging.system gcp_pubsub or nats: publish,
+// process, ensure_topic, ensure_subscription, check and close, with the
+// trace context in the message attributes, which NATS carries as
+// headers). The decorators are for third-party implementations.
 //
 // Each decorator returns the port's interface only: a decorated Cache is
 // not a Connector any more, so wrap the Connector side separately (as

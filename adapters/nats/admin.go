@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/ports"
 )
 
@@ -87,6 +88,13 @@ func configDiff(got, want ports.SubscriptionConfig) string {
 // ports.ErrInvalid; subjects that another stream already takes are
 // ports.ErrConflict.
 func (n *NATS) EnsureTopic(ctx context.Context, topic string) error {
+	ctx, sp := n.admin.StartDest(ctx, obs.OpEnsureTopic, topic)
+	err := n.doEnsureTopic(ctx, topic)
+	sp.End(err)
+	return err
+}
+
+func (n *NATS) doEnsureTopic(ctx context.Context, topic string) error {
 	op := "ensure topic " + topic
 	release, err := n.gate.Enter(ctx, backend, op)
 	if err != nil {
@@ -151,6 +159,13 @@ func isOverlap(err error) bool {
 // so that the server never stops delivering a message that was not
 // forwarded.
 func (n *NATS) EnsureSubscription(ctx context.Context, subscription string, cfg ports.SubscriptionConfig) error {
+	ctx, sp := n.admin.StartDest(ctx, obs.OpEnsureSubscription, subscription)
+	err := n.doEnsureSubscription(ctx, subscription, cfg)
+	sp.End(err)
+	return err
+}
+
+func (n *NATS) doEnsureSubscription(ctx context.Context, subscription string, cfg ports.SubscriptionConfig) error {
 	op := "ensure subscription " + subscription
 	release, err := n.gate.Enter(ctx, backend, op)
 	if err != nil {

@@ -63,6 +63,30 @@
 // consumers' MaxDeliver stays unlimited so that a message the server
 // stopped delivering can never be left unforwarded.
 //
+// # Telemetry
+//
+// The adapter records OpenTelemetry spans and metrics through portkit's
+// instrumentation core, as the Google Pub/Sub adapter and the fake do (see
+// package telemetry for the names and attributes): a producer span per
+// Publish ("publish <topic>"), a consumer span per handler call
+// ("process <subscription>"), a span per EnsureTopic, EnsureSubscription,
+// Check (Open's among them) and Close, with messaging.system "nats" and
+// server.address and server.port of the URL's first server (never its user
+// info), and the messaging metrics. It uses the global providers by
+// default, or those of [WithTracerProvider] and [WithMeterProvider].
+//
+// Publish adds the trace context of its span (W3C traceparent and
+// tracestate, or what [WithPropagator] writes) to the attributes of every
+// message that can take it within the port's limits, and so to its
+// headers; a message that already carries one keeps it. The handler sees
+// it among the attributes, as on Google Pub/Sub and the fake, and its
+// process span is a child of it. A message that the trace context would
+// take over the server's max_payload is sent without it. A handler's
+// failure at the subscription's MaxDeliveryAttempts, which forwards the
+// message to the dead-letter topic, marks the process span and counts in
+// portkit.messaging.dead_lettered.messages; a message forwarded because
+// its last delivery expired unhandled runs no handler and has no span.
+//
 // # Configuration
 //
 // [ConfigFromEnv] reads NATS_URL (required; nats:// or tls:// servers,

@@ -6,6 +6,9 @@ import (
 	"log"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/portkit/portkit/adapters/nats"
 	"github.com/portkit/portkit/ports"
 )
@@ -61,4 +64,28 @@ func ExampleConfig_String() {
 	// Output:
 	// nats.Config{URL:"nats://app:xxxxx@nats.internal:4222" Prefix:"orders"}
 	// nats://app:xxxxx@nats.internal:4222
+}
+
+// The adapter records spans and metrics with the application's providers
+// (here the global ones, where an SDK would be installed), and writes the
+// trace context into the messages with its propagator. It needs a server,
+// so it is compiled but not run.
+func ExampleWithTracerProvider() {
+	ctx := context.Background()
+	cfg, err := nats.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, err := nats.Open(ctx, cfg,
+		nats.WithTracerProvider(otel.GetTracerProvider()),
+		nats.WithMeterProvider(otel.GetMeterProvider()),
+		nats.WithPropagator(propagation.TraceContext{}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer n.Close(context.Background())
+	// A producer span "publish orders"; the message carries its traceparent.
+	if _, err := n.Publish(ctx, "orders", ports.Message{Data: []byte(`{"id":1}`)}); err != nil {
+		log.Fatal(err)
+	}
 }

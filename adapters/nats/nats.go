@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/portkit/portkit/internal/gate"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/redact"
 	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
@@ -77,6 +78,8 @@ type NATS struct {
 
 	acksMu sync.Mutex
 	acks   map[*nats.Msg]tracked // messages handed to the client, until their callback
+
+	pub, sub, admin, conn *obs.Instr // spans and metrics
 }
 
 // Option configures [Open].
@@ -85,6 +88,7 @@ type Option func(*options)
 type options struct {
 	logger   *slog.Logger
 	natsOpts []nats.Option
+	tel      obs.Settings
 }
 
 // WithLogger sets the logger of connection status, handler panics and
@@ -138,6 +142,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*NATS, error) {
 		closed:  make(chan struct{}),
 		acks:    map[*nats.Msg]tracked{},
 	}
+	n.instrument(o.tel)
 	nopts, err := n.natsOptions()
 	if err != nil {
 		return nil, err
@@ -186,7 +191,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*NATS, error) {
 		n.nc.Close()
 		return nil, ports.NewError(backend, op, ports.ErrInvalid, err)
 	}
-	if err := n.check(ctx, op); err != nil {
+	cctx, sp := n.conn.Start(ctx, obs.OpCheck)
+	err = n.check(cctx, op)
+	sp.End(err)
+	if err != nil {
 		n.logger.LogAttrs(ctx, slog.LevelError, "nats unavailable", slog.Any("config", cfg), slog.Any("error", err))
 		n.nc.Close()
 		return nil, err
@@ -351,6 +359,13 @@ func (n *NATS) Name() string { return backend }
 // no answer comes within its bound (the error names it), and
 // ports.ErrClosed after Close.
 func (n *NATS) Check(ctx context.Context) error {
+	ctx, sp := n.conn.Start(ctx, obs.OpCheck)
+	err := n.doCheck(ctx)
+	sp.End(err)
+	return err
+}
+
+func (n *NATS) doCheck(ctx context.Context) error {
 	const op = "check"
 	release, err := n.gate.Enter(ctx, backend, op)
 	if err != nil {
@@ -411,6 +426,13 @@ func (n *NATS) check(ctx context.Context, op string) error {
 // contexts cancelled at once (and are abandoned a second later; their
 // unacked messages are redelivered). A second Close returns ErrClosed.
 func (n *NATS) Close(ctx context.Context) error {
+	ctx, sp := n.conn.Start(ctx, obs.OpClose)
+	err := n.doClose(ctx)
+	sp.End(err)
+	return err
+}
+
+func (n *NATS) doClose(ctx context.Context) error {
 	const op = "close"
 	if n.gate.Closed() {
 		return closedErr(op)

@@ -40,6 +40,15 @@ import (
 // stored, and publishing it again may duplicate it. A message the server
 // refuses for permissions is ErrPermission at once.
 func (n *NATS) Publish(ctx context.Context, topic string, msgs ...ports.Message) ([]string, error) {
+	ctx, sp, traced := n.pub.StartPublish(ctx, topic, msgs)
+	ids, err := n.publish(ctx, topic, msgs, traced)
+	sp.End(err)
+	return ids, err
+}
+
+// publish is Publish of msgs, sent as traced: msgs with the trace context
+// added to the attributes of those that can take it (or msgs itself).
+func (n *NATS) publish(ctx context.Context, topic string, msgs, traced []ports.Message) ([]string, error) {
 	op := "publish " + topic
 	release, err := n.gate.Enter(ctx, backend, op)
 	if err != nil {
@@ -52,7 +61,7 @@ func (n *NATS) Publish(ctx context.Context, topic string, msgs ...ports.Message)
 	if err := checkName("topic", topic); err != nil {
 		return nil, invalidErr(op, err)
 	}
-	encoded, err := n.encodeAll(op, topic, msgs)
+	encoded, err := n.encodeAll(op, topic, msgs, traced)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +77,12 @@ func (n *NATS) Publish(ctx context.Context, topic string, msgs ...ports.Message)
 	return n.send(ctx, op, topic, encoded)
 }
 
-// encodeAll checks and encodes msgs for topic.
-func (n *NATS) encodeAll(op, topic string, msgs []ports.Message) ([]*nats.Msg, error) {
+// encodeAll checks msgs and encodes them for topic as traced (msgs with
+// the trace context in their attributes, see obs.Instr.StartPublish). The
+// rules apply to the caller's messages: a message whose trace context
+// would take it past the server's max_payload is sent without it, so that
+// tracing never makes a message unacceptable.
+func (n *NATS) encodeAll(op, topic string, msgs, traced []ports.Message) ([]*nats.Msg, error) {
 	maxPayload := int(n.nc.MaxPayload())
 	subjects := n.lay.subjectsOf(topic)
 	encoded := make([]*nats.Msg, len(msgs))
@@ -77,7 +90,11 @@ func (n *NATS) encodeAll(op, topic string, msgs []ports.Message) ([]*nats.Msg, e
 		if err := ports.ValidateMessage(m); err != nil {
 			return nil, invalidErr(op, fmt.Errorf("message %d of %d: %w (nothing sent)", i, len(msgs), err))
 		}
-		msg := encode(subjects[subjectIndex(m.OrderingKey)], m)
+		subject := subjects[subjectIndex(m.OrderingKey)]
+		msg := encode(subject, traced[i])
+		if wireSize(msg) > maxPayload {
+			msg = encode(subject, m)
+		}
 		if size := wireSize(msg); size > maxPayload {
 			return nil, invalidErr(op, fmt.Errorf("message %d of %d: %d bytes as NATS counts them (data and encoded attributes), "+
 				"over the server's max_payload of %d (nothing sent)", i, len(msgs), size, maxPayload))

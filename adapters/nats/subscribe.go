@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/subscribe"
 	"github.com/portkit/portkit/ports"
 )
@@ -90,6 +91,12 @@ func (s *subscriptionEntry) hurry() {
 // later, flushes the last acks and returns nil. After Close, Subscribe
 // returns ports.ErrClosed.
 func (n *NATS) Subscribe(ctx context.Context, subscription string, h ports.Handler) error {
+	err := n.doSubscribe(ctx, subscription, h)
+	n.sub.RecordError(ctx, obs.OpSubscribe, subscription, err)
+	return err
+}
+
+func (n *NATS) doSubscribe(ctx context.Context, subscription string, h ports.Handler) error {
 	op := "subscribe " + subscription
 	if err := n.gate.Check(ctx, backend, op); err != nil {
 		return err
@@ -150,6 +157,10 @@ func (n *NATS) Subscribe(ctx context.Context, subscription string, h ports.Handl
 		MaxConcurrency: n.cfg.Receive.Goroutines,
 		ShutdownGrace:  n.cfg.Receive.ShutdownTimeout,
 		Logger:         n.logger,
+		Instr:          n.sub,
+		// A failure at the last allowed delivery forwards the message to
+		// the dead-letter topic (nackOrForward).
+		DeadLetterAfter: rec.MaxDeliveryAttempts,
 	}, h)
 	entry.setRunner(r)
 	s := &subscriber{

@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/portkit/portkit/internal/gormstore"
+	"github.com/portkit/portkit/internal/obs"
 	"github.com/portkit/portkit/internal/redact"
 	"github.com/portkit/portkit/ports"
 )
@@ -24,6 +25,7 @@ import (
 // concurrent use.
 type DB struct {
 	core  *gormstore.DB // the gate, transactions, error wrapping
+	conn  *obs.Instr    // Check and Close
 	gorm  *gorm.DB
 	pool  *sql.DB
 	log   *slog.Logger
@@ -41,6 +43,7 @@ type Option func(*options)
 
 type options struct {
 	log *slog.Logger
+	tel obs.Settings
 }
 
 // WithLogger sets the logger of the connection status, and of gorm
@@ -137,10 +140,13 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 		return nil, ports.NewError(backend, "open", ports.ErrInvalid, err)
 	}
 	d.gorm = g
+	host, port := serverAddress(cc)
 	d.core = gormstore.NewDB(gormstore.Config{
 		Gorm: g, DDL: ddl, Primary: d.pool,
-		Dialect: dialect{logParams: cfg.LogParams},
+		Dialect:   dialect{logParams: cfg.LogParams},
+		Telemetry: o.tel, ServerAddress: host, ServerPort: port,
 	})
+	d.conn = d.core.Instr(obs.PortConnector, "")
 	o.log.Info("postgres: connected",
 		slog.String("addr", addr),
 		slog.String("database", cc.Database),
@@ -179,6 +185,13 @@ func (d *DB) DB() *gorm.DB { return d.gorm }
 // context's error when ctx ended), ports.ErrPermission when it refuses
 // the credentials, or ports.ErrClosed after Close.
 func (d *DB) Check(ctx context.Context) error {
+	ctx, sp := d.conn.Start(ctx, obs.OpCheck)
+	err := d.doCheck(ctx)
+	sp.End(err)
+	return err
+}
+
+func (d *DB) doCheck(ctx context.Context) error {
 	release, err := d.core.Enter(ctx, "check")
 	if err != nil {
 		return err
@@ -205,6 +218,13 @@ func (d *DB) Check(ctx context.Context) error {
 // wrapping ports.ErrClosed; a nil ctx is ports.ErrInvalid (the DB stays
 // open).
 func (d *DB) Close(ctx context.Context) error {
+	ctx, sp := d.conn.Start(ctx, obs.OpClose)
+	err := d.close(ctx)
+	sp.End(err)
+	return err
+}
+
+func (d *DB) close(ctx context.Context) error {
 	if d.core.Closed() {
 		return errClosed("close")
 	}

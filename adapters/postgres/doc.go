@@ -92,6 +92,20 @@
 // rather than commit when fn ignored the failure. Run a statement that may
 // fail in a nested WithinTx to go on after it.
 //
+// # Telemetry
+//
+// The DB, its stores and its transactions record OpenTelemetry spans and
+// metrics through portkit's instrumentation core, as the MySQL adapter
+// does (see package telemetry for the names and attributes): one span per
+// port operation ("sql.find orders", "tx.within_tx", "check postgres",
+// "close postgres"), with db.system.name "postgresql" and server.address
+// and server.port of the server pgx connects to first (a Unix socket's
+// directory, port 0; never the user or the password), and
+// db.client.operation.duration, portkit.operation.errors and
+// portkit.check.*. No span or metric holds a statement, a parameter or an
+// error's text. It uses the global providers by default, or those of
+// [WithTracerProvider] and [WithMeterProvider].
+//
 // # Errors
 //
 // Every error is a *ports.OpError with exactly one sentinel, classified by

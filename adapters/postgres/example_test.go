@@ -7,6 +7,8 @@ import (
 	"log"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/ports"
 )
@@ -194,4 +196,26 @@ func ExampleStore_Update() {
 	b.Balance = 20
 	fmt.Println(errors.Is(accounts.Update(ctx, &b), ports.ErrConflict)) // true: re-read, then retry
 	fmt.Println(accounts.Patch(ctx, a.ID, ports.Inc("Balance", 5).IfVersion(a.Version)))
+}
+
+// The DB and its stores record spans and metrics with the application's
+// providers (here the global ones, where an SDK would be installed). It
+// needs a server, so it is compiled but not run.
+func ExampleWithTracerProvider() {
+	ctx := context.Background()
+	cfg, err := postgres.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	db, err := postgres.Open(ctx, cfg,
+		postgres.WithTracerProvider(otel.GetTracerProvider()),
+		postgres.WithMeterProvider(otel.GetMeterProvider()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	// A span "check postgres" with server.address and server.port.
+	if err := db.Check(ctx); err != nil {
+		log.Fatal(err)
+	}
 }
