@@ -334,3 +334,33 @@ func TestSQLPostgresSequencesAndRanges(t *testing.T) {
 		t.Errorf("MySQL Find of a NUL = %v, %v; want none, nil", got, err)
 	}
 }
+
+// On Postgres a failed insert consumes the sequence's values of the rows
+// up to the failing one, not after it: PostgreSQL draws nextval row by
+// row and stops at the row that conflicts (found by the differential
+// checker against adapters/postgres; the fake consumed the whole batch's).
+func TestSQLPostgresFailedInsertConsumesUpToTheFailingRow(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[uniqueRow](t, fakes.WithDialect(fakes.Postgres))
+	next := func(what string) int64 {
+		t.Helper()
+		e := uniqueRow{Code: what}
+		must(t, "Create "+what, s.Create(ctx, &e))
+		return e.ID
+	}
+	// {} draws 1, {ID: 1} fails: the third row's value is never drawn.
+	wantKind(t, "CreateMany {} {ID:1} {}", s.CreateMany(ctx, []*uniqueRow{{Code: "a"}, {ID: 1, Code: "b"}, {Code: "c"}}), ports.ErrConflict)
+	if id := next("n1"); id != 2 {
+		t.Errorf("after a batch failing at its 2nd row: next id %d, want 2", id)
+	}
+	// p draws 3, the second p draws 4 and fails; q's is never drawn.
+	wantKind(t, "CreateMany p p q", s.CreateMany(ctx, []*uniqueRow{{Code: "p"}, {Code: "p"}, {Code: "q"}}), ports.ErrConflict)
+	if id := next("n2"); id != 5 {
+		t.Errorf("after a batch failing at its generated 2nd row: next id %d, want 5", id)
+	}
+	// An explicit first row that fails draws nothing.
+	wantKind(t, "CreateMany {ID:2} {}", s.CreateMany(ctx, []*uniqueRow{{ID: 2, Code: "z"}, {Code: "y"}}), ports.ErrConflict)
+	if id := next("n3"); id != 6 {
+		t.Errorf("after a batch failing at its explicit 1st row: next id %d, want 6", id)
+	}
+}
