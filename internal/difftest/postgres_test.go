@@ -83,6 +83,11 @@ func realPG[T any](db *postgres.DB, prefix string) func() (portstest.SQLSubject[
 		}
 		return portstest.SQLSubject[T]{
 			Store: s, Tx: db,
+			// ports.Transactor.WithinTx: "A statement that fails inside fn
+			// may leave the transaction unusable (PostgreSQL aborts it;
+			// MySQL and the fake go on): code that goes on after a failed
+			// call should return its error".
+			TxAborts: true,
 			Reset: func(ctx context.Context) error {
 				return db.DB().WithContext(ctx).Exec("TRUNCATE TABLE " + pgIdent(table) + " RESTART IDENTITY").Error
 			},
