@@ -480,3 +480,25 @@ func TestFindPage(t *testing.T) {
 		}
 	}
 }
+
+// An Upsert that inserts hands back CreatedAt in UTC, as Get does (found
+// by the differential checker: pgx scanned the RETURNING's timestamptz in
+// time.Local).
+func TestUpsertInsertedCreatedAtUTC(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	type stamped struct {
+		ID        int64
+		Name      string `gorm:"size:20"`
+		CreatedAt time.Time
+		UpdatedAt time.Time
+	}
+	s := newTestStore[stamped](t, db, "pk_dpg_upsert_utc")
+	e := stamped{ID: 7, Name: "x"}
+	if err := s.Upsert(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.CreatedAt.IsZero() || e.CreatedAt.Location() != time.UTC || e.UpdatedAt.Location() != time.UTC {
+		t.Errorf("Upsert left CreatedAt %v (%v), UpdatedAt %v (%v); want both in UTC", e.CreatedAt, e.CreatedAt.Location(), e.UpdatedAt, e.UpdatedAt.Location())
+	}
+}

@@ -1,7 +1,11 @@
 package gormstore
 
 import (
+	"context"
 	"database/sql"
+	"reflect"
+	"slices"
+	"time"
 
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
@@ -49,4 +53,28 @@ func (s *Store[T]) upsertReturning() *clause.Returning {
 		add(f)
 	}
 	return &clause.Returning{Columns: cols}
+}
+
+// returnedUTC puts the times the upsert's RETURNING scanned into e (the
+// driver's location, time.Local with pgx) in UTC, as the store's reads
+// hand them out (found by the differential checker: an inserted row's
+// CreatedAt came back in time.Local).
+func (s *Store[T]) returnedUTC(ctx context.Context, e *T) {
+	v := reflect.ValueOf(e).Elem()
+	fields := append(slices.Clone(s.createdAt), s.gs.FieldsWithDefaultDBValue...)
+	for _, f := range fields {
+		if f == nil {
+			continue
+		}
+		switch fv := f.ReflectValueOf(ctx, v); x := fv.Interface().(type) {
+		case time.Time:
+			if fv.CanSet() {
+				fv.Set(reflect.ValueOf(x.UTC()))
+			}
+		case *time.Time:
+			if x != nil {
+				*x = x.UTC()
+			}
+		}
+	}
 }

@@ -165,6 +165,7 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 		return s.db.Wrap(ctx, op, err)
 	}
 	if s.returning != nil {
+		s.returnedUTC(ctx, e)
 		return nil // the row came back: e holds what was stored
 	}
 	outcome, version, err := s.db.dialect.UpsertResult(res.Result, s.version != nil)
