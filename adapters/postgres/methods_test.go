@@ -481,24 +481,51 @@ func TestFindPage(t *testing.T) {
 	}
 }
 
-// An Upsert that inserts hands back CreatedAt in UTC, as Get does (found
-// by the differential checker: pgx scanned the RETURNING's timestamptz in
-// time.Local).
-func TestUpsertInsertedCreatedAtUTC(t *testing.T) {
+// An Upsert that inserts leaves the entity's CreatedAt as Create does:
+// the value given, or the one stamped, not the column's rounding of it;
+// one that replaces hands back the kept CreatedAt in UTC, as Get does
+// (found by the differential checker: the RETURNING's timestamptz came
+// back rounded to the column and in time.Local).
+func TestUpsertCreatedAtAsCreate(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Config{})
 	type stamped struct {
 		ID        int64
-		Name      string `gorm:"size:20"`
-		CreatedAt time.Time
+		Name      string    `gorm:"size:20"`
+		CreatedAt time.Time `gorm:"precision:3"`
 		UpdatedAt time.Time
 	}
-	s := newTestStore[stamped](t, db, "pk_dpg_upsert_utc")
-	e := stamped{ID: 7, Name: "x"}
-	if err := s.Upsert(ctx, &e); err != nil {
+	s := newTestStore[stamped](t, db, "pk_dpg_upsert_at")
+	// Stamped: microseconds in UTC, not the column's milliseconds.
+	a := stamped{ID: 7, Name: "x"}
+	if err := s.Upsert(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
-	if e.CreatedAt.IsZero() || e.CreatedAt.Location() != time.UTC || e.UpdatedAt.Location() != time.UTC {
-		t.Errorf("Upsert left CreatedAt %v (%v), UpdatedAt %v (%v); want both in UTC", e.CreatedAt, e.CreatedAt.Location(), e.UpdatedAt, e.UpdatedAt.Location())
+	if a.CreatedAt.IsZero() || a.CreatedAt.Location() != time.UTC || a.UpdatedAt.Location() != time.UTC {
+		t.Errorf("inserted: CreatedAt %v (%v), UpdatedAt %v (%v); want both in UTC", a.CreatedAt, a.CreatedAt.Location(), a.UpdatedAt, a.UpdatedAt.Location())
+	}
+	c := stamped{ID: 9, Name: "c"}
+	if err := s.Create(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if a.CreatedAt.Nanosecond()%int(time.Millisecond) == 0 && c.CreatedAt.Nanosecond()%int(time.Millisecond) != 0 {
+		t.Errorf("inserted: CreatedAt %v is rounded to the column's milliseconds; Create leaves %v", a.CreatedAt, c.CreatedAt)
+	}
+	// Given: kept as given, location included.
+	at := time.Date(2024, 1, 2, 6, 4, 5, 123456000, time.FixedZone("UTC+2", 7200))
+	b := stamped{ID: 8, Name: "y", CreatedAt: at}
+	if err := s.Upsert(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.CreatedAt != at {
+		t.Errorf("inserted with CreatedAt %v: the entity holds %v, want it as given", at, b.CreatedAt)
+	}
+	// Replaced: the stored CreatedAt, in UTC.
+	r := stamped{ID: 8, Name: "z"}
+	if err := s.Upsert(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	if want := at.Round(time.Millisecond).UTC(); r.CreatedAt != want {
+		t.Errorf("replaced: CreatedAt %v (%v), want the stored %v in UTC", r.CreatedAt, r.CreatedAt.Location(), want)
 	}
 }

@@ -101,6 +101,12 @@ func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflic
 // version and CreatedAt in the same round trip.
 func (dialect) UpsertReturning() bool { return true }
 
+// UpsertKept returns col as a replaced row kept it, NULL for an inserted
+// row (xmax is 0 on a row the INSERT … ON CONFLICT inserted).
+func (dialect) UpsertKept(col string) string {
+	return "CASE WHEN xmax = 0 THEN NULL ELSE " + quoteIdent(col) + " END AS " + quoteIdent(col)
+}
+
 // UpsertResult is not called (UpsertReturning); were it, the result
 // would not tell an insert from a replaced row.
 func (dialect) UpsertResult(sql.Result, bool) (gormstore.UpsertOutcome, int64, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"reflect"
-	"slices"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -19,6 +18,12 @@ import (
 type UpsertReturner interface {
 	// UpsertReturning reports whether the upsert returns the row.
 	UpsertReturning() bool
+	// UpsertKept returns the RETURNING expression of column col, named
+	// col, that yields the stored value of a replaced row and NULL for a
+	// row the upsert inserted (PostgreSQL: CASE WHEN xmax = 0 THEN NULL
+	// ELSE "col" END AS "col"): an inserted row keeps the CreatedAt the
+	// entity was given or stamped with, as Create does.
+	UpsertKept(col string) string
 }
 
 // CommitChecker is implemented by a Dialect that must look at a
@@ -46,7 +51,13 @@ func (s *Store[T]) upsertReturning() *clause.Returning {
 	}
 	add(s.pk)
 	add(s.version)
+	r, _ := s.db.dialect.(UpsertReturner)
 	for _, f := range s.createdAt {
+		if isTimeField(f) && r != nil && f.DBName != "" && f.Readable && !seen[f.DBName] {
+			seen[f.DBName] = true
+			cols = append(cols, clause.Column{Name: r.UpsertKept(f.DBName), Raw: true})
+			continue
+		}
 		add(f)
 	}
 	for _, f := range s.gs.FieldsWithDefaultDBValue {
@@ -55,25 +66,63 @@ func (s *Store[T]) upsertReturning() *clause.Returning {
 	return &clause.Returning{Columns: cols}
 }
 
-// returnedUTC puts the times the upsert's RETURNING scanned into e (the
-// driver's location, time.Local with pgx) in UTC, as the store's reads
-// hand them out (found by the differential checker: an inserted row's
-// CreatedAt came back in time.Local).
-func (s *Store[T]) returnedUTC(ctx context.Context, e *T) {
+// isTimeField reports whether f is a time.Time or a *time.Time.
+func isTimeField(f *schema.Field) bool {
+	return f.FieldType == reflect.TypeFor[time.Time]() || f.FieldType == reflect.TypeFor[*time.Time]()
+}
+
+// stampCreated sets the zero time CreatedAt fields of e to now, as gorm's
+// Create would, and returns their values, for keptCreated.
+func (s *Store[T]) stampCreated(ctx context.Context, e *T) []reflect.Value {
 	v := reflect.ValueOf(e).Elem()
-	fields := append(slices.Clone(s.createdAt), s.gs.FieldsWithDefaultDBValue...)
-	for _, f := range fields {
-		if f == nil {
+	var saved []reflect.Value
+	for _, f := range s.createdAt {
+		if !isTimeField(f) {
+			saved = append(saved, reflect.Value{})
 			continue
 		}
-		switch fv := f.ReflectValueOf(ctx, v); x := fv.Interface().(type) {
+		fv := f.ReflectValueOf(ctx, v)
+		if fv.IsZero() || fv.Kind() == reflect.Pointer && fv.Elem().IsZero() {
+			now := s.db.now()
+			if fv.Kind() == reflect.Pointer {
+				fv.Set(reflect.ValueOf(&now))
+			} else {
+				fv.Set(reflect.ValueOf(now))
+			}
+		}
+		c := fv // the time itself, not a pointer gorm may scan through
+		if fv.Kind() == reflect.Pointer {
+			c = fv.Elem()
+		}
+		saved = append(saved, reflect.ValueOf(c.Interface()))
+	}
+	return saved
+}
+
+// keptCreated completes an upsert whose RETURNING came back into e: a
+// time CreatedAt the RETURNING left NULL (an inserted row, see
+// UpsertReturner.UpsertKept; gorm leaves the field as it was) keeps the
+// value it was sent with, as after Create; one a replaced row kept,
+// scanned in the driver's location (time.Local with pgx), is put in UTC,
+// as the store's reads hand it out. Found by the differential checker:
+// an inserted row's CreatedAt came back rounded to the column and in
+// time.Local.
+func (s *Store[T]) keptCreated(ctx context.Context, e *T, saved []reflect.Value) {
+	v := reflect.ValueOf(e).Elem()
+	for i, f := range s.createdAt {
+		if !isTimeField(f) {
+			continue
+		}
+		fv := f.ReflectValueOf(ctx, v)
+		switch x := fv.Interface().(type) {
 		case time.Time:
-			if fv.CanSet() {
+			if x != saved[i].Interface().(time.Time) {
 				fv.Set(reflect.ValueOf(x.UTC()))
 			}
 		case *time.Time:
-			if x != nil {
-				*x = x.UTC()
+			if x != nil && *x != saved[i].Interface().(time.Time) {
+				u := x.UTC()
+				fv.Set(reflect.ValueOf(&u))
 			}
 		}
 	}
