@@ -364,3 +364,31 @@ func TestSQLPostgresFailedInsertConsumesUpToTheFailingRow(t *testing.T) {
 		t.Errorf("after a batch failing at its explicit 1st row: next id %d, want 6", id)
 	}
 }
+
+type versionedRow struct {
+	ID        int64
+	Name      string `gorm:"size:20"`
+	Ver       ports.Version
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// With a version, Upsert is Update, as in the adapters: an absent row is
+// ErrNotFound and a CreatedAt only an insert would write is not checked
+// (found by the differential checker: a CreatedAt in year 10000 made it
+// ErrInvalid).
+func TestSQLUpsertWithVersionIsUpdate(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[versionedRow](t)
+	y10k := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	wantKind(t, "Upsert of an absent row with a version", s.Upsert(ctx, &versionedRow{ID: 9, Ver: 2, CreatedAt: y10k}), ports.ErrNotFound)
+	e := versionedRow{ID: 1, Name: "a"}
+	must(t, "Create", s.Create(ctx, &e))
+	created := e.CreatedAt
+	u := versionedRow{ID: 1, Name: "b", Ver: e.Ver, CreatedAt: y10k}
+	must(t, "Upsert of the row with its version and a CreatedAt in year 10000", s.Upsert(ctx, &u))
+	got, err := s.Get(ctx, int64(1))
+	if err != nil || got.Name != "b" || !got.CreatedAt.Equal(created) || got.Ver != 2 {
+		t.Errorf("after the Upsert: %+v, %v; want Name b, the CreatedAt kept (%v), version 2", got, err, created)
+	}
+}

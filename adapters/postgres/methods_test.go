@@ -529,3 +529,28 @@ func TestUpsertCreatedAtAsCreate(t *testing.T) {
 		t.Errorf("replaced: CreatedAt %v (%v), want the stored %v in UTC", r.CreatedAt, r.CreatedAt.Location(), want)
 	}
 }
+
+// Update stamps UpdatedAt: the value the entity held is never sent, so
+// it is not checked (found by the differential checker: an UpdatedAt in
+// year 10000 made Update ErrInvalid, where the fake stamps over it).
+func TestUpdateStampsOverAnyUpdatedAt(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	type stamped struct {
+		ID        int64
+		Name      string `gorm:"size:20"`
+		UpdatedAt time.Time
+	}
+	s := newTestStore[stamped](t, db, "pk_dpg_update_at")
+	e := stamped{Name: "a"}
+	if err := s.Create(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	e.Name, e.UpdatedAt = "b", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.Update(ctx, &e); err != nil {
+		t.Fatalf("Update with an UpdatedAt in year 10000: %v, want nil (UpdatedAt is stamped)", err)
+	}
+	if got, err := s.Get(ctx, e.ID); err != nil || got.Name != "b" || got.UpdatedAt.Year() == 10000 || got.UpdatedAt.IsZero() {
+		t.Errorf("after Update: %+v, %v; want Name b and UpdatedAt stamped", got, err)
+	}
+}
