@@ -1018,7 +1018,8 @@ func (s *SQLStore[T]) update(ctx context.Context, t *tx, op string, e *T) error 
 // soft-deleted row under the key is replaced by the insert. With a Version
 // field and a non-zero version on e the stored version must equal it
 // (ErrConflict otherwise, ErrNotFound when there is none). On success e
-// gets what the insert or update set.
+// gets what the insert or update set, and a replaced row's CreatedAt (the
+// stored one, kept), as the adapters hand it back.
 func (s *SQLStore[T]) Upsert(ctx context.Context, e *T) error {
 	ctx, sp := s.in.Start(ctx, obs.OpUpsert)
 	err := s.doUpsert(ctx, e)
@@ -1082,7 +1083,9 @@ func (s *SQLStore[T]) doUpsert(ctx context.Context, e *T) error {
 			return nil
 		}
 		var newVersion int64
+		var kept sqlRow
 		err := s.modify(ctx, t, op, k, func(old sqlRow) (sqlRow, error) {
+			kept = old
 			if s.m.version != nil {
 				got, _ := old[s.m.version.i].(int64)
 				if want != 0 && got != want {
@@ -1100,6 +1103,13 @@ func (s *SQLStore[T]) doUpsert(ctx context.Context, e *T) error {
 		}
 		if s.m.version != nil {
 			s.setVersion(ctx, upd, newVersion)
+		}
+		// The replaced row kept its CreatedAt: hand it back, as the
+		// adapters do (found by the differential checker).
+		for _, c := range s.m.cols {
+			if c.f.AutoCreateTime > 0 && c.f.Readable && c.f.Set(ctx, upd.cp, kept[c.i]) == nil {
+				upd.sets = append(upd.sets, c.f)
+			}
 		}
 		upd.done(ctx, e)
 		return nil

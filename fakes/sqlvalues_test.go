@@ -392,3 +392,25 @@ func TestSQLUpsertWithVersionIsUpdate(t *testing.T) {
 		t.Errorf("after the Upsert: %+v, %v; want Name b, the CreatedAt kept (%v), version 2", got, err, created)
 	}
 }
+
+// An Upsert that replaces a row hands back the CreatedAt the row kept, as
+// the adapters do (found by the differential checker on MySQL and
+// PostgreSQL: the fake left the entity's zero CreatedAt).
+func TestSQLUpsertReplacedHandsBackCreatedAt(t *testing.T) {
+	for _, d := range []fakes.Dialect{fakes.MySQL, fakes.Postgres} {
+		ctx := t.Context()
+		s, _, clock := newSQL[versionedRow](t, fakes.WithDialect(d))
+		e := versionedRow{ID: 1, Name: "a"}
+		must(t, "Create", s.Create(ctx, &e))
+		stored, err := s.Get(ctx, int64(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Hour)
+		u := versionedRow{ID: 1, Name: "b"}
+		must(t, "Upsert over the row", s.Upsert(ctx, &u))
+		if u.CreatedAt != stored.CreatedAt {
+			t.Errorf("%s: Upsert replacing a row left CreatedAt %v, want the stored %v", d, u.CreatedAt, stored.CreatedAt)
+		}
+	}
+}
