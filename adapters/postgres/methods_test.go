@@ -554,3 +554,34 @@ func TestUpdateStampsOverAnyUpdatedAt(t *testing.T) {
 		t.Errorf("after Update: %+v, %v; want Name b and UpdatedAt stamped", got, err)
 	}
 }
+
+// An unsigned column refuses an Inc below zero (ErrInvalid, SQLSTATE
+// 23514), as MySQL's unsigned column and the fake do: PostgreSQL has no
+// unsigned integers, and the row would hold a value no read can scan
+// (found by the differential checker). Migrate again accepts the table.
+func TestUnsignedIncBelowZero(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	type counts struct {
+		ID  int64
+		U64 uint64
+		U16 uint16
+	}
+	s := newTestStore[counts](t, db, "pk_dpg_unsigned")
+	e := counts{U64: 1, U16: 1}
+	if err := s.Create(ctx, &e); err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range []string{"U64", "U16"} {
+		wantServerError(t, "Inc of "+col+" below zero", s.Patch(ctx, e.ID, ports.Inc(col, -2)), ports.ErrInvalid, "23514")
+		if err := s.Patch(ctx, e.ID, ports.Inc(col, -1)); err != nil {
+			t.Errorf("Inc of %s to zero: %v", col, err)
+		}
+	}
+	if got, err := s.Get(ctx, e.ID); err != nil || got.U64 != 0 || got.U16 != 0 {
+		t.Errorf("Get = %+v, %v; want both counts at 0", got, err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Errorf("Migrate of the existing table: %v", err)
+	}
+}

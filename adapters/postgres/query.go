@@ -151,10 +151,11 @@ type ddlDialector struct {
 // textType matches the column types that take a collation.
 var textType = regexp.MustCompile(`(?i)^\s*(text|varchar|character varying|char|character|bpchar)\b`)
 
-// DataTypeOf is gorm's type, with COLLATE "C" for a text column, and a
+// DataTypeOf is gorm's type, with COLLATE "C" for a text column, a
 // binary float for a float field without a precision (gorm's dialect
 // makes it an unbounded numeric, which would store -0.0 as 0 and
-// compare slower): double precision for a float64, real for a float32.
+// compare slower): double precision for a float64, real for a float32,
+// and CHECK (col >= 0) for an unsigned integer.
 func (d ddlDialector) DataTypeOf(f *schema.Field) string {
 	if f.DataType == schema.Float && f.Precision == 0 {
 		if f.Size == 32 {
@@ -165,6 +166,14 @@ func (d ddlDialector) DataTypeOf(f *schema.Field) string {
 	t := d.Dialector.DataTypeOf(f)
 	if textType.MatchString(t) && !strings.Contains(strings.ToUpper(t), "COLLATE") {
 		t += ` COLLATE "` + Collation + `"`
+	}
+	if f.DataType == schema.Uint && !f.PrimaryKey && !f.AutoIncrement && f.DBName != "" {
+		// PostgreSQL has no unsigned integers: the column refuses what
+		// an unsigned field cannot hold (an Inc below zero, which would
+		// store a row no read could scan), SQLSTATE 23514, ErrInvalid,
+		// as MySQL's unsigned column does (found by the differential
+		// checker).
+		t += " CHECK (" + quoteIdent(f.DBName) + " >= 0)"
 	}
 	return t
 }
