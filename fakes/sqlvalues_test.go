@@ -334,3 +334,83 @@ func TestSQLPostgresSequencesAndRanges(t *testing.T) {
 		t.Errorf("MySQL Find of a NUL = %v, %v; want none, nil", got, err)
 	}
 }
+
+// On Postgres a failed insert consumes the sequence's values of the rows
+// up to the failing one, not after it: PostgreSQL draws nextval row by
+// row and stops at the row that conflicts (found by the differential
+// checker against adapters/postgres; the fake consumed the whole batch's).
+func TestSQLPostgresFailedInsertConsumesUpToTheFailingRow(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[uniqueRow](t, fakes.WithDialect(fakes.Postgres))
+	next := func(what string) int64 {
+		t.Helper()
+		e := uniqueRow{Code: what}
+		must(t, "Create "+what, s.Create(ctx, &e))
+		return e.ID
+	}
+	// {} draws 1, {ID: 1} fails: the third row's value is never drawn.
+	wantKind(t, "CreateMany {} {ID:1} {}", s.CreateMany(ctx, []*uniqueRow{{Code: "a"}, {ID: 1, Code: "b"}, {Code: "c"}}), ports.ErrConflict)
+	if id := next("n1"); id != 2 {
+		t.Errorf("after a batch failing at its 2nd row: next id %d, want 2", id)
+	}
+	// p draws 3, the second p draws 4 and fails; q's is never drawn.
+	wantKind(t, "CreateMany p p q", s.CreateMany(ctx, []*uniqueRow{{Code: "p"}, {Code: "p"}, {Code: "q"}}), ports.ErrConflict)
+	if id := next("n2"); id != 5 {
+		t.Errorf("after a batch failing at its generated 2nd row: next id %d, want 5", id)
+	}
+	// An explicit first row that fails draws nothing.
+	wantKind(t, "CreateMany {ID:2} {}", s.CreateMany(ctx, []*uniqueRow{{ID: 2, Code: "z"}, {Code: "y"}}), ports.ErrConflict)
+	if id := next("n3"); id != 6 {
+		t.Errorf("after a batch failing at its explicit 1st row: next id %d, want 6", id)
+	}
+}
+
+type versionedRow struct {
+	ID        int64
+	Name      string `gorm:"size:20"`
+	Ver       ports.Version
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// With a version, Upsert is Update, as in the adapters: an absent row is
+// ErrNotFound and a CreatedAt only an insert would write is not checked
+// (found by the differential checker: a CreatedAt in year 10000 made it
+// ErrInvalid).
+func TestSQLUpsertWithVersionIsUpdate(t *testing.T) {
+	ctx := t.Context()
+	s, _, _ := newSQL[versionedRow](t)
+	y10k := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	wantKind(t, "Upsert of an absent row with a version", s.Upsert(ctx, &versionedRow{ID: 9, Ver: 2, CreatedAt: y10k}), ports.ErrNotFound)
+	e := versionedRow{ID: 1, Name: "a"}
+	must(t, "Create", s.Create(ctx, &e))
+	created := e.CreatedAt
+	u := versionedRow{ID: 1, Name: "b", Ver: e.Ver, CreatedAt: y10k}
+	must(t, "Upsert of the row with its version and a CreatedAt in year 10000", s.Upsert(ctx, &u))
+	got, err := s.Get(ctx, int64(1))
+	if err != nil || got.Name != "b" || !got.CreatedAt.Equal(created) || got.Ver != 2 {
+		t.Errorf("after the Upsert: %+v, %v; want Name b, the CreatedAt kept (%v), version 2", got, err, created)
+	}
+}
+
+// An Upsert that replaces a row hands back the CreatedAt the row kept, as
+// the adapters do (found by the differential checker on MySQL and
+// PostgreSQL: the fake left the entity's zero CreatedAt).
+func TestSQLUpsertReplacedHandsBackCreatedAt(t *testing.T) {
+	for _, d := range []fakes.Dialect{fakes.MySQL, fakes.Postgres} {
+		ctx := t.Context()
+		s, _, clock := newSQL[versionedRow](t, fakes.WithDialect(d))
+		e := versionedRow{ID: 1, Name: "a"}
+		must(t, "Create", s.Create(ctx, &e))
+		stored, err := s.Get(ctx, int64(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Hour)
+		u := versionedRow{ID: 1, Name: "b"}
+		must(t, "Upsert over the row", s.Upsert(ctx, &u))
+		if u.CreatedAt != stored.CreatedAt {
+			t.Errorf("%s: Upsert replacing a row left CreatedAt %v, want the stored %v", d, u.CreatedAt, stored.CreatedAt)
+		}
+	}
+}

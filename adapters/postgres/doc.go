@@ -73,7 +73,9 @@
 // NUL character in a string (text cannot hold it; bytea can), an integer
 // outside its column (`size:16` a smallint, `size:32` an integer; a
 // uint16 is an integer, a uint32 or uint64 a bigint, so a uint64 over
-// MaxInt64 is refused). -0.0 is kept.
+// MaxInt64 is refused; an unsigned column is created with CHECK (col >=
+// 0), so that an Inc below zero is ErrInvalid, SQLSTATE 23514, as on
+// MySQL). -0.0 is kept.
 //
 // Keys: CreateMany inserts with RETURNING the generated keys. An explicit
 // key does not move the key's sequence: a later generated key may collide

@@ -101,6 +101,12 @@ func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflic
 // version and CreatedAt in the same round trip.
 func (dialect) UpsertReturning() bool { return true }
 
+// UpsertKept returns col as a replaced row kept it, NULL for an inserted
+// row (xmax is 0 on a row the INSERT … ON CONFLICT inserted).
+func (dialect) UpsertKept(col string) string {
+	return "CASE WHEN xmax = 0 THEN NULL ELSE " + quoteIdent(col) + " END AS " + quoteIdent(col)
+}
+
 // UpsertResult is not called (UpsertReturning); were it, the result
 // would not tell an insert from a replaced row.
 func (dialect) UpsertResult(sql.Result, bool) (gormstore.UpsertOutcome, int64, error) {
@@ -145,10 +151,11 @@ type ddlDialector struct {
 // textType matches the column types that take a collation.
 var textType = regexp.MustCompile(`(?i)^\s*(text|varchar|character varying|char|character|bpchar)\b`)
 
-// DataTypeOf is gorm's type, with COLLATE "C" for a text column, and a
+// DataTypeOf is gorm's type, with COLLATE "C" for a text column, a
 // binary float for a float field without a precision (gorm's dialect
 // makes it an unbounded numeric, which would store -0.0 as 0 and
-// compare slower): double precision for a float64, real for a float32.
+// compare slower): double precision for a float64, real for a float32,
+// and CHECK (col >= 0) for an unsigned integer.
 func (d ddlDialector) DataTypeOf(f *schema.Field) string {
 	if f.DataType == schema.Float && f.Precision == 0 {
 		if f.Size == 32 {
@@ -159,6 +166,14 @@ func (d ddlDialector) DataTypeOf(f *schema.Field) string {
 	t := d.Dialector.DataTypeOf(f)
 	if textType.MatchString(t) && !strings.Contains(strings.ToUpper(t), "COLLATE") {
 		t += ` COLLATE "` + Collation + `"`
+	}
+	if f.DataType == schema.Uint && !f.PrimaryKey && !f.AutoIncrement && f.DBName != "" {
+		// PostgreSQL has no unsigned integers: the column refuses what
+		// an unsigned field cannot hold (an Inc below zero, which would
+		// store a row no read could scan), SQLSTATE 23514, ErrInvalid,
+		// as MySQL's unsigned column does (found by the differential
+		// checker).
+		t += " CHECK (" + quoteIdent(f.DBName) + " >= 0)"
 	}
 	return t
 }

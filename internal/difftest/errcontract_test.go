@@ -4,17 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/rueidis"
 	mongodrv "go.mongodb.org/mongo-driver/mongo"
 	"google.golang.org/grpc/status"
 
 	"github.com/portkit/portkit/adapters/mongo"
 	"github.com/portkit/portkit/adapters/mysql"
+	"github.com/portkit/portkit/adapters/nats"
+	"github.com/portkit/portkit/adapters/postgres"
 	"github.com/portkit/portkit/adapters/pubsub"
 	"github.com/portkit/portkit/adapters/redis"
 	"github.com/portkit/portkit/internal/pstestserver"
@@ -59,6 +66,46 @@ func TestErrorContractReal(t *testing.T) {
 				DriverError: func(err error) bool {
 					var me *mysqldrv.MySQLError
 					return errors.As(err, &me)
+				},
+			}
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testenv.Env(t, "postgres", "DATABASE_URL")
+		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+			db := openPostgres(t)
+			return portstest.ErrorSetup{
+				SQL: &portstest.SQLErrors{
+					Store: migratedPG[portstest.Item](t, db), Tx: db, Connector: db,
+					Wide: func(t *testing.T) ports.SQLStore[portstest.Wide] { return migratedPG[portstest.Wide](t, db) },
+					// A uint64 over MaxInt64 is ErrInvalid (a bigint is signed).
+					UnsignedBigint: false,
+					// The server trusts local connections: a role that does
+					// not exist is what it refuses (28000).
+					BadCredentials: func(ctx context.Context) error {
+						u, err := url.Parse(dsn)
+						if err != nil {
+							return err
+						}
+						u.User = url.UserPassword("pk_dpg_nobody", "wrong")
+						bad, err := postgres.Open(ctx, postgres.Config{URL: u.String()}, postgres.WithLogger(slog.New(slog.DiscardHandler)))
+						if err != nil {
+							return err
+						}
+						defer func() { _ = bad.Close(context.Background()) }()
+						return bad.Check(ctx)
+					},
+					MissingTable: func(t *testing.T) ports.SQLStore[portstest.Item] {
+						s, err := postgres.NewStore[portstest.Item](db, postgres.WithTable(testenv.UniqueName("pk_dpg_missing")))
+						if err != nil {
+							t.Fatal(err)
+						}
+						return s
+					},
+				},
+				DriverError: func(err error) bool {
+					var pe *pgconn.PgError
+					return errors.As(err, &pe)
 				},
 			}
 		})
@@ -153,6 +200,53 @@ func TestErrorContractReal(t *testing.T) {
 			}
 		})
 	})
+	t.Run("nats", func(t *testing.T) {
+		natsURL := testenv.Env(t, "nats", nats.EnvURL)
+		authURL := authNATS(t)
+		prefix := natsPrefix()
+		cfg := nats.Config{URL: natsURL, Prefix: prefix, Storage: nats.StorageMemory}
+		cfg.Receive.Poll = 200 * time.Millisecond
+		t.Cleanup(func() { sweepNATS(t, cfg) })
+		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			n, err := openNATS(ctx, cfg)
+			if err != nil {
+				testenv.Missing(t, "nats", err.Error())
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				_ = n.Close(ctx)
+			})
+			var badCredentials func(ctx context.Context) error
+			if authURL != "" {
+				badCredentials = func(ctx context.Context) error {
+					bad, err := openNATS(ctx, nats.Config{URL: authURL, User: "pkdpg", Password: "wrong", Prefix: prefix})
+					if err != nil {
+						return err
+					}
+					defer func() { _ = bad.Close(context.Background()) }()
+					_, err = bad.Publish(ctx, "pkdpg-t", ports.Message{Data: []byte("x")})
+					return err
+				}
+			}
+			return portstest.ErrorSetup{
+				PubSub: &portstest.PubSubErrors{Publisher: n, Subscriber: n, Connector: n, Admin: n,
+					Provision: portstest.AdminProvision(n), BadCredentials: badCredentials},
+				DriverError: natsDriverError,
+			}
+		})
+	})
+}
+
+// natsDriverError reports whether err wraps an error of nats.go: a
+// JetStream API error, or one of the client's authorization errors.
+func natsDriverError(err error) bool {
+	var jsErr jetstream.JetStreamError
+	var apiErr *jetstream.APIError
+	return errors.As(err, &jsErr) || errors.As(err, &apiErr) ||
+		errors.Is(err, natsgo.ErrAuthorization) || errors.Is(err, natsgo.ErrPermissionViolation)
 }
 
 func openMySQL(t *testing.T, dsn string) *mysql.DB {

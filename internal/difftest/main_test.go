@@ -1,9 +1,11 @@
 // Package difftest runs the differential checker of ports/portstest
 // fake-vs-real on the real servers: the SQL fake against adapters/mysql on
-// MariaDB, the document fake against adapters/mongo (FerretDB), the cache
+// MariaDB and, following PostgreSQL (fakes.WithDialect(fakes.Postgres)),
+// against adapters/postgres on DATABASE_URL, the document fake against adapters/mongo (FerretDB), the cache
 // fake against adapters/redis (single node, client-side caching, the
 // cluster of REDIS_CLUSTER_URL), the Pub/Sub fake against adapters/pubsub
-// (pstest in-process, Google's emulator when PUBSUB_EMULATOR_HOST is set).
+// (pstest in-process, Google's emulator when PUBSUB_EMULATOR_HOST is set)
+// and against adapters/nats on NATS_URL.
 //
 // Every divergence kind found is printed, shrunk, with the seed that
 // replays it (-portstest.seed=N), and fails the test unless it is one of

@@ -157,14 +157,17 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	s.setVersion(ctx, e, 1)
 	res := gorm.WithResult()
 	tx := s.conn(ctx).Clauses(s.upsert, res)
+	var saved []reflect.Value
 	if s.returning != nil {
 		tx = tx.Clauses(*s.returning)
+		saved = s.stampCreated(ctx, e)
 	}
 	if err := tx.Create(e).Error; err != nil {
 		*e = old
 		return s.db.Wrap(ctx, op, err)
 	}
 	if s.returning != nil {
+		s.keptCreated(ctx, e, saved)
 		return nil // the row came back: e holds what was stored
 	}
 	outcome, version, err := s.db.dialect.UpsertResult(res.Result, s.version != nil)

@@ -361,6 +361,37 @@ func TestDiffPubSub(t *testing.T) {
 	})
 }
 
+// mutSub counts deliveries on the plain subscription (DeliveryAttempt + 1,
+// as NATS does) and drops the attributes of messages on the ordering one.
+type mutSub struct{ ports.Subscriber }
+
+func (m mutSub) Subscribe(ctx context.Context, sub string, h ports.Handler) error {
+	return m.Subscriber.Subscribe(ctx, sub, func(ctx context.Context, msg ports.Message) error {
+		switch {
+		case strings.HasSuffix(sub, "-plain"):
+			msg.DeliveryAttempt++
+		case strings.HasSuffix(sub, "-ord"):
+			msg.Attributes = nil
+		}
+		return h(ctx, msg)
+	})
+}
+
+// TestDiffPubSubAllowanceHidesNothing: an allowed divergence of one
+// subscription (here the plain one's DeliveryAttempt, which differs at
+// every drain) does not hide another subscription's.
+func TestDiffPubSubAllowanceHidesNothing(t *testing.T) {
+	real := func() (portstest.PubSubSubject, error) {
+		s, err := fakePubSub(nil)()
+		s.Subscriber = mutSub{s.Subscriber}
+		return s, err
+	}
+	o := selfOpts(80)
+	o.Allow = []portstest.Allowance{{Kind: `^Drain plain subscription: DeliveryAttempt differs$`, Why: "the test's mutant"}}
+	got := portstest.DiffPubSub(t, fakePubSub(nil), real, o)
+	checkFound(t, got, "Drain ord subscription: attributes differ")
+}
+
 // copyVersions copies the ports.Version fields of src into dst.
 func copyVersions(dst, src reflect.Value) {
 	for i := range dst.NumField() {

@@ -21,6 +21,13 @@ type SQLSubject[T any] struct {
 	// Tx, when both sides have one, adds transactions (commit, rollback,
 	// nested savepoints) to the operations.
 	Tx ports.Transactor
+	// TxAborts: the backend aborts a transaction at its first failed
+	// statement (PostgreSQL; see ports.Transactor.WithinTx). When either
+	// side sets it, a transaction's operations end, on both sides, at the
+	// first one that fails, and fn returns its error, as the port asks of
+	// code on such a backend; a failed nested transaction (its savepoint
+	// rolled back) does not end its parent.
+	TxAborts bool
 	// Reset empties the table and restarts its generated keys (MySQL:
 	// TRUNCATE TABLE), so that the subject serves every sequence; nil asks
 	// the constructor for a new subject for each sequence (and each
@@ -85,7 +92,7 @@ func sqlSubject[T any](f func() (SQLSubject[T], error)) func() subject[T] {
 		if err != nil {
 			abort("opening a subject: %v", err)
 		}
-		return subject[T]{api: s.Store, tx: s.Tx, reset: s.Reset, close: s.Close}
+		return subject[T]{api: s.Store, tx: s.Tx, txAborts: s.TxAborts, reset: s.Reset, close: s.Close}
 	}
 }
 
@@ -174,10 +181,11 @@ func (a docAPI[T]) DeleteWhere(ctx context.Context, q ports.Query) (int64, error
 }
 
 type subject[T any] struct {
-	api   storeAPI[T]
-	tx    ports.Transactor
-	reset func(ctx context.Context) error
-	close func()
+	api      storeAPI[T]
+	tx       ports.Transactor
+	txAborts bool // SQLSubject.TxAborts
+	reset    func(ctx context.Context) error
+	close    func()
 }
 
 // The store operations.
@@ -361,6 +369,7 @@ type storeDiff[T any] struct {
 	mk         [2]func() subject[T]
 	persistent [2]*subject[T]
 	hasTx      bool
+	txAborts   bool // either side's SQLSubject.TxAborts
 	txKnown    bool
 	// tally counts the reference side's outcomes per operation, for the
 	// run's summary (how many calls did something).
@@ -439,6 +448,7 @@ func (x *storeDiff[T]) exec(ops []sOp) (int, *mismatch) {
 	}
 	if !x.txKnown {
 		x.txKnown, x.hasTx = true, sides[0].s.tx != nil && sides[1].s.tx != nil
+		x.txAborts = sides[0].s.txAborts || sides[1].s.txAborts
 	}
 	for i := range ops {
 		ra := x.runTop(sides[0], &ops[i])
@@ -715,7 +725,11 @@ func (x *storeDiff[T]) run(ctx context.Context, s *side[T], op *sOp) (res sRes) 
 	case opTx:
 		res.err = s.s.tx.WithinTx(ctx, func(ctx context.Context) error {
 			for i := range op.sub {
-				res.sub = append(res.sub, x.run(ctx, s, &op.sub[i]))
+				r := x.run(ctx, s, &op.sub[i])
+				res.sub = append(res.sub, r)
+				if x.txAborts && r.err != nil && op.sub[i].kind != opTx {
+					return r.err // the transaction is aborted: go no further
+				}
 			}
 			if op.rollback {
 				return errDiffRollback
@@ -808,6 +822,16 @@ func (x *storeDiff[T]) compare(op *sOp, a, b sRes, sides [2]*side[T]) *mismatch 
 			kind += " [" + tag + "]"
 		}
 		return &mismatch{kind: kind, detail: "at " + x.render(*op) + "\n" + detail}
+	}
+	if op.kind == opTx && x.txAborts {
+		// Each side stops at its first failure: the first operation that
+		// differs names the divergence, before what WithinTx returned.
+		for i := range min(len(a.sub), len(b.sub)) {
+			if mm := x.compare(&op.sub[i], a.sub[i], b.sub[i], sides); mm != nil {
+				mm.detail = "inside " + x.render(*op) + "\n" + mm.detail
+				return mm
+			}
+		}
 	}
 	if ka, kb := errKind(a.err), errKind(b.err); ka != kb {
 		return mk("error fake="+ka+" real="+kb, shape, "fake: "+errDetail(a.err)+"\nreal: "+errDetail(b.err))
