@@ -32,6 +32,11 @@ type db struct {
 	sent   ports.SQLStore[outbox.SentRow]
 	// down makes the database unavailable (true) or available again.
 	down func(bool)
+	// blackhole, when set, makes the network to the database drop
+	// everything silently (true: the established connections stay open
+	// and their reads wait), then cuts those connections and lets new ones
+	// through (false).
+	blackhole func(bool)
 	// requireNew skips the test when the stores lack the port methods the
 	// relay needs.
 	requireNew func(t *testing.T)
@@ -97,7 +102,15 @@ func openMySQL(t *testing.T) *db {
 			proxy.Restore()
 		}
 	}
-	return &db{tx: m, rows: rows, leases: leases, sent: sent, down: down,
+	hole := func(v bool) {
+		if v {
+			proxy.Blackhole()
+		} else {
+			proxy.Cut()
+			proxy.Restore()
+		}
+	}
+	return &db{tx: m, rows: rows, leases: leases, sent: sent, down: down, blackhole: hole,
 		requireNew: func(t *testing.T) { requireNewMethods(t, leases) }}
 }
 

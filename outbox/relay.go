@@ -59,7 +59,9 @@ type RelayConfig struct {
 	ClockSkew time.Duration
 	// PublishTimeout bounds one publish call (default LeaseTTL/4): a pass
 	// starts only with that much lease left, so that it ends before
-	// another replica may take the partition.
+	// another replica may take the partition. A whole pass (its store
+	// calls included) is bounded by LeaseTTL; one that runs out fails
+	// with context.DeadlineExceeded and is retried.
 	PublishTimeout time.Duration
 	// MaxPendingAge is Check's bound: the relay is unhealthy when the
 	// oldest pending row is older (default 1 min).
@@ -243,7 +245,12 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	failures := 0
 	for ctx.Err() == nil {
-		n, err := r.pass(ctx)
+		// A pass never outlives a lease: past LeaseTTL whatever it holds
+		// may be another replica's, and a store call on a connection the
+		// network dropped silently would otherwise wait forever.
+		pctx, cancelPass := context.WithTimeout(ctx, r.cfg.LeaseTTL)
+		n, err := r.pass(pctx)
+		cancelPass()
 		if ctx.Err() != nil {
 			break
 		}
