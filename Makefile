@@ -9,19 +9,30 @@
 #              under the package's testdata/fuzz/FuzzName/: fix the bug, name
 #              the file after what it shows, and commit it with the fix as a
 #              seed, so that every later make test runs it.
+# make difftest — exploratory differential runs (fake vs real servers):
+#              new random seeds, DIFFOPS operations per run (default
+#              20000), without -race; outside the gate like make fuzz. A
+#              divergence it reports prints its seed: fix it, add a
+#              regression test, and make test's fixed-seed run keeps it.
 # make bench — the side-by-side benchmarks of bench/, -count 6, benchstat.
 # make run   — the example service, on in-memory fakes unless configured.
 
 FUZZTIME ?= 30s
 FUZZ ?=
 
-.PHONY: test fuzz bench run generate lint
+DIFFOPS ?= 20000
+
+.PHONY: test fuzz difftest bench run generate lint
 
 test:
 	@./.ci/test.sh
 
 fuzz:
 	@FUZZTIME='$(FUZZTIME)' FUZZ='$(FUZZ)' ./.ci/fuzz.sh
+
+difftest:
+	@PORTKIT_DIFF_SEED=random PORTKIT_DIFF_OPS='$(DIFFOPS)' TEST_PACKAGES=./internal/difftest/ \
+		GOTESTFLAGS='-v -run ^TestDiff -timeout 60m' NORACE=1 ./.ci/test.sh
 
 bench:
 	@./.ci/bench.sh

@@ -10,6 +10,8 @@ trap cleanup EXIT INT TERM
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 if [[ -z "${REDIS_URL:-}" ]] && port_open 127.0.0.1 6379; then export REDIS_URL=redis://127.0.0.1:6379/0; fi
 if [[ -z "${MYSQL_DSN:-}" ]] && port_open 127.0.0.1 3306; then export MYSQL_DSN='root@tcp(127.0.0.1:3306)/test'; fi
+if [[ -z "${DATABASE_URL:-}" ]] && port_open 127.0.0.1 5432; then export DATABASE_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'; fi
+if [[ -z "${NATS_URL:-}" ]] && port_open 127.0.0.1 4222; then export NATS_URL=nats://127.0.0.1:4222; fi
 start() {
 	local name=$1 var=$2 out
 	[[ -n "${!var:-}" ]] && return

@@ -15,7 +15,8 @@
 # found running there already (a previous run's, or one you started) is
 # used and left running; one this run starts is stopped at exit.
 #
-# TEST_PACKAGES (default ./...) narrows the run; GOTESTFLAGS adds flags.
+# TEST_PACKAGES (default ./...) narrows the run; GOTESTFLAGS adds flags
+# (a later -timeout wins); NORACE=1 drops -race (make difftest).
 # Exploratory fuzzing is not part of it: see `make fuzz`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -98,7 +99,9 @@ backends() {
 log "backends $(backends)"
 
 # shellcheck disable=SC2086 # GOTESTFLAGS and TEST_PACKAGES are word lists
-go test -race -count=1 -timeout 15m ${GOTESTFLAGS:-} ${TEST_PACKAGES:-./...}
+race=-race
+[[ -n "${NORACE:-}" ]] && race= # make difftest: exploration, not the gate
+go test $race -count=1 -timeout 15m ${GOTESTFLAGS:-} ${TEST_PACKAGES:-./...}
 status=$?
 
 if [[ $status -eq 0 ]]; then

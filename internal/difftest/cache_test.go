@@ -36,7 +36,7 @@ func TestDiffCache(t *testing.T) {
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			o := options(20000)
+			o := options(cacheOps)
 			o.Allow, o.KeyPrefix = cacheAllow, "pk_pt:diff:"
 			portstest.DiffCache(t, fakeCache, realCache(m.cfg), o)
 		})

@@ -75,12 +75,12 @@ func TestDiffDoc(t *testing.T) {
 		tx = st
 	}
 	t.Run("Doc", func(t *testing.T) {
-		o := options(20000)
+		o := options(docOps)
 		o.Allow = docAllow(st.Server())
 		portstest.DiffDocStore(t, fakeDoc[portstest.Doc], realDoc[portstest.Doc](st, tx, "docs"), o)
 	})
 	t.Run("Rec", func(t *testing.T) {
-		o := options(20000)
+		o := options(docOps)
 		o.Allow = docAllow(st.Server())
 		portstest.DiffDocStore(t, fakeDoc[Rec], realDoc[Rec](st, tx, "recs"), o)
 	})

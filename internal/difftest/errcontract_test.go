@@ -30,14 +30,11 @@ import (
 	"github.com/portkit/portkit/ports/portstest"
 )
 
-// TestErrorContractReal runs portstest.TestErrorContract on the real
-// adapters and servers, with PORTKIT_ERROR_CONTRACT=1, until each adapter
-// runs it in its own tests (this is how they call it). It also checks
+// TestErrorContractReal runs portstest.TestErrorContract on every real
+// adapter and its server (part of make test; a backend whose variable is
+// unset skips, or fails under PORTKIT_REQUIRE_BACKENDS=1). It also checks
 // that the driver's own error stays reachable.
 func TestErrorContractReal(t *testing.T) {
-	if os.Getenv("PORTKIT_ERROR_CONTRACT") != "1" {
-		t.Skip("PORTKIT_ERROR_CONTRACT=1 runs the error contract on the real servers")
-	}
 	t.Run("mysql", func(t *testing.T) {
 		dsn := testenv.Env(t, "mysql", "MYSQL_DSN")
 		portstest.TestErrorContract(t, func(t *testing.T) portstest.ErrorSetup {

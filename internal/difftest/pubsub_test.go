@@ -36,9 +36,8 @@ func TestDiffPubSub(t *testing.T) {
 }
 
 func runPubSub(t *testing.T, cfg pubsub.Config) {
-	o := options(400)
+	o := options(pubsubOps)
 	o.Allow = pubsubAllow
-	o.Budget = 4 * time.Minute
 	portstest.DiffPubSub(t, fakePubSub, realPubSub(cfg), o)
 }
 

@@ -51,12 +51,12 @@ func TestDiffSQL(t *testing.T) {
 	}
 	defer func() { _ = db.Close(context.Background()) }()
 	t.Run("Item", func(t *testing.T) {
-		o := options(20000)
+		o := options(sqlOps)
 		o.Allow = sqlAllow
 		portstest.DiffSQLStore(t, fakeSQL[portstest.Item], realSQL[portstest.Item](db, "pk_pt_items"), o)
 	})
 	t.Run("Row", func(t *testing.T) {
-		o := options(20000)
+		o := options(sqlOps)
 		o.Allow = sqlAllow
 		portstest.DiffSQLStore(t, fakeSQL[Row], realSQL[Row](db, "pk_pt_rows"), o)
 	})
