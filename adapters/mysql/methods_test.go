@@ -277,6 +277,40 @@ func TestUpsert(t *testing.T) {
 	}
 }
 
+// An Upsert that inserts hands back the CreatedAt it was given, as Create
+// does and as adapters/postgres does, not the stored one (UTC, truncated
+// to milliseconds); a replaced row's kept CreatedAt still comes back
+// (found by the differential checker, seeds 20261201 and 20261205).
+func TestUpsertInsertKeepsTheGivenCreatedAt(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	items := newItemStore(t, db)
+	at := time.Date(2024, 1, 2, 6, 4, 5, 1_500_000, time.FixedZone("UTC+2", 7200))
+	it := portstest.Item{ID: 9, CreatedAt: at}
+	if err := items.Upsert(ctx, &it); err != nil {
+		t.Fatal(err)
+	}
+	if it.CreatedAt != at {
+		t.Errorf("Upsert insert handed back CreatedAt %v, want the given %v", it.CreatedAt, at)
+	}
+	later := at.Add(time.Hour)
+	r := portstest.Item{ID: 9, SKU: "r", CreatedAt: later}
+	if err := items.Upsert(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	if want := at.UTC().Truncate(time.Millisecond); r.CreatedAt != want {
+		t.Errorf("Upsert replace handed back CreatedAt %v, want the kept %v", r.CreatedAt, want)
+	}
+	s := newOrderStore(t, db)
+	o := order{ID: 5, CreatedAt: at}
+	if err := s.Upsert(ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.CreatedAt != at {
+		t.Errorf("versioned Upsert insert handed back CreatedAt %v, want the given %v", o.CreatedAt, at)
+	}
+}
+
 func TestDeleteWhere(t *testing.T) {
 	ctx := context.Background()
 	s := newItemStore(t, openTest(t, Config{}))

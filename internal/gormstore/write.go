@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -193,6 +194,10 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	if len(back) == 0 {
 		return nil
 	}
+	var sent []reflect.Value
+	if outcome == UpsertUnknown {
+		sent = s.createdValues(ctx, e)
+	}
 	found, err := s.readBack(ctx, op, id, e, back)
 	switch {
 	case err != nil:
@@ -201,7 +206,60 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 		*e = old
 		return s.db.class.Conflict(op, errUpsertUnique)
 	}
+	if outcome == UpsertUnknown {
+		s.keepSentCreated(ctx, e, sent)
+	}
 	return nil
+}
+
+// createdValues returns the values of the time CreatedAt fields of e (the
+// invalid Value for the others and for a nil pointer).
+func (s *Store[T]) createdValues(ctx context.Context, e *T) []reflect.Value {
+	v := reflect.ValueOf(e).Elem()
+	out := make([]reflect.Value, len(s.createdAt))
+	for i, f := range s.createdAt {
+		if !isTimeField(f) {
+			continue
+		}
+		fv := f.ReflectValueOf(ctx, v)
+		if fv.Kind() == reflect.Pointer {
+			if fv.IsNil() {
+				continue
+			}
+			fv = fv.Elem()
+		}
+		out[i] = reflect.ValueOf(fv.Interface())
+	}
+	return out
+}
+
+// keepSentCreated completes an upsert whose outcome is unknown (MySQL's 1
+// row affected: an insert, or a replaced row that did not change) once
+// its CreatedAt fields were read back: a stored time that is the one sent,
+// as the column stores it (UTC, truncated to datetime(3)'s milliseconds),
+// is the inserted row's, and e keeps the value it was sent with, as after
+// Create and as adapters/postgres hands it back; another one was kept by a
+// replaced row and stays. Found by the differential checker: an inserted
+// row's CreatedAt came back in UTC and truncated.
+func (s *Store[T]) keepSentCreated(ctx context.Context, e *T, sent []reflect.Value) {
+	v := reflect.ValueOf(e).Elem()
+	for i, f := range s.createdAt {
+		if !sent[i].IsValid() {
+			continue
+		}
+		was := sent[i].Interface().(time.Time)
+		fv := f.ReflectValueOf(ctx, v)
+		switch x := fv.Interface().(type) {
+		case time.Time:
+			if x.Equal(was.Truncate(time.Millisecond)) {
+				fv.Set(reflect.ValueOf(was))
+			}
+		case *time.Time:
+			if x != nil && x.Equal(was.Truncate(time.Millisecond)) {
+				fv.Set(reflect.ValueOf(&was))
+			}
+		}
+	}
 }
 
 // readBack sets fields of e from the stored row with primary key id, and
