@@ -517,3 +517,67 @@ func TestFindPage(t *testing.T) {
 		}
 	}
 }
+
+// stampedRow has an UpdatedAt and no CreatedAt and no version.
+type stampedRow struct {
+	ID        int64
+	Name      string `gorm:"size:16"`
+	UpdatedAt time.Time
+}
+
+// An Upsert that replaces a row stamps its UpdatedAt with the time of the
+// call, as Update does (the port: "replaces … as Update does"), whatever
+// UpdatedAt e was given, and hands it back; one that inserts keeps the
+// given UpdatedAt, as Create does (found by the differential checker,
+// seed 20261201: the adapters kept the given value on replace).
+func TestUpsertReplaceStampsUpdatedAt(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	given := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	orders := newOrderStore(t, db)
+	rows, err := NewStore[stampedRow](db, WithTable(testenv.UniqueName("pk_stamped")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rows.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, rows.Table()) })
+	check := func(what string, upsert func(at time.Time) (time.Time, error), get func() (time.Time, error)) {
+		t.Helper()
+		got, err := upsert(given)
+		if err != nil || !got.Equal(given) {
+			t.Errorf("%s: insert handed back UpdatedAt %v, %v; want the given %v", what, got, err, given)
+		}
+		before := time.Now().Add(-time.Second)
+		got, err = upsert(given)
+		if err != nil || got.Before(before) {
+			t.Errorf("%s: replace handed back UpdatedAt %v, %v; want the time of the call", what, got, err)
+		}
+		if stored, err := get(); err != nil || !stored.Equal(got) {
+			t.Errorf("%s: stored UpdatedAt %v, %v; want the one handed back %v", what, stored, err, got)
+		}
+	}
+	check("versioned", func(at time.Time) (time.Time, error) {
+		o := order{ID: 3, Status: "s", UpdatedAt: at}
+		err := orders.Upsert(ctx, &o)
+		return o.UpdatedAt, err
+	}, func() (time.Time, error) {
+		o, err := orders.Get(ctx, int64(3))
+		if err != nil {
+			return time.Time{}, err
+		}
+		return o.UpdatedAt, nil
+	})
+	check("plain", func(at time.Time) (time.Time, error) {
+		r := stampedRow{ID: 3, Name: "n", UpdatedAt: at}
+		err := rows.Upsert(ctx, &r)
+		return r.UpdatedAt, err
+	}, func() (time.Time, error) {
+		r, err := rows.Get(ctx, int64(3))
+		if err != nil {
+			return time.Time{}, err
+		}
+		return r.UpdatedAt, nil
+	})
+}

@@ -60,6 +60,16 @@ func (s *Store[T]) upsertReturning() *clause.Returning {
 		}
 		add(f)
 	}
+	if _, ok := s.db.dialect.(UpsertStamper); ok && r != nil {
+		// A replaced row's UpdatedAt, stamped by the upsert (see
+		// stampReplaced); NULL, left as sent, for an inserted row.
+		for _, f := range s.updatedAt {
+			if isTimeField(f) && f.DBName != "" && f.Readable && !seen[f.DBName] {
+				seen[f.DBName] = true
+				cols = append(cols, clause.Column{Name: r.UpsertKept(f.DBName), Raw: true})
+			}
+		}
+	}
 	for _, f := range s.gs.FieldsWithDefaultDBValue {
 		add(f)
 	}

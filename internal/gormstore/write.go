@@ -157,11 +157,13 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	old := *e
 	s.setVersion(ctx, e, 1)
 	res := gorm.WithResult()
-	tx := s.conn(ctx).Clauses(s.upsert, res)
-	var saved []reflect.Value
+	now := s.db.now()
+	tx := s.conn(ctx).Clauses(s.upsertAt(now), res)
+	var saved, sentUpdated []reflect.Value
 	if s.returning != nil {
 		tx = tx.Clauses(*s.returning)
 		saved = s.stampCreated(ctx, e)
+		sentUpdated = s.stampedValues(ctx, e)
 	}
 	if err := tx.Create(e).Error; err != nil {
 		*e = old
@@ -169,11 +171,15 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	}
 	if s.returning != nil {
 		s.keptCreated(ctx, e, saved)
+		s.stampReplaced(ctx, e, sentUpdated, now)
 		return nil // the row came back: e holds what was stored
 	}
 	outcome, version, err := s.db.dialect.UpsertResult(res.Result, s.version != nil)
 	if err != nil {
 		return s.db.Wrap(ctx, op, err)
+	}
+	if outcome == UpsertReplaced {
+		s.stampReplaced(ctx, e, nil, now)
 	}
 	var back []*schema.Field
 	switch {
@@ -215,22 +221,7 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 // createdValues returns the values of the time CreatedAt fields of e (the
 // invalid Value for the others and for a nil pointer).
 func (s *Store[T]) createdValues(ctx context.Context, e *T) []reflect.Value {
-	v := reflect.ValueOf(e).Elem()
-	out := make([]reflect.Value, len(s.createdAt))
-	for i, f := range s.createdAt {
-		if !isTimeField(f) {
-			continue
-		}
-		fv := f.ReflectValueOf(ctx, v)
-		if fv.Kind() == reflect.Pointer {
-			if fv.IsNil() {
-				continue
-			}
-			fv = fv.Elem()
-		}
-		out[i] = reflect.ValueOf(fv.Interface())
-	}
-	return out
+	return timeValues(ctx, reflect.ValueOf(e).Elem(), s.createdAt)
 }
 
 // keepSentCreated completes an upsert whose outcome is unknown (MySQL's 1
@@ -352,4 +343,85 @@ func (s *Store[T]) doDeleteWhere(ctx context.Context, q ports.Query) (int64, err
 		return 0, s.db.Wrap(ctx, op, res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// upsertAt returns the upsert's conflict clause for a call at now: with
+// an UpsertStamper dialect, the UpdatedAt time columns of a replaced row
+// take now, as Update stamps them.
+func (s *Store[T]) upsertAt(now time.Time) clause.OnConflict {
+	st, ok := s.db.dialect.(UpsertStamper)
+	if !ok || len(s.updatedAt) == 0 {
+		return s.upsert
+	}
+	up := s.upsert
+	up.DoUpdates = append(clause.Set(nil), s.upsert.DoUpdates...)
+	for i, a := range up.DoUpdates {
+		for _, f := range s.updatedAt {
+			if isTimeField(f) && a.Column.Name == f.DBName {
+				up.DoUpdates[i].Value = st.UpsertStamped(s.pk.DBName, f.DBName, now)
+			}
+		}
+	}
+	return up
+}
+
+// stampedValues returns the values of the time UpdatedAt fields of e (the
+// invalid Value for the others and for a nil pointer), as sent.
+func (s *Store[T]) stampedValues(ctx context.Context, e *T) []reflect.Value {
+	return timeValues(ctx, reflect.ValueOf(e).Elem(), s.updatedAt)
+}
+
+// stampReplaced sets the time UpdatedAt fields of e to now, the time an
+// UpsertStamper dialect stamped a replaced row with: always when sent is
+// nil (the result told a replaced row), else those the RETURNING changed
+// from the values sent (see UpsertStamper and UpsertKept: NULL, left as
+// sent, for an inserted row).
+func (s *Store[T]) stampReplaced(ctx context.Context, e *T, sent []reflect.Value, now time.Time) {
+	if _, ok := s.db.dialect.(UpsertStamper); !ok {
+		return
+	}
+	v := reflect.ValueOf(e).Elem()
+	for i, f := range s.updatedAt {
+		if !isTimeField(f) {
+			continue
+		}
+		fv := f.ReflectValueOf(ctx, v)
+		if sent != nil {
+			cur := timeValues(ctx, v, s.updatedAt[i:i+1])[0]
+			switch {
+			case !cur.IsValid() && sent[i].IsValid() && fv.Kind() == reflect.Pointer:
+				at := sent[i].Interface().(time.Time) // a NULL scanned as nil
+				fv.Set(reflect.ValueOf(&at))
+				continue
+			case !cur.IsValid() || cur.Interface().(time.Time) == sent[i].Interface().(time.Time):
+				continue
+			}
+		}
+		if fv.Kind() == reflect.Pointer {
+			at := now
+			fv.Set(reflect.ValueOf(&at))
+		} else {
+			fv.Set(reflect.ValueOf(now))
+		}
+	}
+}
+
+// timeValues returns the values of the time fields fs of v (the invalid
+// Value for the other fields and for a nil pointer).
+func timeValues(ctx context.Context, v reflect.Value, fs []*schema.Field) []reflect.Value {
+	out := make([]reflect.Value, len(fs))
+	for i, f := range fs {
+		if !isTimeField(f) {
+			continue
+		}
+		fv := f.ReflectValueOf(ctx, v)
+		if fv.Kind() == reflect.Pointer {
+			if fv.IsNil() {
+				continue
+			}
+			fv = fv.Elem()
+		}
+		out[i] = reflect.ValueOf(fv.Interface())
+	}
+	return out
 }
