@@ -70,10 +70,10 @@ func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflic
 	return clause.OnConflict{Columns: []clause.Column{key}, DoUpdates: set}
 }
 
-// UpsertStamped is IF(the conflicting row has our key, at, col): a
+// UpsertValue is IF(the conflicting row has our key, at, col): a
 // replaced row's UpdatedAt is the time of the call, as Update stamps it
-// (gormstore.UpsertStamper).
-func (dialect) UpsertStamped(pk, col string, at any) clause.Expression {
+// (gormstore.UpsertSetter).
+func (dialect) UpsertValue(pk, col string, at any) clause.Expression {
 	key, c := clause.Column{Name: pk}, clause.Column{Name: col}
 	return clause.Expr{SQL: "IF(? <=> VALUES(?), ?, ?)", Vars: []any{key, key, at, c}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -648,4 +649,39 @@ func TestUpsertReplaceStampsUpdatedAt(t *testing.T) {
 		}
 		return r.UpdatedAt, nil
 	})
+}
+
+// defaultRow has fields with gorm defaults.
+type defaultRow struct {
+	ID    int64
+	N5    int     `gorm:"default:5"`
+	Price float64 `gorm:"not null;default:0"`
+}
+
+// An Upsert that replaces a row writes e's zeros as Update does, not the
+// defaults an insert takes (gorm's Create had sent them in the update
+// branch too: a -0 Price came back 0, found by the differential checker,
+// seed 20261254); one that inserts takes the defaults, as Create does.
+func TestUpsertReplaceWritesZerosNotDefaults(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	s, err := NewStore[defaultRow](db, WithTable(testenv.UniqueName("pk_defaults")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, s.Table()) })
+	ins := defaultRow{ID: 1}
+	if err := s.Upsert(ctx, &ins); err != nil || ins.N5 != 5 {
+		t.Fatalf("Upsert insert: %+v, %v; want N5 5 (the default)", ins, err)
+	}
+	rep := defaultRow{ID: 1, N5: 0, Price: math.Copysign(0, -1)}
+	if err := s.Upsert(ctx, &rep); err != nil || rep.N5 != 0 || !math.Signbit(rep.Price) {
+		t.Errorf("Upsert replace: %+v, %v; want N5 0 and Price -0 as given", rep, err)
+	}
+	if got, err := s.Get(ctx, int64(1)); err != nil || got.N5 != 0 {
+		t.Errorf("stored after the replace: %+v, %v; want N5 0 (as Update writes it)", got, err)
+	}
 }

@@ -97,10 +97,10 @@ func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflic
 	return clause.OnConflict{Columns: []clause.Column{key}, DoUpdates: set}
 }
 
-// UpsertStamped is at: a replaced row's UpdatedAt is the time of the
-// call, as Update stamps it (gormstore.UpsertStamper; ON CONFLICT on the
+// UpsertValue is at: a replaced row's UpdatedAt is the time of the
+// call, as Update stamps it (gormstore.UpsertSetter; ON CONFLICT on the
 // primary key only touches the row with the key).
-func (dialect) UpsertStamped(_, _ string, at any) clause.Expression {
+func (dialect) UpsertValue(_, _ string, at any) clause.Expression {
 	return clause.Expr{SQL: "?", Vars: []any{at}}
 }
 

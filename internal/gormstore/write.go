@@ -158,7 +158,8 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	s.setVersion(ctx, e, 1)
 	res := gorm.WithResult()
 	now := s.db.now()
-	tx := s.conn(ctx).Clauses(s.upsertAt(now), res)
+	up, zeroDefaults := s.upsertAt(ctx, e, now)
+	tx := s.conn(ctx).Clauses(up, res)
 	var saved, sentUpdated []reflect.Value
 	if s.returning != nil {
 		tx = tx.Clauses(*s.returning)
@@ -180,6 +181,11 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	}
 	if outcome == UpsertReplaced {
 		s.stampReplaced(ctx, e, nil, now)
+		// The replaced row took e's zeros, not gorm's defaults.
+		src, dst := reflect.ValueOf(&old).Elem(), reflect.ValueOf(e).Elem()
+		for _, f := range zeroDefaults {
+			f.ReflectValueOf(ctx, dst).Set(f.ReflectValueOf(ctx, src))
+		}
 	}
 	var back []*schema.Field
 	switch {
@@ -196,6 +202,10 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	if outcome != UpsertInserted {
 		// A replaced row kept its CreatedAt: hand it back.
 		back = append(back, s.createdAt...)
+	}
+	if outcome == UpsertUnknown {
+		// The default of an inserted row, the zero of a replaced one.
+		back = append(back, zeroDefaults...)
 	}
 	if len(back) == 0 {
 		return nil
@@ -345,24 +355,39 @@ func (s *Store[T]) doDeleteWhere(ctx context.Context, q ports.Query) (int64, err
 	return res.RowsAffected, nil
 }
 
-// upsertAt returns the upsert's conflict clause for a call at now: with
-// an UpsertStamper dialect, the UpdatedAt time columns of a replaced row
-// take now, as Update stamps them.
-func (s *Store[T]) upsertAt(now time.Time) clause.OnConflict {
-	st, ok := s.db.dialect.(UpsertStamper)
-	if !ok || len(s.updatedAt) == 0 {
-		return s.upsert
+// upsertAt returns the upsert's conflict clause for a call at now with e
+// (before gorm's Create fills in defaults), and the fields with a default
+// that are zero in e. With an UpsertSetter dialect, a replaced row's
+// UpdatedAt time columns take now, as Update stamps them, and those zero
+// fields their zero, as Update writes them: gorm's Create sends the
+// default instead (a default 0 made a -0 float 0; found by the
+// differential checker, seed 20261254).
+func (s *Store[T]) upsertAt(ctx context.Context, e *T, now time.Time) (clause.OnConflict, []*schema.Field) {
+	st, ok := s.db.dialect.(UpsertSetter)
+	if !ok {
+		return s.upsert, nil
 	}
+	v := reflect.ValueOf(e).Elem()
 	up := s.upsert
 	up.DoUpdates = append(clause.Set(nil), s.upsert.DoUpdates...)
+	var zeros []*schema.Field
 	for i, a := range up.DoUpdates {
 		for _, f := range s.updatedAt {
 			if isTimeField(f) && a.Column.Name == f.DBName {
-				up.DoUpdates[i].Value = st.UpsertStamped(s.pk.DBName, f.DBName, now)
+				up.DoUpdates[i].Value = st.UpsertValue(s.pk.DBName, f.DBName, now)
+			}
+		}
+		for _, f := range s.gs.Fields {
+			if !f.HasDefaultValue || f.DBName != a.Column.Name || f.AutoUpdateTime > 0 || f == s.version {
+				continue
+			}
+			if x, zero := f.ValueOf(ctx, v); zero {
+				up.DoUpdates[i].Value = st.UpsertValue(s.pk.DBName, f.DBName, x)
+				zeros = append(zeros, f)
 			}
 		}
 	}
-	return up
+	return up, zeros
 }
 
 // stampedValues returns the values of the time UpdatedAt fields of e (the
@@ -372,12 +397,12 @@ func (s *Store[T]) stampedValues(ctx context.Context, e *T) []reflect.Value {
 }
 
 // stampReplaced sets the time UpdatedAt fields of e to now, the time an
-// UpsertStamper dialect stamped a replaced row with: always when sent is
+// UpsertSetter dialect stamped a replaced row with: always when sent is
 // nil (the result told a replaced row), else those the RETURNING changed
-// from the values sent (see UpsertStamper and UpsertKept: NULL, left as
+// from the values sent (see UpsertSetter and UpsertKept: NULL, left as
 // sent, for an inserted row).
 func (s *Store[T]) stampReplaced(ctx context.Context, e *T, sent []reflect.Value, now time.Time) {
-	if _, ok := s.db.dialect.(UpsertStamper); !ok {
+	if _, ok := s.db.dialect.(UpsertSetter); !ok {
 		return
 	}
 	v := reflect.ValueOf(e).Elem()
