@@ -685,3 +685,38 @@ func TestUpsertReplaceWritesZerosNotDefaults(t *testing.T) {
 		t.Errorf("stored after the replace: %+v, %v; want N5 0 (as Update writes it)", got, err)
 	}
 }
+
+// counterRow has an unsigned and a small integer column.
+type counterRow struct {
+	ID    int64
+	U64   uint64
+	Small int8
+}
+
+// A Patch's Inc delta is not a column value: an unsigned column takes a
+// negative delta and a tinyint one a delta past its range, as long as the
+// sum fits; a missing row is ErrNotFound (found by the differential
+// checker, seeds 20261220 and 20261257: U64 inc -1 was ErrInvalid).
+func TestPatchIncDeltaOutsideTheColumnRange(t *testing.T) {
+	ctx := context.Background()
+	s, err := NewStore[counterRow](openTest(t, Config{}), WithTable(testenv.UniqueName("pk_counters")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, s.Table()) })
+	if err := s.Patch(ctx, int64(1), ports.Inc("U64", int64(-1))); ports.KindOf(err) != ports.ErrNotFound {
+		t.Errorf("Patch of a missing row, U64 inc -1: %v, want ErrNotFound", err)
+	}
+	if err := s.Create(ctx, &counterRow{ID: 1, U64: 1, Small: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Patch(ctx, int64(1), ports.Inc("U64", int64(-1)).Inc("Small", int64(-200))); err != nil {
+		t.Errorf("Patch U64 1 inc -1, Small 100 inc -200: %v, want nil", err)
+	}
+	if got, err := s.Get(ctx, int64(1)); err != nil || got.U64 != 0 || got.Small != -100 {
+		t.Errorf("after the Patch: %+v, %v; want U64 0 and Small -100", got, err)
+	}
+}

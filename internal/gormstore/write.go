@@ -58,7 +58,11 @@ func (s *Store[T]) doPatch(ctx context.Context, id any, p ports.Patch) error {
 		if !ci.field.Updatable {
 			return s.db.Invalid(op, fmt.Errorf("field %s is not updatable (gorm permissions)", c.Field))
 		}
-		if err := sqlrules.CheckValue(ci.field, c.Value, s.db.dialect.Rules()); err != nil {
+		check := sqlrules.CheckValue
+		if c.Op == ports.OpInc {
+			check = sqlrules.CheckDelta
+		}
+		if err := check(ci.field, c.Value, s.db.dialect.Rules()); err != nil {
 			return s.db.Invalid(op, err)
 		}
 		col := clause.Column{Name: ci.name}
