@@ -346,13 +346,20 @@ func (s *SQLStore[T]) bumpAutoIncrement(key any) {
 	}
 }
 
+// defaultBatchRows is the most rows per INSERT of the adapters' CreateMany
+// (gormstore.DefaultBatchSize). Their limit of parameters and bytes per
+// statement, which splits batches of wide or large rows sooner, is not
+// emulated.
+const defaultBatchRows = 1000
+
 // assignInnoDB assigns the keys of an insert of ps as InnoDB does in its
 // consecutive lock mode (innodb_autoinc_lock_mode=1, measured on MariaDB)
 // and moves the counter as a successful insert would (write lock); it
 // returns, per row, the counter should the insert fail at that row.
 //
-// The first row that needs a generated key reserves as many values as the
-// statement has rows; a stored explicit key moves the counter past it, and
+// The rows go in the statements the adapters send (see the body); in
+// each, the first row that needs a generated key reserves as many values
+// as the statement has rows; a stored explicit key moves the counter past it, and
 // a generated key past the reserved values reserves again as many as rows
 // remain to be written. Reserved values stay consumed when the insert fails
 // (at or after the row that reserved them); an explicit key moves the
@@ -363,10 +370,28 @@ func (s *SQLStore[T]) assignInnoDB(op string, ps []*pending) ([]int64, error) {
 	if c.kind == kindUint {
 		limit = int64(min(c.uintMax, math.MaxInt64))
 	}
+	// The adapters' statements: a row with a generated key after one with
+	// its own key starts another INSERT (gorm hands the generated keys out
+	// from the statement's last insert id), as do DefaultBatchRows rows.
+	stmtEnd := make([]int, len(ps)) // per row, the end of its statement
+	for start, i, explicit := 0, 0, false; i <= len(ps); i++ {
+		if i == len(ps) || i > start && (i-start >= defaultBatchRows || explicit && ps[i].row[c.i] == nil && c.f.AutoIncrement) {
+			for j := start; j < i; j++ {
+				stmtEnd[j] = i
+			}
+			start, explicit = i, false
+		}
+		if i < len(ps) {
+			explicit = explicit || ps[i].row[c.i] != nil
+		}
+	}
 	counter := tb.autoI
 	var next, end, remaining int64 // the reserved values next..end, rows left to write
 	fail := make([]int64, len(ps))
 	for i, p := range ps {
+		if i == 0 || stmtEnd[i] != stmtEnd[i-1] {
+			next, end, remaining = 0, 0, 0 // a statement of its own
+		}
 		fail[i] = counter
 		if v := p.row[c.i]; v != nil {
 			var k int64
@@ -388,7 +413,11 @@ func (s *SQLStore[T]) assignInnoDB(op string, ps []*pending) ([]int64, error) {
 		}
 		if next == 0 || next > end {
 			if next == 0 {
-				remaining = int64(len(ps))
+				start := i
+				for start > 0 && stmtEnd[start-1] == stmtEnd[i] {
+					start--
+				}
+				remaining = int64(stmtEnd[i] - start)
 			}
 			if counter >= limit {
 				return nil, s.invalid(op, errColumn(c, "the auto-increment range of the column is used up"))

@@ -1,6 +1,7 @@
 package fakes_test
 
 import (
+	"context"
 	"math"
 	"reflect"
 	"slices"
@@ -416,49 +417,73 @@ func TestSQLUpsertReplacedHandsBackCreatedAt(t *testing.T) {
 }
 
 // MySQL's keys follow InnoDB's consecutive lock mode as measured on
-// MariaDB 10.11 (innodb_autoinc_lock_mode=1): the first row needing a
-// generated key reserves as many values as the batch has rows, a stored
-// explicit key moves the counter and a generated key past the reserved
-// values reserves as many as rows remain; a failed insert keeps what it
-// reserved and the explicit keys of the rows it wrote before failing
-// (found by the differential checker: the fake consumed one value per
-// generated key and counted explicit keys of failing batches).
+// MariaDB 10.11 (innodb_autoinc_lock_mode=1), in the statements the
+// adapters send (a generated key after an explicit one starts another
+// INSERT): the first row of a statement needing a generated key reserves
+// as many values as the statement has rows, a stored explicit key moves
+// the counter and a generated key past the reserved values reserves as
+// many as rows remain; a failed insert keeps what it reserved and the
+// explicit keys of the rows it wrote before failing (found by the
+// differential checker: the fake consumed one value per generated key and
+// counted explicit keys of failing batches). TestSQLSideBySideAutoIncrement
+// runs the same cases on adapters/mysql.
 func TestSQLInnoDBAutoIncrementReservation(t *testing.T) {
 	ctx := t.Context()
-	r := func(id int64, code string) *uniqueRow { return &uniqueRow{ID: id, Code: code} }
-	for _, c := range []struct {
-		name  string
-		batch []*uniqueRow
-		fails bool
-		next  int64 // the key of the Create after the batch
-	}{
-		{"{} {100} {} {}", []*uniqueRow{r(0, "b"), r(100, "c"), r(0, "d"), r(0, "e")}, false, 103},
-		{"{} {100} {}x5", []*uniqueRow{r(0, "b"), r(100, "c"), r(0, "d"), r(0, "e"), r(0, "f"), r(0, "g"), r(0, "h")}, false, 106},
-		{"{5} {} {}", []*uniqueRow{r(5, "b"), r(0, "c"), r(0, "d")}, false, 9},
-		{"{3} {} {} {}", []*uniqueRow{r(3, "b"), r(0, "c"), r(0, "d"), r(0, "e")}, false, 8},
-		{"{100 dup} {}", []*uniqueRow{r(100, "a"), r(0, "")}, true, 2},
-		{"{100} {dup}", []*uniqueRow{r(100, "b"), r(0, "a")}, true, 103},
-		{"{100} {} {dup}", []*uniqueRow{r(100, "b"), r(0, "c"), r(0, "a")}, true, 104},
-		{"{} {dup} {}", []*uniqueRow{r(0, "b"), r(0, "a"), r(0, "c")}, true, 5},
-		{"{} {} {100 dup}", []*uniqueRow{r(0, "b"), r(0, "c"), r(100, "a")}, true, 5},
-		{"{} {} {100 dup} {}", []*uniqueRow{r(0, "b"), r(0, "c"), r(100, "a"), r(0, "d")}, true, 6},
-		{"{} {100} {dup} {}", []*uniqueRow{r(0, "b"), r(100, "c"), r(0, "a"), r(0, "d")}, true, 103},
-		{"{} {2 dup}", []*uniqueRow{r(0, "b"), r(2, "c")}, true, 4},
-		{"{5} {} {dup}", []*uniqueRow{r(5, "b"), r(0, "c"), r(0, "a")}, true, 9},
-	} {
-		t.Run(c.name, func(t *testing.T) {
+	for _, c := range autoIncrementCases {
+		t.Run(c.Name, func(t *testing.T) {
 			s, _, _ := newSQL[uniqueRow](t)
-			must(t, "Create a", s.Create(ctx, &uniqueRow{ID: 1, Code: "a"}))
-			if err := s.CreateMany(ctx, c.batch); c.fails {
+			next, err := c.Run(ctx, s)
+			if c.Fails {
 				wantKind(t, "CreateMany", err, ports.ErrConflict)
 			} else {
 				must(t, "CreateMany", err)
 			}
-			next := uniqueRow{Code: "zz_next"}
-			must(t, "Create after", s.Create(ctx, &next))
-			if next.ID != c.next {
-				t.Errorf("next id = %d, want %d", next.ID, c.next)
+			if next != c.Next {
+				t.Errorf("next id = %d, want %d", next, c.Next)
 			}
 		})
 	}
+}
+
+// autoIncrementCase is a CreateMany after a row {1 "a"}, and the key of a
+// Create after it.
+type autoIncrementCase struct {
+	Name  string
+	Batch [][2]any // ID, Code
+	Fails bool
+	Next  int64
+}
+
+// Run runs the case on s: the CreateMany's error and the next key.
+func (c autoIncrementCase) Run(ctx context.Context, s ports.SQLStore[uniqueRow]) (int64, error) {
+	if err := s.Create(ctx, &uniqueRow{ID: 1, Code: "a"}); err != nil {
+		return 0, err
+	}
+	es := make([]*uniqueRow, len(c.Batch))
+	for i, r := range c.Batch {
+		es[i] = &uniqueRow{ID: int64(r[0].(int)), Code: r[1].(string)}
+	}
+	err := s.CreateMany(ctx, es)
+	next := uniqueRow{Code: "zz_next"}
+	if e := s.Create(ctx, &next); e != nil {
+		return 0, e
+	}
+	return next.ID, err
+}
+
+var autoIncrementCases = []autoIncrementCase{
+	{"{} {100} {} {}", [][2]any{{0, "b"}, {100, "c"}, {0, "d"}, {0, "e"}}, false, 103},
+	{"{} {100} {}x5", [][2]any{{0, "b"}, {100, "c"}, {0, "d"}, {0, "e"}, {0, "f"}, {0, "g"}, {0, "h"}}, false, 106},
+	{"{5} {} {}", [][2]any{{5, "b"}, {0, "c"}, {0, "d"}}, false, 8},
+	{"{3} {} {} {}", [][2]any{{3, "b"}, {0, "c"}, {0, "d"}, {0, "e"}}, false, 7},
+	{"{100 dup} {}", [][2]any{{100, "a"}, {0, ""}}, true, 2},
+	{"{100} {dup}", [][2]any{{100, "b"}, {0, "a"}}, true, 102},
+	{"{100} {} {dup}", [][2]any{{100, "b"}, {0, "c"}, {0, "a"}}, true, 103},
+	{"{} {dup} {}", [][2]any{{0, "b"}, {0, "a"}, {0, "c"}}, true, 5},
+	{"{} {} {100 dup}", [][2]any{{0, "b"}, {0, "c"}, {100, "a"}}, true, 5},
+	{"{} {} {100 dup} {}", [][2]any{{0, "b"}, {0, "c"}, {100, "a"}, {0, "d"}}, true, 5},
+	{"{} {100} {dup} {}", [][2]any{{0, "b"}, {100, "c"}, {0, "a"}, {0, "d"}}, true, 103},
+	{"{} {2 dup}", [][2]any{{0, "b"}, {2, "c"}}, true, 4},
+	{"{5} {} {dup}", [][2]any{{5, "b"}, {0, "c"}, {0, "a"}}, true, 8},
+	{"{1 dup} {}", [][2]any{{2, "x"}, {0, "y"}}, false, 4},
 }
