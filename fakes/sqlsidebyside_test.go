@@ -317,3 +317,22 @@ func TestSQLAutoTimesUTC(t *testing.T) {
 		_ = db.Close(t.Context())
 	}
 }
+
+// The auto-increment cases of TestSQLInnoDBAutoIncrementReservation give
+// the same errors and next keys on adapters/mysql (the fake's figures are
+// InnoDB's as the adapter's statements meet it).
+func TestSQLSideBySideAutoIncrement(t *testing.T) {
+	for _, c := range autoIncrementCases {
+		t.Run(c.Name, func(t *testing.T) {
+			p := newPair[uniqueRow](t)
+			fn, ferr := c.Run(t.Context(), p.fake)
+			rn, rerr := c.Run(t.Context(), p.real)
+			if fn != rn || ports.KindOf(ferr) != ports.KindOf(rerr) {
+				t.Errorf("fake: next %d, %v; real: next %d, %v", fn, ferr, rn, rerr)
+			}
+			if rn != c.Next {
+				t.Errorf("real next %d, the case says %d", rn, c.Next)
+			}
+		})
+	}
+}

@@ -346,6 +346,99 @@ func (s *SQLStore[T]) bumpAutoIncrement(key any) {
 	}
 }
 
+// defaultBatchRows is the most rows per INSERT of the adapters' CreateMany
+// (gormstore.DefaultBatchSize). Their limit of parameters and bytes per
+// statement, which splits batches of wide or large rows sooner, is not
+// emulated.
+const defaultBatchRows = 1000
+
+// assignInnoDB assigns the keys of an insert of ps as InnoDB does in its
+// consecutive lock mode (innodb_autoinc_lock_mode=1, measured on MariaDB)
+// and moves the counter as a successful insert would (write lock); it
+// returns, per row, the counter should the insert fail at that row.
+//
+// The rows go in the statements the adapters send (see the body); in
+// each, the first row that needs a generated key reserves as many values
+// as the statement has rows; a stored explicit key moves the counter past it, and
+// a generated key past the reserved values reserves again as many as rows
+// remain to be written. Reserved values stay consumed when the insert fails
+// (at or after the row that reserved them); an explicit key moves the
+// counter only if its row was written before the failing one.
+func (s *SQLStore[T]) assignInnoDB(op string, ps []*pending) ([]int64, error) {
+	c, tb := s.m.pk, s.tb
+	limit := c.intMax
+	if c.kind == kindUint {
+		limit = int64(min(c.uintMax, math.MaxInt64))
+	}
+	// The adapters' statements: a row with a generated key after one with
+	// its own key starts another INSERT (gorm hands the generated keys out
+	// from the statement's last insert id), as do DefaultBatchRows rows.
+	stmtEnd := make([]int, len(ps)) // per row, the end of its statement
+	for start, i, explicit := 0, 0, false; i <= len(ps); i++ {
+		if i == len(ps) || i > start && (i-start >= defaultBatchRows || explicit && ps[i].row[c.i] == nil && c.f.AutoIncrement) {
+			for j := start; j < i; j++ {
+				stmtEnd[j] = i
+			}
+			start, explicit = i, false
+		}
+		if i < len(ps) {
+			explicit = explicit || ps[i].row[c.i] != nil
+		}
+	}
+	counter := tb.autoI
+	var next, end, remaining int64 // the reserved values next..end, rows left to write
+	fail := make([]int64, len(ps))
+	for i, p := range ps {
+		if i == 0 || stmtEnd[i] != stmtEnd[i-1] {
+			next, end, remaining = 0, 0, 0 // a statement of its own
+		}
+		fail[i] = counter
+		if v := p.row[c.i]; v != nil {
+			var k int64
+			switch v := v.(type) {
+			case int64:
+				k = v
+			case uint64:
+				k = int64(min(v, math.MaxInt64))
+			}
+			counter = max(counter, k)
+			if next != 0 && k >= next {
+				next = k + 1
+			}
+			remaining = max(remaining-1, 0)
+			continue
+		}
+		if !c.f.AutoIncrement {
+			continue
+		}
+		if next == 0 || next > end {
+			if next == 0 {
+				start := i
+				for start > 0 && stmtEnd[start-1] == stmtEnd[i] {
+					start--
+				}
+				remaining = int64(stmtEnd[i] - start)
+			}
+			if counter >= limit {
+				return nil, s.invalid(op, errColumn(c, "the auto-increment range of the column is used up"))
+			}
+			next = counter + 1
+			end = next + min(remaining, limit-counter) - 1
+			counter = end
+		}
+		fail[i] = counter
+		if c.kind == kindUint {
+			p.row[c.i] = uint64(next)
+		} else {
+			p.row[c.i] = next
+		}
+		next++
+		remaining--
+	}
+	tb.autoI = counter
+	return fail, nil
+}
+
 // insert stores the pending rows all or none, assigning auto-increment
 // keys (generated ones are consumed even when the insert fails, as in
 // InnoDB; explicit ones move the counter only once stored; on Postgres a
@@ -358,22 +451,29 @@ func (s *SQLStore[T]) insert(ctx context.Context, t *tx, op string, ps []*pendin
 	var undo, bumped int64 // the counter should the insert fail, and as assigned
 	var before int64       // the counter before the keys were assigned
 	var gen []int64        // per row, the counter once its key was generated (0: explicit)
+	var fail []int64       // MySQL: per row, the counter should the insert fail at it
 	for {
 		if err := db.lock(t, db.name, op); err != nil {
 			return err
 		}
 		if !assigned {
-			// An explicit key moves the counter for the rows after it in
-			// the batch; if the insert fails, only the generated keys stay
-			// consumed.
+			if s.m.dialect != Postgres {
+				var err error
+				if fail, err = s.assignInnoDB(op, ps); err != nil {
+					db.mu.Unlock()
+					return err
+				}
+				bumped = tb.autoI
+				assigned = true
+			}
+		}
+		if !assigned {
+			// A sequence never moves for an explicit key; if the insert
+			// fails, the keys drawn up to the failing row stay consumed.
 			generated := int64(0)
 			before, gen = tb.autoI, make([]int64, len(ps))
 			for i, p := range ps {
-				if p.row[pk.i] != nil {
-					s.bumpAutoIncrement(p.row[pk.i])
-					continue
-				}
-				if !pk.f.AutoIncrement {
+				if p.row[pk.i] != nil || !pk.f.AutoIncrement {
 					continue
 				}
 				id, err := s.nextID(op)
@@ -404,6 +504,9 @@ func (s *SQLStore[T]) insert(ctx context.Context, t *tx, op string, ps []*pendin
 		if at, err := s.checkInsert(t, op, keys, rows); err != nil {
 			if tb.autoI == bumped {
 				tb.autoI = undo
+				if fail != nil {
+					tb.autoI = fail[at]
+				}
 				if s.m.dialect == Postgres {
 					// PostgreSQL evaluates nextval row by row and stops
 					// at the failing row: the keys of the rows after it

@@ -70,6 +70,14 @@ func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflic
 	return clause.OnConflict{Columns: []clause.Column{key}, DoUpdates: set}
 }
 
+// UpsertValue is IF(the conflicting row has our key, at, col): a
+// replaced row's UpdatedAt is the time of the call, as Update stamps it
+// (gormstore.UpsertSetter).
+func (dialect) UpsertValue(pk, col string, at any) clause.Expression {
+	key, c := clause.Column{Name: pk}, clause.Column{Name: col}
+	return clause.Expr{SQL: "IF(? <=> VALUES(?), ?, ?)", Vars: []any{key, key, at, c}}
+}
+
 // UpsertResult reads INSERT … ON DUPLICATE KEY UPDATE's result: 2 rows
 // affected for a replaced row (with the version as the last insert id);
 // 1 for an insert, a replaced row that did not change, or a conflict on

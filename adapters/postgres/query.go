@@ -97,6 +97,13 @@ func (dialect) Upsert(pk string, cols []string, version string) clause.OnConflic
 	return clause.OnConflict{Columns: []clause.Column{key}, DoUpdates: set}
 }
 
+// UpsertValue is at: a replaced row's UpdatedAt is the time of the
+// call, as Update stamps it (gormstore.UpsertSetter; ON CONFLICT on the
+// primary key only touches the row with the key).
+func (dialect) UpsertValue(_, _ string, at any) clause.Expression {
+	return clause.Expr{SQL: "?", Vars: []any{at}}
+}
+
 // UpsertReturning is true: the upsert's RETURNING hands back the stored
 // version and CreatedAt in the same round trip.
 func (dialect) UpsertReturning() bool { return true }

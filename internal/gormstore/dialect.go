@@ -49,6 +49,20 @@ type Dialect interface {
 	MaxParams() int
 }
 
+// UpsertSetter is implemented by a dialect whose upsert can give a
+// column of a replaced row another value than the inserted one: the
+// UpdatedAt columns take the time of the call, as Update stamps them (the
+// port's Upsert replaces "as Update does"), while an inserted row keeps
+// the value sent, as after Create; a zero field with a default takes its
+// zero, as Update writes it, while an inserted row takes the default.
+type UpsertSetter interface {
+	// UpsertValue returns the value column col takes in the update
+	// branch of the upsert of Upsert(pk, …): v, for the row with the
+	// key; the column as it is for a row that merely shares a unique
+	// value (see Upsert).
+	UpsertValue(pk, col string, v any) clause.Expression
+}
+
 // UpsertOutcome is what an upsert did, as far as its result tells.
 type UpsertOutcome int
 

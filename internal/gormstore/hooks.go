@@ -39,7 +39,7 @@ type CommitChecker interface {
 // upsertReturning returns the RETURNING of an upsert that hands back the
 // stored row: the primary key, the version, the CreatedAt fields (kept by
 // a replaced row) and the fields with a database default (as gorm's
-// Create returns them).
+// Create returns them) or, with an UpsertSetter dialect, a gorm default.
 func (s *Store[T]) upsertReturning() *clause.Returning {
 	seen := map[string]bool{}
 	var cols []clause.Column
@@ -60,8 +60,27 @@ func (s *Store[T]) upsertReturning() *clause.Returning {
 		}
 		add(f)
 	}
+	if _, ok := s.db.dialect.(UpsertSetter); ok && r != nil {
+		// A replaced row's UpdatedAt, stamped by the upsert (see
+		// stampReplaced); NULL, left as sent, for an inserted row.
+		for _, f := range s.updatedAt {
+			if isTimeField(f) && f.DBName != "" && f.Readable && !seen[f.DBName] {
+				seen[f.DBName] = true
+				cols = append(cols, clause.Column{Name: r.UpsertKept(f.DBName), Raw: true})
+			}
+		}
+	}
 	for _, f := range s.gs.FieldsWithDefaultDBValue {
 		add(f)
+	}
+	if _, ok := s.db.dialect.(UpsertSetter); ok {
+		// The fields with a gorm default: an inserted row's default, a
+		// replaced one's zero (see upsertAt).
+		for _, f := range s.gs.Fields {
+			if f.HasDefaultValue && f.DBName != "" && f.AutoCreateTime == 0 && f.AutoUpdateTime == 0 {
+				add(f)
+			}
+		}
 	}
 	return &clause.Returning{Columns: cols}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -57,7 +58,11 @@ func (s *Store[T]) doPatch(ctx context.Context, id any, p ports.Patch) error {
 		if !ci.field.Updatable {
 			return s.db.Invalid(op, fmt.Errorf("field %s is not updatable (gorm permissions)", c.Field))
 		}
-		if err := sqlrules.CheckValue(ci.field, c.Value, s.db.dialect.Rules()); err != nil {
+		check := sqlrules.CheckValue
+		if c.Op == ports.OpInc {
+			check = sqlrules.CheckDelta
+		}
+		if err := check(ci.field, c.Value, s.db.dialect.Rules()); err != nil {
 			return s.db.Invalid(op, err)
 		}
 		col := clause.Column{Name: ci.name}
@@ -156,11 +161,14 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	old := *e
 	s.setVersion(ctx, e, 1)
 	res := gorm.WithResult()
-	tx := s.conn(ctx).Clauses(s.upsert, res)
-	var saved []reflect.Value
+	now := s.db.now()
+	up, zeroDefaults := s.upsertAt(ctx, e, now)
+	tx := s.conn(ctx).Clauses(up, res)
+	var saved, sentUpdated []reflect.Value
 	if s.returning != nil {
 		tx = tx.Clauses(*s.returning)
 		saved = s.stampCreated(ctx, e)
+		sentUpdated = s.stampedValues(ctx, e)
 	}
 	if err := tx.Create(e).Error; err != nil {
 		*e = old
@@ -168,11 +176,20 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 	}
 	if s.returning != nil {
 		s.keptCreated(ctx, e, saved)
+		s.stampReplaced(ctx, e, sentUpdated, now)
 		return nil // the row came back: e holds what was stored
 	}
 	outcome, version, err := s.db.dialect.UpsertResult(res.Result, s.version != nil)
 	if err != nil {
 		return s.db.Wrap(ctx, op, err)
+	}
+	if outcome == UpsertReplaced {
+		s.stampReplaced(ctx, e, nil, now)
+		// The replaced row took e's zeros, not gorm's defaults.
+		src, dst := reflect.ValueOf(&old).Elem(), reflect.ValueOf(e).Elem()
+		for _, f := range zeroDefaults {
+			f.ReflectValueOf(ctx, dst).Set(f.ReflectValueOf(ctx, src))
+		}
 	}
 	var back []*schema.Field
 	switch {
@@ -190,8 +207,16 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 		// A replaced row kept its CreatedAt: hand it back.
 		back = append(back, s.createdAt...)
 	}
+	if outcome == UpsertUnknown {
+		// The default of an inserted row, the zero of a replaced one.
+		back = append(back, zeroDefaults...)
+	}
 	if len(back) == 0 {
 		return nil
+	}
+	var sent []reflect.Value
+	if outcome == UpsertUnknown {
+		sent = s.createdValues(ctx, e)
 	}
 	found, err := s.readBack(ctx, op, id, e, back)
 	switch {
@@ -201,7 +226,45 @@ func (s *Store[T]) doUpsert(ctx context.Context, e *T) error {
 		*e = old
 		return s.db.class.Conflict(op, errUpsertUnique)
 	}
+	if outcome == UpsertUnknown {
+		s.keepSentCreated(ctx, e, sent)
+	}
 	return nil
+}
+
+// createdValues returns the values of the time CreatedAt fields of e (the
+// invalid Value for the others and for a nil pointer).
+func (s *Store[T]) createdValues(ctx context.Context, e *T) []reflect.Value {
+	return timeValues(ctx, reflect.ValueOf(e).Elem(), s.createdAt)
+}
+
+// keepSentCreated completes an upsert whose outcome is unknown (MySQL's 1
+// row affected: an insert, or a replaced row that did not change) once
+// its CreatedAt fields were read back: a stored time that is the one sent,
+// as the column stores it (UTC, truncated to datetime(3)'s milliseconds),
+// is the inserted row's, and e keeps the value it was sent with, as after
+// Create and as adapters/postgres hands it back; another one was kept by a
+// replaced row and stays. Found by the differential checker: an inserted
+// row's CreatedAt came back in UTC and truncated.
+func (s *Store[T]) keepSentCreated(ctx context.Context, e *T, sent []reflect.Value) {
+	v := reflect.ValueOf(e).Elem()
+	for i, f := range s.createdAt {
+		if !sent[i].IsValid() {
+			continue
+		}
+		was := sent[i].Interface().(time.Time)
+		fv := f.ReflectValueOf(ctx, v)
+		switch x := fv.Interface().(type) {
+		case time.Time:
+			if x.Equal(was.Truncate(time.Millisecond)) {
+				fv.Set(reflect.ValueOf(was))
+			}
+		case *time.Time:
+			if x != nil && x.Equal(was.Truncate(time.Millisecond)) {
+				fv.Set(reflect.ValueOf(&was))
+			}
+		}
+	}
 }
 
 // readBack sets fields of e from the stored row with primary key id, and
@@ -294,4 +357,100 @@ func (s *Store[T]) doDeleteWhere(ctx context.Context, q ports.Query) (int64, err
 		return 0, s.db.Wrap(ctx, op, res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// upsertAt returns the upsert's conflict clause for a call at now with e
+// (before gorm's Create fills in defaults), and the fields with a default
+// that are zero in e. With an UpsertSetter dialect, a replaced row's
+// UpdatedAt time columns take now, as Update stamps them, and those zero
+// fields their zero, as Update writes them: gorm's Create sends the
+// default instead (a default 0 made a -0 float 0; found by the
+// differential checker, seed 20261254).
+func (s *Store[T]) upsertAt(ctx context.Context, e *T, now time.Time) (clause.OnConflict, []*schema.Field) {
+	st, ok := s.db.dialect.(UpsertSetter)
+	if !ok {
+		return s.upsert, nil
+	}
+	v := reflect.ValueOf(e).Elem()
+	up := s.upsert
+	up.DoUpdates = append(clause.Set(nil), s.upsert.DoUpdates...)
+	var zeros []*schema.Field
+	for i, a := range up.DoUpdates {
+		for _, f := range s.updatedAt {
+			if isTimeField(f) && a.Column.Name == f.DBName {
+				up.DoUpdates[i].Value = st.UpsertValue(s.pk.DBName, f.DBName, now)
+			}
+		}
+		for _, f := range s.gs.Fields {
+			if !f.HasDefaultValue || f.DBName != a.Column.Name || f.AutoUpdateTime > 0 || f == s.version {
+				continue
+			}
+			if x, zero := f.ValueOf(ctx, v); zero {
+				up.DoUpdates[i].Value = st.UpsertValue(s.pk.DBName, f.DBName, x)
+				zeros = append(zeros, f)
+			}
+		}
+	}
+	return up, zeros
+}
+
+// stampedValues returns the values of the time UpdatedAt fields of e (the
+// invalid Value for the others and for a nil pointer), as sent.
+func (s *Store[T]) stampedValues(ctx context.Context, e *T) []reflect.Value {
+	return timeValues(ctx, reflect.ValueOf(e).Elem(), s.updatedAt)
+}
+
+// stampReplaced sets the time UpdatedAt fields of e to now, the time an
+// UpsertSetter dialect stamped a replaced row with: always when sent is
+// nil (the result told a replaced row), else those the RETURNING changed
+// from the values sent (see UpsertSetter and UpsertKept: NULL, left as
+// sent, for an inserted row).
+func (s *Store[T]) stampReplaced(ctx context.Context, e *T, sent []reflect.Value, now time.Time) {
+	if _, ok := s.db.dialect.(UpsertSetter); !ok {
+		return
+	}
+	v := reflect.ValueOf(e).Elem()
+	for i, f := range s.updatedAt {
+		if !isTimeField(f) {
+			continue
+		}
+		fv := f.ReflectValueOf(ctx, v)
+		if sent != nil {
+			cur := timeValues(ctx, v, s.updatedAt[i:i+1])[0]
+			switch {
+			case !cur.IsValid() && sent[i].IsValid() && fv.Kind() == reflect.Pointer:
+				at := sent[i].Interface().(time.Time) // a NULL scanned as nil
+				fv.Set(reflect.ValueOf(&at))
+				continue
+			case !cur.IsValid() || cur.Interface().(time.Time) == sent[i].Interface().(time.Time):
+				continue
+			}
+		}
+		if fv.Kind() == reflect.Pointer {
+			at := now
+			fv.Set(reflect.ValueOf(&at))
+		} else {
+			fv.Set(reflect.ValueOf(now))
+		}
+	}
+}
+
+// timeValues returns the values of the time fields fs of v (the invalid
+// Value for the other fields and for a nil pointer).
+func timeValues(ctx context.Context, v reflect.Value, fs []*schema.Field) []reflect.Value {
+	out := make([]reflect.Value, len(fs))
+	for i, f := range fs {
+		if !isTimeField(f) {
+			continue
+		}
+		fv := f.ReflectValueOf(ctx, v)
+		if fv.Kind() == reflect.Pointer {
+			if fv.IsNil() {
+				continue
+			}
+			fv = fv.Elem()
+		}
+		out[i] = reflect.ValueOf(fv.Interface())
+	}
+	return out
 }

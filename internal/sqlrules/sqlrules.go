@@ -143,6 +143,33 @@ func CheckValue(f *schema.Field, v any, d Dialect) error {
 	return checkValue(f, reflect.ValueOf(v), d)
 }
 
+// CheckDelta applies the rules to the delta v of a Patch's Inc of field
+// f: a float must be finite, and on Postgres an unsigned delta must fit
+// the bigint parameter. The delta is not a column value: its range is not
+// the column's (an unsigned column takes a negative delta, a tinyint one
+// a delta over 127), only the sum must be in the column's range, which
+// the server checks (MySQL 1264/1690, PostgreSQL 22003) as the SQL fake
+// does (found by the differential checker: U64 inc -1 was ErrInvalid).
+// The error names the field, never the value.
+func CheckDelta(f *schema.Field, v any, d Dialect) error {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil
+		}
+		rv = rv.Elem()
+	}
+	switch rv.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return portable.CheckFloat(f.Name, rv.Float())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if d == Postgres && rv.Uint() > math.MaxInt64 {
+			return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", f.Name, int64(math.MaxInt64))
+		}
+	}
+	return nil
+}
+
 // Check applies the rules to the columns of entity rv (a struct value of
 // the schema's model) that write selects (nil: every column with a
 // database name that gorm creates or updates). The error names the field
