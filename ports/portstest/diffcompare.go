@@ -172,14 +172,19 @@ func sameStamp(a, b time.Time, tol time.Duration) bool {
 	return d <= tol && a.Location().String() == b.Location().String() && precision(a) == precision(b)
 }
 
-// precision classes a time as "sub-ms" or "ms", so that a store keeping
-// nanoseconds or microseconds differs from one keeping milliseconds (a
-// finer clock reads a whole millisecond once in a thousand times or less).
+// precision classes a time as "sub-µs" or "µs", so that a store keeping
+// the clock's nanoseconds differs from one truncating to its column. The
+// class stops at microseconds: a microsecond clock reads a whole
+// millisecond once in a thousand, so telling a millisecond column from a
+// microsecond one by a single stamp would fail at random; that the fakes
+// stamp at each dialect's precision is asserted directly
+// (fakes.TestSQLAutoTimesUTC). The other way round, a nanosecond stamp
+// that happens to be a whole microsecond only hides a divergence once.
 func precision(t time.Time) string {
-	if t.Nanosecond()%int(time.Millisecond) != 0 {
-		return "sub-ms"
+	if t.Nanosecond()%int(time.Microsecond) != 0 {
+		return "sub-µs"
 	}
-	return "ms"
+	return "µs"
 }
 
 // render renders a value compactly for reports; keys go through name.
