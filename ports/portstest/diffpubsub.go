@@ -478,10 +478,14 @@ func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]
 		mu.Lock()
 		defer mu.Unlock()
 		seen[d]++
-		if seen[d] == 1 && m.OrderingKey != "" {
+		if seen[d] == 1 && m.OrderingKey != "" && !st.acked(sub, d) {
 			// The port's ordering rule is on deliveries: the first
 			// delivery of each message of a key comes in publish order
-			// (after a nack, later ones may be acknowledged first).
+			// (after a nack, later ones may be acknowledged first). A
+			// message acknowledged by an earlier drain is not at its
+			// first delivery: its redelivery (the service redelivers the
+			// later messages of a key after a nack, acknowledged or not)
+			// is at least once, as anywhere else.
 			firstByKey[m.OrderingKey] = append(firstByKey[m.OrderingKey], d)
 		}
 		if seen[d] <= nacksOf(d, kind) {
