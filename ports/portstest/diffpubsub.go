@@ -47,8 +47,10 @@ type PubSubSubject struct {
 	// ports.Admin.
 	Provision ProvisionFunc
 	// DeadLetter: the implementation moves messages to a dead-letter
-	// topic (SubscriptionConfig.MaxDeliveryAttempts). When either side
-	// lacks it, the dead-letter subscription is left out.
+	// topic after SubscriptionConfig.MaxDeliveryAttempts deliveries on
+	// the subscription (counted per subscription, as DeliveryAttempt).
+	// When either side lacks it, the dead-letter subscription is left
+	// out.
 	DeadLetter bool
 	// Close, when set, releases the subject at the end of the run.
 	Close func()
