@@ -5,6 +5,7 @@ import (
 	"iter"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -390,6 +391,88 @@ func TestDiffPubSubAllowanceHidesNothing(t *testing.T) {
 	o.Allow = []portstest.Allowance{{Kind: `^Drain plain subscription: DeliveryAttempt differs$`, Why: "the test's mutant"}}
 	got := portstest.DiffPubSub(t, fakePubSub(nil), real, o)
 	checkFound(t, got, "Drain ord subscription: attributes differ")
+}
+
+// lateNackSub models a server that does not count a nack sent as
+// Subscribe stops (Google's emulator does not dead-letter on it): a
+// handler's error returned after Subscribe's ctx ended acknowledges the
+// message instead.
+type lateNackSub struct{ ports.Subscriber }
+
+func (m lateNackSub) Subscribe(ctx context.Context, sub string, h ports.Handler) error {
+	return m.Subscriber.Subscribe(ctx, sub, func(hctx context.Context, msg ports.Message) error {
+		err := h(hctx, msg)
+		if err != nil && ctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
+}
+
+// TestDiffPubSubDeadLetterAfterTheLastNack: the drain of the dead-letter
+// subscription keeps Subscribe running past the last delivery of a dead
+// message until the dead-letter topic's subscription has it, so that the
+// last nack is sent while Subscribe runs: a server that does not count a
+// nack sent as Subscribe stops shows no divergence.
+func TestDiffPubSubDeadLetterAfterTheLastNack(t *testing.T) {
+	real := func() (portstest.PubSubSubject, error) {
+		s, err := fakePubSub(nil)()
+		s.Subscriber = lateNackSub{s.Subscriber}
+		return s, err
+	}
+	if got := portstest.DiffPubSub(t, fakePubSub(nil), real, selfOpts(80)); len(got) != 0 {
+		t.Errorf("fake vs fake with late nacks lost: %d divergences, want 0; first:\n%s", len(got), got[0])
+	}
+}
+
+// noRedeliverySub models a server that never redelivers an acknowledged
+// message on the ordering subscription (pstest and Google's emulator
+// after a nack): it acknowledges such a redelivery without calling the
+// handler.
+type noRedeliverySub struct {
+	ports.Subscriber
+	mu    sync.Mutex
+	acked map[string]bool
+}
+
+func (m *noRedeliverySub) Subscribe(ctx context.Context, sub string, h ports.Handler) error {
+	if !strings.HasSuffix(sub, "-ord") {
+		return m.Subscriber.Subscribe(ctx, sub, h)
+	}
+	return m.Subscriber.Subscribe(ctx, sub, func(hctx context.Context, msg ports.Message) error {
+		key := sub + "\x00" + string(msg.Data)
+		m.mu.Lock()
+		done := m.acked[key]
+		m.mu.Unlock()
+		if done {
+			return nil
+		}
+		err := h(hctx, msg)
+		if err == nil {
+			m.mu.Lock()
+			m.acked[key] = true
+			m.mu.Unlock()
+		}
+		return err
+	})
+}
+
+// TestDiffPubSubRedeliveryAfterAnEarlierDrain: the fake, as Google's
+// service, redelivers the later messages of a key after a nack,
+// acknowledged or not; a redelivery in a later drain of a message an
+// earlier one acknowledged is not a first delivery, and a server that
+// does not redeliver it shows no divergence of the order per key.
+func TestDiffPubSubRedeliveryAfterAnEarlierDrain(t *testing.T) {
+	real := func() (portstest.PubSubSubject, error) {
+		s, err := fakePubSub(nil)()
+		s.Subscriber = &noRedeliverySub{Subscriber: s.Subscriber, acked: map[string]bool{}}
+		return s, err
+	}
+	o := selfOpts(16)
+	o.Seed = 781 // a sequence of m1:n2 and m5 on one key, then two drains
+	if got := portstest.DiffPubSub(t, fakePubSub(nil), real, o); len(got) != 0 {
+		t.Errorf("fake vs fake without redeliveries of acknowledged messages: %d divergences, want 0; first:\n%s", len(got), got[0])
+	}
 }
 
 // copyVersions copies the ports.Version fields of src into dst.

@@ -47,8 +47,10 @@ type PubSubSubject struct {
 	// ports.Admin.
 	Provision ProvisionFunc
 	// DeadLetter: the implementation moves messages to a dead-letter
-	// topic (SubscriptionConfig.MaxDeliveryAttempts). When either side
-	// lacks it, the dead-letter subscription is left out.
+	// topic after SubscriptionConfig.MaxDeliveryAttempts deliveries on
+	// the subscription (counted per subscription, as DeliveryAttempt).
+	// When either side lacks it, the dead-letter subscription is left
+	// out.
 	DeadLetter bool
 	// Close, when set, releases the subject at the end of the run.
 	Close func()
@@ -387,9 +389,10 @@ func (x *psDiff) run(s PubSubSubject, st *pState, op *pOp, peers *peerDone) (res
 	var problems []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	dead := make(chan struct{}) // closed when this side's dlsub drain ends
 	for _, sub := range st.subs {
 		wg.Go(func() {
-			got, err := x.drain(s, st, sub, st.want[sub], peers)
+			got, err := x.drain(s, st, sub, st.want[sub], peers, dead)
 			mu.Lock()
 			defer mu.Unlock()
 			res.subs[subKind(sub)] = got
@@ -409,7 +412,16 @@ func (x *psDiff) run(s PubSubSubject, st *pState, op *pOp, peers *peerDone) (res
 
 // drain subscribes to sub until every message of want is acknowledged (or
 // a delivery wait passes) and renders what was acknowledged.
-func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]bool, peers *peerDone) (string, error) {
+//
+// dead is closed when the drain of the dead-letter topic's subscription
+// (dlsub) ends; the dlsub drain closes it. The drain of the dead-letter
+// subscription (dl) whose messages include dead ones does not end at
+// their last delivery but waits for it (or its own wait): the nack of
+// that delivery is what moves the message, and a Subscribe ended from
+// within the handler settles it only during the shutdown, which a server
+// may not count (Google's emulator does not dead-letter on a nack sent
+// as the stream closes; dead-lettering is best effort, after the nack).
+func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]bool, peers *peerDone, dead chan struct{}) (string, error) {
 	kind := subKind(sub)
 	type ack struct {
 		data, attrs, key string
@@ -422,6 +434,37 @@ func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]
 	done := map[string]bool{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var wait <-chan struct{} // what finish waits for before ending Subscribe
+	switch kind {
+	case "dlsub":
+		var once sync.Once
+		defer once.Do(func() { close(dead) })
+		stop := cancel
+		cancel = func() { once.Do(func() { close(dead) }); stop() }
+	case "dl":
+		for _, mustAck := range want {
+			if !mustAck {
+				wait = dead
+			}
+		}
+	}
+	var finishOnce sync.Once
+	// finish ends the drain once it is complete (called under mu).
+	finish := func() {
+		finishOnce.Do(func() {
+			if wait == nil {
+				cancel()
+				return
+			}
+			go func() {
+				select {
+				case <-wait:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+		})
+	}
 	// complete reports (under mu) whether every message of want is
 	// acknowledged, or, for a dead one, delivered deadAttempts times.
 	complete := func() bool {
@@ -437,15 +480,19 @@ func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]
 		mu.Lock()
 		defer mu.Unlock()
 		seen[d]++
-		if seen[d] == 1 && m.OrderingKey != "" {
+		if seen[d] == 1 && m.OrderingKey != "" && !st.acked(sub, d) {
 			// The port's ordering rule is on deliveries: the first
 			// delivery of each message of a key comes in publish order
-			// (after a nack, later ones may be acknowledged first).
+			// (after a nack, later ones may be acknowledged first). A
+			// message acknowledged by an earlier drain is not at its
+			// first delivery: its redelivery (the service redelivers the
+			// later messages of a key after a nack, acknowledged or not)
+			// is at least once, as anywhere else.
 			firstByKey[m.OrderingKey] = append(firstByKey[m.OrderingKey], d)
 		}
 		if seen[d] <= nacksOf(d, kind) {
 			if w, ok := want[d]; ok && !w && seen[d] >= deadAttempts && complete() {
-				cancel()
+				finish()
 			}
 			return errNack
 		}
@@ -460,7 +507,7 @@ func (x *psDiff) drain(s PubSubSubject, st *pState, sub string, want map[string]
 		}
 		acks = append(acks, ack{d, renderAttrs(attrs), m.OrderingKey, m.DeliveryAttempt})
 		if complete() {
-			cancel()
+			finish()
 		}
 		return nil
 	}
