@@ -78,8 +78,8 @@ const ciSeed = 20261201
 // stays within a few minutes under -race on a two-core machine (the
 // Pub/Sub runs wait for deliveries and acknowledgement deadlines).
 const (
-	sqlOps    = 3000
-	docOps    = 3000
+	sqlOps    = 20000
+	docOps    = 10000
 	cacheOps  = 4000
 	pubsubOps = 100
 )

@@ -15,7 +15,7 @@ import (
 
 // pgOps is the operation count of each PostgreSQL run: fixed, so that a
 // run always does the same work (the Budget is only a backstop).
-const pgOps = 3000
+const pgOps = 10000
 
 // postgresAllow lists the documented divergences of the SQL fake in
 // fakes.WithDialect(fakes.Postgres) from adapters/postgres.
