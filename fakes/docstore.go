@@ -703,7 +703,7 @@ func (s *DocStore[T, PT]) doUpdate(ctx context.Context, d *T) error {
 		if err != nil {
 			return nil, nil, err
 		}
-		created = lookupTime(nr, s.m.CreatedKey())
+		created = s.m.CreatedOf(nr)
 		return []any{id}, []bson.Raw{nr}, nil
 	})
 	if err != nil {
@@ -715,18 +715,6 @@ func (s *DocStore[T, PT]) doUpdate(ctx context.Context, d *T) error {
 		return s.hookErr(op, err)
 	}
 	return nil
-}
-
-// lookupTime returns the BSON date at key of doc, zero when absent.
-func lookupTime(doc bson.Raw, key string) time.Time {
-	v, err := doc.LookupErr(key)
-	if err != nil {
-		return time.Time{}
-	}
-	if ms, ok := v.DateTimeOK(); ok {
-		return time.UnixMilli(ms).UTC()
-	}
-	return time.Time{}
 }
 
 // Patch applies p to the document with the given ID atomically, touching
@@ -886,7 +874,7 @@ func (s *DocStore[T, PT]) doUpsert(ctx context.Context, d *T) error {
 	if err != nil {
 		return err
 	}
-	doc.CreatedAt = lookupTime(result, s.m.CreatedKey())
+	doc.CreatedAt = s.m.CreatedOf(result)
 	if vk != "" {
 		if v, err := result.LookupErr(vk); err == nil {
 			if n, ok := v.AsInt64OK(); ok {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsoncodec"
@@ -302,6 +303,19 @@ func (m *Model) Registry() *bsoncodec.Registry { return m.reg }
 
 // CreatedKey returns the key of the created time.
 func (m *Model) CreatedKey() string { return m.createdKey }
+
+// CreatedOf returns the created time a stored document holds (the BSON
+// date under CreatedKey, in UTC), or the zero time when it has none.
+func (m *Model) CreatedOf(doc bson.Raw) time.Time {
+	v, err := doc.LookupErr(m.createdKey)
+	if err != nil {
+		return time.Time{}
+	}
+	if ms, ok := v.DateTimeOK(); ok {
+		return time.UnixMilli(ms).UTC()
+	}
+	return time.Time{}
+}
 
 // UpdatedKey returns the key of the updated time.
 func (m *Model) UpdatedKey() string { return m.updatedKey }

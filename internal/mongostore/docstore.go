@@ -573,7 +573,7 @@ func (d *DocStore[T, PT]) doUpdate(ctx context.Context, doc *T) error {
 		if err != nil {
 			return d.missing(ctx, op, oid, vk != "", err)
 		}
-		created = lookupTime(out, d.m.CreatedKey())
+		created = d.m.CreatedOf(out)
 	}
 	dd.CreatedAt = created
 	*doc = *cp
@@ -656,18 +656,6 @@ func (d *DocStore[T, PT]) missing(ctx context.Context, op string, oid primitive.
 		}
 	}
 	return notFoundErr(op, mongo.ErrNoDocuments)
-}
-
-// lookupTime returns the time at key of doc; zero when absent.
-func lookupTime(doc bson.Raw, key string) time.Time {
-	v, err := doc.LookupErr(key)
-	if err != nil {
-		return time.Time{}
-	}
-	if dt, ok := v.DateTimeOK(); ok {
-		return time.UnixMilli(dt).UTC()
-	}
-	return time.Time{}
 }
 
 // Patch applies p to the document with the given ID in one update that
@@ -824,7 +812,7 @@ func (d *DocStore[T, PT]) doUpsert(ctx context.Context, doc *T) error {
 	if err != nil {
 		return d.missing(ctx, op, oid, conditional, err)
 	}
-	dd.CreatedAt = lookupTime(out, d.m.CreatedKey())
+	dd.CreatedAt = d.m.CreatedOf(out)
 	if vk != "" {
 		if v, err := out.LookupErr(vk); err == nil {
 			if n, ok := v.AsInt64OK(); ok {
