@@ -42,15 +42,15 @@ func TestMain(m *testing.M) {
 //
 // Exploration (make difftest, outside the gate) draws new sequences:
 // PORTKIT_DIFF_SEED=random (or a number) picks the first seed,
-// PORTKIT_DIFF_OPS=n runs n operations per run instead, and -short runs
-// at most 1 000, reported only. A divergence found that way becomes a fix
+// PORTKIT_DIFF_SCALE=k runs k times each run's operations (within 10
+// minutes a run), and -short runs at most 1 000, reported only. A divergence found that way becomes a fix
 // and a regression test; the seed that found it replays it
 // (-portstest.seed=N).
 func options(ops int) portstest.DiffOptions {
 	o := portstest.DiffOptions{Seed: ciSeed, Ops: ops, Budget: 4 * time.Minute, MaxKinds: 300}
-	if v := os.Getenv("PORTKIT_DIFF_OPS"); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			o.Ops, o.Budget = n, 30*time.Minute
+	if v := os.Getenv("PORTKIT_DIFF_SCALE"); v != "" {
+		if k, err := strconv.Atoi(v); err == nil && k > 0 {
+			o.Ops, o.Budget = ops*k, 10*time.Minute
 		}
 	}
 	switch v := os.Getenv("PORTKIT_DIFF_SEED"); v {
