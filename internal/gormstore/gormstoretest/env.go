@@ -64,6 +64,11 @@ type Env struct {
 	// Items returns a migrated store of portstest.Item on a fresh table
 	// of db, dropped at cleanup.
 	Items func(t testing.TB, db DB) Store[portstest.Item]
+	// StampedRows, DefaultRows and CounterRows return a migrated store
+	// of their model on a fresh table of db, dropped at cleanup.
+	StampedRows func(t testing.TB, db DB) Store[StampedRow]
+	DefaultRows func(t testing.TB, db DB) Store[DefaultRow]
+	CounterRows func(t testing.TB, db DB) Store[CounterRow]
 	// QuoteIdent quotes a table or column name for the dialect.
 	QuoteIdent func(name string) string
 }
