@@ -26,44 +26,6 @@ func newOrderStore(t testing.TB, db *DB) *Store[order] {
 	return s
 }
 
-// kitStore returns a migrated store of T on a fresh table named after
-// prefix, dropped at cleanup.
-func kitStore[T any](t testing.TB, db *DB, prefix string) *Store[T] {
-	t.Helper()
-	s, err := NewStore[T](db, WithTable(testenv.UniqueName(prefix)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dropTable(t, s.Table()) })
-	return s
-}
-
-// kitEnv is this adapter for the shared test kit.
-func kitEnv() gormstoretest.Env {
-	return gormstoretest.Env{
-		Open: func(t testing.TB) gormstoretest.DB { return openTest(t, Config{}) },
-		Orders: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[order] {
-			return newOrderStore(t, db.(*DB))
-		},
-		Items: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[portstest.Item] {
-			return newItemStore(t, db.(*DB))
-		},
-		StampedRows: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[gormstoretest.StampedRow] {
-			return kitStore[gormstoretest.StampedRow](t, db.(*DB), "pk_stamped")
-		},
-		DefaultRows: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[gormstoretest.DefaultRow] {
-			return kitStore[gormstoretest.DefaultRow](t, db.(*DB), "pk_defaults")
-		},
-		CounterRows: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[gormstoretest.CounterRow] {
-			return kitStore[gormstoretest.CounterRow](t, db.(*DB), "pk_counters")
-		},
-		QuoteIdent: func(name string) string { return "`" + name + "`" },
-	}
-}
-
 func TestOptimisticConcurrency(t *testing.T) { gormstoretest.OptimisticConcurrency(t, kitEnv()) }
 
 func TestOptimisticUpdateRace(t *testing.T) { gormstoretest.OptimisticUpdateRace(t, kitEnv()) }

@@ -8,7 +8,6 @@ import (
 	"github.com/portkit/portkit/internal/gormstore/gormstoretest"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
-	"github.com/portkit/portkit/ports/portstest"
 )
 
 // order is the kit's model with a ports.Version field.
@@ -25,29 +24,6 @@ func newOrderStore(t testing.TB, db *DB) *Store[order] {
 	}
 	t.Cleanup(func() { dropTable(t, s.Table()) })
 	return s
-}
-
-// kitEnv is this adapter for the shared test kit.
-func kitEnv() gormstoretest.Env {
-	return gormstoretest.Env{
-		Open: func(t testing.TB) gormstoretest.DB { return openTest(t, Config{}) },
-		Orders: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[order] {
-			return newOrderStore(t, db.(*DB))
-		},
-		Items: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[portstest.Item] {
-			return newItemStore(t, db.(*DB))
-		},
-		StampedRows: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[gormstoretest.StampedRow] {
-			return newTestStore[gormstoretest.StampedRow](t, db.(*DB), "pk_stamped")
-		},
-		DefaultRows: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[gormstoretest.DefaultRow] {
-			return newTestStore[gormstoretest.DefaultRow](t, db.(*DB), "pk_defaults")
-		},
-		CounterRows: func(t testing.TB, db gormstoretest.DB) gormstoretest.Store[gormstoretest.CounterRow] {
-			return newTestStore[gormstoretest.CounterRow](t, db.(*DB), "pk_counters")
-		},
-		QuoteIdent: quoteIdent,
-	}
 }
 
 func TestOptimisticConcurrency(t *testing.T) { gormstoretest.OptimisticConcurrency(t, kitEnv()) }

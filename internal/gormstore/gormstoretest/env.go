@@ -19,6 +19,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/portkit/portkit/internal/faults"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 )
@@ -69,6 +70,20 @@ type Env struct {
 	StampedRows func(t testing.TB, db DB) Store[StampedRow]
 	DefaultRows func(t testing.TB, db DB) Store[DefaultRow]
 	CounterRows func(t testing.TB, db DB) Store[CounterRow]
+	// ItemsOn returns a store of portstest.Item on db's existing table
+	// (another pool's view of a store's table).
+	ItemsOn func(t testing.TB, db DB, table string) Store[portstest.Item]
+	// ViaProxy opens the test database through a fault proxy of its own,
+	// and a store on a fresh table; direct is a store of the same table
+	// reached without the proxy, to see what the server holds.
+	ViaProxy func(t *testing.T) (db DB, s, direct Store[portstest.Item], p *faults.Proxy)
+	// IsDeadlock reports whether the server's deadlock error is reachable
+	// in err (errors.As), and DeadlockCause names it in failures.
+	IsDeadlock    func(err error) bool
+	DeadlockCause string
+	// Closed reports whether Close has begun on db (the adapter's
+	// internal gate).
+	Closed func(db DB) bool
 	// QuoteIdent quotes a table or column name for the dialect.
 	QuoteIdent func(name string) string
 }
