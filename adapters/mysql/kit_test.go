@@ -64,6 +64,10 @@ func kitEnv() gormstoretest.Env {
 		},
 		DeadlockCause: "the driver's 1213",
 		Closed:        func(db gormstoretest.DB) bool { return db.(*DB).core.Closed() },
-		QuoteIdent:    func(name string) string { return "`" + name + "`" },
+		Wrap: func(ctx context.Context, db gormstoretest.DB, op string, err error) error {
+			return db.(*DB).core.Wrap(ctx, op, err)
+		},
+		SleepSQL:   "SELECT SLEEP(5)",
+		QuoteIdent: func(name string) string { return "`" + name + "`" },
 	}
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -47,6 +48,10 @@ func kitEnv() gormstoretest.Env {
 		},
 		DeadlockCause: "the server's 40P01",
 		Closed:        func(db gormstoretest.DB) bool { return db.(*DB).core.Closed() },
-		QuoteIdent:    quoteIdent,
+		Wrap: func(ctx context.Context, db gormstoretest.DB, op string, err error) error {
+			return db.(*DB).core.Wrap(ctx, op, err)
+		},
+		SleepSQL:   "SELECT pg_sleep(5)",
+		QuoteIdent: quoteIdent,
 	}
 }

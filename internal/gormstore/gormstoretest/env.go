@@ -30,6 +30,10 @@ type DB interface {
 	// DB returns the underlying gorm handle, for statements run around
 	// the store (a concurrent change of a column, say).
 	DB() *gorm.DB
+	// Conn returns the gorm handle of ctx's transaction, or of the pool.
+	Conn(ctx context.Context) *gorm.DB
+	// Check reports whether the server answers.
+	Check(ctx context.Context) error
 	// Close closes the DB.
 	Close(ctx context.Context) error
 }
@@ -37,6 +41,8 @@ type DB interface {
 // Store is what the kit uses of an adapter's Store.
 type Store[T any] interface {
 	ports.SQLStore[T]
+	// Migrate creates the store's table when it is missing.
+	Migrate(ctx context.Context) error
 	// Table returns the store's table name.
 	Table() string
 }
@@ -84,6 +90,11 @@ type Env struct {
 	// Closed reports whether Close has begun on db (the adapter's
 	// internal gate).
 	Closed func(db DB) bool
+	// Wrap is the adapter's error wrapping of err, from operation op on
+	// db (its internal gate), as every method applies it.
+	Wrap func(ctx context.Context, db DB, op string, err error) error
+	// SleepSQL is a statement that sleeps 5 seconds on the server.
+	SleepSQL string
 	// QuoteIdent quotes a table or column name for the dialect.
 	QuoteIdent func(name string) string
 }
