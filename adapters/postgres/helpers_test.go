@@ -22,6 +22,4 @@ func withParam(s, k, v string) string {
 	return strings.TrimSpace(s + " " + k + "=" + v)
 }
 
-func ptrTo[T any](v T) *T { return &v }
-
 func itoa(n int) string { return strconv.Itoa(n) }
