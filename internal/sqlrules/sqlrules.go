@@ -189,8 +189,7 @@ func Check(s *schema.Schema, rv reflect.Value, d Dialect, write func(*schema.Fie
 		if write == nil && !f.Creatable && !f.Updatable {
 			continue
 		}
-		val, _ := f.ValueOf(context.Background(), rv)
-		v := reflect.ValueOf(val)
+		v := fieldValue(f, rv)
 		if err := checkValue(f, v, d); err != nil {
 			return err
 		}
@@ -200,6 +199,21 @@ func Check(s *schema.Schema, rv reflect.Value, d Dialect, write func(*schema.Fie
 		return fmt.Errorf("%s: %d bytes of strings and bytes in one row, over the limit of %d", s.Name, total, MaxStatementBytes)
 	}
 	return nil
+}
+
+// fieldValue returns the value of f in rv, as reflect.ValueOf of gorm's
+// f.ValueOf would: a field of rv itself (not of an embedded struct, not an
+// interface, without a serializer, whose ValueOf wraps the value) is read
+// in place, without boxing it (gorm's ValueOf allocates for most values:
+// about a third of CreateMany's allocations for 1000 rows).
+func fieldValue(f *schema.Field, rv reflect.Value) reflect.Value {
+	if len(f.StructField.Index) == 1 && f.StructField.Index[0] >= 0 && f.Serializer == nil {
+		if v := rv.Field(f.StructField.Index[0]); v.Kind() != reflect.Interface && v.CanInterface() {
+			return v
+		}
+	}
+	val, _ := f.ValueOf(context.Background(), rv)
+	return reflect.ValueOf(val)
 }
 
 // byteLen returns the length of a string or []byte value (0 for others).
@@ -271,9 +285,13 @@ func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
 			return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", name, int64(math.MaxInt64))
 		}
 	case reflect.Struct:
-		if t, ok := v.Interface().(time.Time); ok {
-			return portable.CheckTime(name, t)
+		if v.Type() != reflect.TypeFor[time.Time]() {
+			return nil
 		}
+		if v.CanAddr() {
+			return portable.CheckTime(name, *v.Addr().Interface().(*time.Time)) // not boxed
+		}
+		return portable.CheckTime(name, v.Interface().(time.Time))
 	}
 	return nil
 }

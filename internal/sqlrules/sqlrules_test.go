@@ -83,3 +83,59 @@ func TestCheck(t *testing.T) {
 		t.Error("PostgreSQL keeps -0.0")
 	}
 }
+
+// TestCheckReadsFieldsInPlace: Check reads an entity's own fields in
+// place, without boxing them (gorm's Field.ValueOf allocates for strings,
+// floats, times: a third of CreateMany's allocations), with the verdicts
+// of the boxed values.
+func TestCheckReadsFieldsInPlace(t *testing.T) {
+	// row without its `type:varchar(3)` column (whose limit is parsed
+	// from the type at every check).
+	type plain struct {
+		ID    int64
+		Name  string `gorm:"size:4"`
+		Key   string `gorm:"index"`
+		Text  string
+		Blob  []byte
+		Small int8
+		Tiny  int `gorm:"size:8"`
+		U32   uint32
+		U64   uint64
+		F     float64
+		At    time.Time
+		AtP   *time.Time
+		Note  *string
+	}
+	s, err := schema.Parse(&plain{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, note := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), "note"
+	r := plain{ID: 123456, Name: "abcd", Key: "k", Text: "some text", Blob: []byte("b"),
+		Small: 100, Tiny: 100, U32: 70000, U64: 1 << 40, F: 1.5, At: at, AtP: &at, Note: &note}
+	for _, d := range []Dialect{MySQL, Postgres} {
+		rv := reflect.ValueOf(&r).Elem()
+		if err := Check(s, rv, d, nil); err != nil {
+			t.Fatalf("%v: %v", d, err)
+		}
+		if n := testing.AllocsPerRun(20, func() { _ = Check(s, rv, d, nil) }); n != 0 {
+			t.Errorf("%v: Check allocates %v times per row, want 0", d, n)
+		}
+	}
+	bad := r
+	bad.At = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := Check(s, reflect.ValueOf(&bad).Elem(), MySQL, nil); err == nil {
+		t.Error("a time past year 9999 passed")
+	}
+	bad = r
+	past := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	bad.AtP = &past
+	if err := Check(s, reflect.ValueOf(&bad).Elem(), MySQL, nil); err == nil {
+		t.Error("a *time past year 9999 passed")
+	}
+	bad = r
+	bad.F = math.Inf(1)
+	if err := Check(s, reflect.ValueOf(&bad).Elem(), Postgres, nil); err == nil {
+		t.Error("an infinite float passed")
+	}
+}
