@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/obs/obstest"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/telemetry"
 )
@@ -47,39 +48,39 @@ func TestCacheSpansAndMetrics(t *testing.T) {
 	}
 
 	want := []string{"cache.set", "cache.set", "cache.get", "cache.get", "cache.get_many", "cache.set_nx", "cache.incr", "cache.delete"}
-	if got := names(s.ended()); !slices.Equal(got, want) {
+	if got := obstest.Names(s.Ended()); !slices.Equal(got, want) {
 		t.Fatalf("spans %v, want %v", got, want)
 	}
-	for _, sp := range s.ended() {
+	for _, sp := range s.Ended() {
 		if sp.SpanKind() != trace.SpanKindClient {
 			t.Errorf("%s: kind %v", sp.Name(), sp.SpanKind())
 		}
-		wantAttr(t, sp, "db.system.name", "fake-cache")
-		wantAttr(t, sp, "portkit.port", "cache")
+		obstest.WantAttrs(t, sp, "db.system.name", "fake-cache")
+		obstest.WantAttrs(t, sp, "portkit.port", "cache")
 		if sp.Status().Code == codes.Error {
 			t.Errorf("%s: status %v: a miss is not an error", sp.Name(), sp.Status())
 		}
-		wantNoAttr(t, sp, "error.type")
+		obstest.WantNoAttr(t, sp, "error.type")
 	}
-	wantAttr(t, s.ended()[4], "db.operation.name", "get_many")
+	obstest.WantAttrs(t, s.Ended()[4], "db.operation.name", "get_many")
 
 	// 1 hit and 1 miss of Get, 2 hits and 1 miss of GetMany.
-	if got := s.total(telemetry.MetricCacheHits, "db.operation.name", "get"); got != 1 {
+	if got := s.Total(telemetry.MetricCacheHits, "db.operation.name", "get"); got != 1 {
 		t.Errorf("Get hits %v, want 1", got)
 	}
-	if got := s.total(telemetry.MetricCacheMisses, "db.operation.name", "get"); got != 1 {
+	if got := s.Total(telemetry.MetricCacheMisses, "db.operation.name", "get"); got != 1 {
 		t.Errorf("Get misses %v, want 1", got)
 	}
-	if got := s.total(telemetry.MetricCacheHits, "db.operation.name", "get_many", "portkit.cache.client_side", "false"); got != 2 {
+	if got := s.Total(telemetry.MetricCacheHits, "db.operation.name", "get_many", "portkit.cache.client_side", "false"); got != 2 {
 		t.Errorf("GetMany hits %v, want 2", got)
 	}
-	if got := s.total(telemetry.MetricCacheMisses, "db.operation.name", "get_many"); got != 1 {
+	if got := s.Total(telemetry.MetricCacheMisses, "db.operation.name", "get_many"); got != 1 {
 		t.Errorf("GetMany misses %v, want 1", got)
 	}
-	if got := s.total(telemetry.MetricDBDuration, "db.operation.name", "set", "db.system.name", "fake-cache", "portkit.port", "cache"); got != 2 {
+	if got := s.Total(telemetry.MetricDBDuration, "db.operation.name", "set", "db.system.name", "fake-cache", "portkit.port", "cache"); got != 2 {
 		t.Errorf("set durations %v, want 2", got)
 	}
-	if got := s.total(telemetry.MetricErrors); got != 0 {
+	if got := s.Total(telemetry.MetricErrors); got != 0 {
 		t.Errorf("%v errors, want 0 (a miss is not an error)", got)
 	}
 }
@@ -98,26 +99,26 @@ func TestCacheErrorType(t *testing.T) {
 		t.Fatalf("Get after Close: %v", err)
 	}
 
-	set := s.span("cache.set")
-	wantAttr(t, set, "error.type", "ErrInvalid")
+	set := s.Span("cache.set")
+	obstest.WantAttrs(t, set, "error.type", "ErrInvalid")
 	if st := set.Status(); st.Code != codes.Error || st.Description != "ErrInvalid" {
 		t.Errorf("status %+v, want Error ErrInvalid", st)
 	}
-	get := s.span("cache.get")
-	wantAttr(t, get, "error.type", "ErrClosed")
+	get := s.Span("cache.get")
+	obstest.WantAttrs(t, get, "error.type", "ErrClosed")
 	if len(set.Events()) != 0 || len(get.Events()) != 0 {
 		t.Errorf("events %v %v: errors are recorded as error.type only", set.Events(), get.Events())
 	}
-	if got := s.total(telemetry.MetricErrors, "error.type", "ErrInvalid", "db.operation.name", "set"); got != 1 {
+	if got := s.Total(telemetry.MetricErrors, "error.type", "ErrInvalid", "db.operation.name", "set"); got != 1 {
 		t.Errorf("ErrInvalid errors of set %v, want 1", got)
 	}
-	if got := s.total(telemetry.MetricErrors, "error.type", "ErrClosed", "db.operation.name", "get"); got != 1 {
+	if got := s.Total(telemetry.MetricErrors, "error.type", "ErrClosed", "db.operation.name", "get"); got != 1 {
 		t.Errorf("ErrClosed errors of get %v, want 1", got)
 	}
-	if got := s.total(telemetry.MetricDBDuration, "error.type", "ErrClosed"); got != 1 {
+	if got := s.Total(telemetry.MetricDBDuration, "error.type", "ErrClosed"); got != 1 {
 		t.Errorf("durations with error.type ErrClosed %v, want 1", got)
 	}
-	if got := s.total(telemetry.MetricCacheMisses) + s.total(telemetry.MetricCacheHits); got != 0 {
+	if got := s.Total(telemetry.MetricCacheMisses) + s.Total(telemetry.MetricCacheHits); got != 0 {
 		t.Errorf("a failed Get counted %v lookups, want 0", got)
 	}
 }
@@ -133,7 +134,7 @@ func TestNilContext(t *testing.T) {
 	if _, err := c.Get(nil, "k"); !errors.Is(err, ports.ErrInvalid) {
 		t.Fatalf("Get(nil ctx): %v", err)
 	}
-	if got := s.total(telemetry.MetricErrors, "error.type", "ErrInvalid"); got != 1 {
+	if got := s.Total(telemetry.MetricErrors, "error.type", "ErrInvalid"); got != 1 {
 		t.Errorf("ErrInvalid errors %v, want 1", got)
 	}
 }

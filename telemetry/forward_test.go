@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/mock/gomock"
 
+	"github.com/portkit/portkit/internal/obs/obstest"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/mocks"
 	"github.com/portkit/portkit/telemetry"
@@ -173,11 +174,11 @@ func TestDecoratorsForward(t *testing.T) {
 		a := telemetry.Admin(am, s.opts()...)
 		check(t, "EnsureTopic", a.EnsureTopic(ctx, "t"), errX)
 		check(t, "EnsureSubscription", a.EnsureSubscription(ctx, "s", cfg), nil)
-		if got := s.total(telemetry.MetricErrors, "messaging.operation.name", "subscribe", "error.type", "ErrConflict"); got != 1 {
+		if got := s.Total(telemetry.MetricErrors, "messaging.operation.name", "subscribe", "error.type", "ErrConflict"); got != 1 {
 			t.Errorf("Subscribe errors %v, want 1", got)
 		}
-		wantAttr(t, s.span("ensure_topic t"), "messaging.destination.name", "t")
-		wantAttr(t, s.span("ensure_subscription s"), "messaging.destination.subscription.name", "s")
+		obstest.WantAttrs(t, s.Span("ensure_topic t"), "messaging.destination.name", "t")
+		obstest.WantAttrs(t, s.Span("ensure_subscription s"), "messaging.destination.subscription.name", "s")
 	})
 
 	t.Run("Connector", func(t *testing.T) {
@@ -237,9 +238,9 @@ func TestStreamSpan(t *testing.T) {
 		if rows != 3 || errs != 1 {
 			t.Fatalf("%d rows, %d errors, want 3 and 1", rows, errs)
 		}
-		sp := s.span("sql.stream orders")
-		wantAttr(t, sp, "db.response.returned_rows", "3")
-		wantAttr(t, sp, "error.type", "ErrUnavailable")
+		sp := s.Span("sql.stream orders")
+		obstest.WantAttrs(t, sp, "db.response.returned_rows", "3")
+		obstest.WantAttrs(t, sp, "error.type", "ErrUnavailable")
 	})
 
 	t.Run("break", func(t *testing.T) {
@@ -253,9 +254,9 @@ func TestStreamSpan(t *testing.T) {
 				break
 			}
 		}
-		sp := s.span("sql.stream orders")
-		wantAttr(t, sp, "db.response.returned_rows", "2")
-		wantNoAttr(t, sp, "error.type")
+		sp := s.Span("sql.stream orders")
+		obstest.WantAttrs(t, sp, "db.response.returned_rows", "2")
+		obstest.WantNoAttr(t, sp, "error.type")
 	})
 
 	t.Run("never iterated", func(t *testing.T) {
@@ -263,8 +264,8 @@ func TestStreamSpan(t *testing.T) {
 		m := mocks.NewMockDocStore[audit](ctrl)
 		st := telemetry.DocStore[audit](m, s.opts()...)
 		_ = st.Stream(ctx, q)
-		if len(s.spans.Started()) != 0 {
-			t.Errorf("spans %v started for a sequence nobody iterated", names(s.ended()))
+		if len(s.Spans.Started()) != 0 {
+			t.Errorf("spans %v started for a sequence nobody iterated", obstest.Names(s.Ended()))
 		}
 	})
 }

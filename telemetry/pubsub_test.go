@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/obs/obstest"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/telemetry"
 )
@@ -84,7 +85,7 @@ func TestPublishSubscribeTrace(t *testing.T) {
 	pub := telemetry.Publisher(ps, s.opts()...)
 	sub := telemetry.Subscriber(ps, s.opts()...)
 
-	ctx, req := s.tp.Tracer("test").Start(context.Background(), "POST /orders")
+	ctx, req := s.TP.Tracer("test").Start(context.Background(), "POST /orders")
 	msg := ports.Message{Data: []byte(`{"id":1}`), Attributes: map[string]string{"kind": "created"}}
 	ids, err := pub.Publish(ctx, "orders", msg)
 	req.End()
@@ -96,8 +97,8 @@ func TestPublishSubscribeTrace(t *testing.T) {
 	}
 	got := consume(t, sub, 1, func(context.Context, ports.Message) error { return nil })
 
-	publish := s.span("publish orders")
-	process := s.span("process orders-sub")
+	publish := s.Span("publish orders")
+	process := s.Span("process orders-sub")
 	if publish.SpanKind() != trace.SpanKindProducer || process.SpanKind() != trace.SpanKindConsumer {
 		t.Errorf("kinds %v, %v", publish.SpanKind(), process.SpanKind())
 	}
@@ -117,12 +118,12 @@ func TestPublishSubscribeTrace(t *testing.T) {
 	if m.Attributes["kind"] != "created" || !strings.HasPrefix(m.Attributes[telemetry.AttrTraceParent], "00-"+req.SpanContext().TraceID().String()) {
 		t.Errorf("delivered attributes %v", m.Attributes)
 	}
-	wantAttr(t, publish, "messaging.system", "fake-pubsub")
-	wantAttr(t, publish, "messaging.destination.name", "orders")
-	wantAttr(t, publish, "messaging.operation.type", "send")
-	wantAttr(t, process, "messaging.destination.subscription.name", "orders-sub")
-	wantAttr(t, process, "messaging.operation.type", "process")
-	wantAttr(t, process, "messaging.message.id", ids[0])
+	obstest.WantAttrs(t, publish, "messaging.system", "fake-pubsub")
+	obstest.WantAttrs(t, publish, "messaging.destination.name", "orders")
+	obstest.WantAttrs(t, publish, "messaging.operation.type", "send")
+	obstest.WantAttrs(t, process, "messaging.destination.subscription.name", "orders-sub")
+	obstest.WantAttrs(t, process, "messaging.operation.type", "process")
+	obstest.WantAttrs(t, process, "messaging.message.id", ids[0])
 
 	for _, c := range []struct {
 		metric string
@@ -137,7 +138,7 @@ func TestPublishSubscribeTrace(t *testing.T) {
 		{telemetry.MetricSettled, []string{"portkit.messaging.outcome", "ack"}, 1},
 		{telemetry.MetricSettled, []string{"portkit.messaging.outcome", "nack"}, 0},
 	} {
-		if got := s.total(c.metric, c.kv...); got != c.want {
+		if got := s.Total(c.metric, c.kv...); got != c.want {
 			t.Errorf("%s %v = %v, want %v", c.metric, c.kv, got, c.want)
 		}
 	}
@@ -149,7 +150,7 @@ func TestPublishSubscribeTrace(t *testing.T) {
 func TestForwardedTraceContext(t *testing.T) {
 	s := newSDK(t)
 	ps := newPubSub(t, fakes.SubscriptionConfig{})
-	tracer := s.tp.Tracer("test")
+	tracer := s.TP.Tracer("test")
 
 	var stored []ports.Message // what an outbox stores at write time
 	var producers []trace.SpanContext
@@ -169,14 +170,14 @@ func TestForwardedTraceContext(t *testing.T) {
 	relay.End()
 	got := consume(t, telemetry.Subscriber(ps, s.opts()...), 2, func(context.Context, ports.Message) error { return nil })
 
-	publish := s.span("publish orders")
+	publish := s.Span("publish orders")
 	if publish.Parent().SpanID() != relay.SpanContext().SpanID() {
 		t.Error("the relay's publish is not a child of the relay")
 	}
 	if len(publish.Links()) != 2 || publish.Links()[0].SpanContext.SpanID() != producers[0].SpanID() || publish.Links()[1].SpanContext.SpanID() != producers[1].SpanID() {
 		t.Errorf("links %v, want the two producers", publish.Links())
 	}
-	wantAttr(t, publish, "messaging.batch.message_count", "2")
+	obstest.WantAttrs(t, publish, "messaging.batch.message_count", "2")
 	for _, r := range got {
 		i := int(r.msg.Attributes["n"][0] - 'a')
 		if r.span.TraceID() != producers[i].TraceID() {
@@ -186,7 +187,7 @@ func TestForwardedTraceContext(t *testing.T) {
 			t.Errorf("message %d: traceparent overwritten", i)
 		}
 	}
-	for _, sp := range s.ended() {
+	for _, sp := range s.Ended() {
 		if sp.Name() == "process orders-sub" && sp.SpanContext().TraceID() == relay.SpanContext().TraceID() {
 			t.Error("a process span is in the relay's trace")
 		}
@@ -203,7 +204,7 @@ func TestProcessWithoutTraceContext(t *testing.T) {
 	}
 	sub := telemetry.Subscriber(ps, s.opts()...)
 	got := consume(t, sub, 1, func(context.Context, ports.Message) error { return nil })
-	process := s.span("process orders-sub")
+	process := s.Span("process orders-sub")
 	if process.Parent().IsValid() {
 		t.Errorf("process has parent %v", process.Parent())
 	}
@@ -227,16 +228,16 @@ func TestSettledAndDeadLettered(t *testing.T) {
 		}
 		return fail
 	})
-	if got := s.total(telemetry.MetricSettled, "portkit.messaging.outcome", "nack"); got != 5 {
+	if got := s.Total(telemetry.MetricSettled, "portkit.messaging.outcome", "nack"); got != 5 {
 		t.Errorf("%v nacks, want 5", got)
 	}
-	if got := s.total(telemetry.MetricDeadLettered, "messaging.destination.subscription.name", "orders-sub"); got != 1 {
+	if got := s.Total(telemetry.MetricDeadLettered, "messaging.destination.subscription.name", "orders-sub"); got != 1 {
 		t.Errorf("%v dead-lettered, want 1", got)
 	}
-	if got := s.total(telemetry.MetricProcessDuration, "error.type", "panic"); got != 1 {
+	if got := s.Total(telemetry.MetricProcessDuration, "error.type", "panic"); got != 1 {
 		t.Errorf("%v panicking calls, want 1", got)
 	}
-	if got := s.total(telemetry.MetricProcessDuration, "error.type", "none"); got != 4 {
+	if got := s.Total(telemetry.MetricProcessDuration, "error.type", "none"); got != 4 {
 		t.Errorf("%v failed calls, want 4", got)
 	}
 }
@@ -245,7 +246,7 @@ func TestSettledAndDeadLettered(t *testing.T) {
 // nor an acceptable one too big, nor overwrites a user's attribute.
 func TestInjectMessagesRules(t *testing.T) {
 	s := newSDK(t)
-	ctx, sp := s.tp.Tracer("test").Start(context.Background(), "parent")
+	ctx, sp := s.TP.Tracer("test").Start(context.Background(), "parent")
 	defer sp.End()
 
 	full := map[string]string{}
@@ -289,7 +290,7 @@ func TestInjectMessagesRules(t *testing.T) {
 	if _, err := telemetry.Publisher(ps, s.opts()...).Publish(ctx, "orders", ports.Message{}); !errors.Is(err, ports.ErrInvalid) {
 		t.Errorf("Publish of an empty message: %v", err)
 	}
-	if got := s.total(telemetry.MetricSent, "error.type", "ErrInvalid"); got != 1 {
+	if got := s.Total(telemetry.MetricSent, "error.type", "ErrInvalid"); got != 1 {
 		t.Errorf("%v failed sends, want 1", got)
 	}
 }

@@ -138,7 +138,7 @@ func TestNoSecretInTelemetry(t *testing.T) {
 	_ = conn.Close(ctx)
 	_ = telemetry.Connector(fc, opts...).Check(ctx)
 
-	spans := s.ended()
+	spans := s.Ended()
 	if len(spans) < 80 {
 		t.Fatalf("only %d spans: the test does not exercise every operation", len(spans))
 	}
@@ -155,7 +155,7 @@ func TestNoSecretInTelemetry(t *testing.T) {
 		}
 		scan(t, "span "+sp.Name(), texts)
 	}
-	sets := metricAttrSets(t, s.collect())
+	sets := metricAttrSets(t, s.Collect())
 	if len(sets) < 40 {
 		t.Fatalf("only %d metric data points", len(sets))
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portkit/portkit/fakes"
+	"github.com/portkit/portkit/internal/obs/obstest"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/telemetry"
 )
@@ -60,26 +61,26 @@ func TestSQLStoreSpansInTx(t *testing.T) {
 		t.Fatalf("Create of a duplicate: %v", err)
 	}
 
-	txSpan := s.span("tx.within_tx")
+	txSpan := s.Span("tx.within_tx")
 	if txSpan.SpanKind() != trace.SpanKindInternal {
 		t.Errorf("tx.within_tx kind %v", txSpan.SpanKind())
 	}
-	wantAttr(t, txSpan, "db.operation.name", "within_tx")
+	obstest.WantAttrs(t, txSpan, "db.operation.name", "within_tx")
 	creates := 0
-	for _, sp := range s.ended() {
+	for _, sp := range s.Ended() {
 		if sp.Name() != "sql.create orders" {
 			continue
 		}
 		creates++
-		wantAttr(t, sp, "db.collection.name", "orders")
-		wantAttr(t, sp, "db.operation.name", "create")
-		wantAttr(t, sp, "db.system.name", "fake-sql")
-		wantAttr(t, sp, "portkit.port", "sql")
+		obstest.WantAttrs(t, sp, "db.collection.name", "orders")
+		obstest.WantAttrs(t, sp, "db.operation.name", "create")
+		obstest.WantAttrs(t, sp, "db.system.name", "fake-sql")
+		obstest.WantAttrs(t, sp, "portkit.port", "sql")
 		if creates <= 3 && sp.Parent().SpanID() != txSpan.SpanContext().SpanID() {
 			t.Errorf("create %d in the transaction is not a child of tx.within_tx", creates)
 		}
 		if creates == 4 {
-			wantAttr(t, sp, "error.type", "ErrConflict")
+			obstest.WantAttrs(t, sp, "error.type", "ErrConflict")
 			if sp.Parent().IsValid() {
 				t.Error("create outside the transaction has a parent")
 			}
@@ -88,14 +89,14 @@ func TestSQLStoreSpansInTx(t *testing.T) {
 	if creates != 4 {
 		t.Fatalf("%d create spans, want 4", creates)
 	}
-	find := s.span("sql.find orders")
-	wantAttr(t, find, "db.response.returned_rows", "2")
-	wantAttr(t, s.span("sql.get orders"), "error.type", "ErrNotFound")
+	find := s.Span("sql.find orders")
+	obstest.WantAttrs(t, find, "db.response.returned_rows", "2")
+	obstest.WantAttrs(t, s.Span("sql.get orders"), "error.type", "ErrNotFound")
 
-	if got := s.total(telemetry.MetricDBDuration, "db.operation.name", "create", "db.collection.name", "orders"); got != 4 {
+	if got := s.Total(telemetry.MetricDBDuration, "db.operation.name", "create", "db.collection.name", "orders"); got != 4 {
 		t.Errorf("create durations %v, want 4", got)
 	}
-	if got := s.total(telemetry.MetricErrors, "error.type", "ErrConflict", "db.collection.name", "orders"); got != 1 {
+	if got := s.Total(telemetry.MetricErrors, "error.type", "ErrConflict", "db.collection.name", "orders"); got != 1 {
 		t.Errorf("ErrConflict errors %v, want 1", got)
 	}
 }
@@ -114,8 +115,8 @@ func TestWithinTxPanic(t *testing.T) {
 		}()
 		_ = tx.WithinTx(ctx, func(context.Context) error { panic("boom") })
 	}()
-	sp := s.span("tx.within_tx")
-	wantAttr(t, sp, "error.type", "panic")
+	sp := s.Span("tx.within_tx")
+	obstest.WantAttrs(t, sp, "error.type", "panic")
 	for _, ev := range sp.Events() {
 		t.Errorf("event %q: the panic value must not be recorded", ev.Name)
 	}
@@ -143,13 +144,13 @@ func TestDocStoreSpans(t *testing.T) {
 		t.Fatalf("Count = %d, %v", n, err)
 	}
 	for _, name := range []string{"doc.insert audits", "doc.get audits", "doc.count audits"} {
-		sp := s.span(name)
-		wantAttr(t, sp, "db.collection.name", "audits")
-		wantAttr(t, sp, "portkit.port", "doc")
-		wantAttr(t, sp, "server.address", "db.internal")
-		wantAttr(t, sp, "server.port", "27017")
+		sp := s.Span(name)
+		obstest.WantAttrs(t, sp, "db.collection.name", "audits")
+		obstest.WantAttrs(t, sp, "portkit.port", "doc")
+		obstest.WantAttrs(t, sp, "server.address", "db.internal")
+		obstest.WantAttrs(t, sp, "server.port", "27017")
 	}
-	if got := s.total(telemetry.MetricDBDuration, "portkit.port", "doc", "server.address", "db.internal"); got != 3 {
+	if got := s.Total(telemetry.MetricDBDuration, "portkit.port", "doc", "server.address", "db.internal"); got != 3 {
 		t.Errorf("doc durations %v, want 3", got)
 	}
 }
