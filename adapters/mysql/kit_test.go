@@ -8,6 +8,7 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/gormstore"
 	"github.com/portkit/portkit/internal/gormstore/gormstoretest"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports/portstest"
@@ -69,5 +70,8 @@ func kitEnv() gormstoretest.Env {
 		},
 		SleepSQL:   "SELECT SLEEP(5)",
 		QuoteIdent: func(name string) string { return "`" + name + "`" },
+		Core:       func(db gormstoretest.DB) *gormstore.DB { return db.(*DB).core },
+		// MariaDB: gorm reads the generated keys from LastInsertId.
+		InsertPlan: false,
 	}
 }

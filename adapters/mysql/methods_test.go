@@ -42,6 +42,8 @@ func TestStream(t *testing.T) { gormstoretest.Stream(t, kitEnv()) }
 
 func TestFindPage(t *testing.T) { gormstoretest.FindPage(t, kitEnv()) }
 
+func TestInsertPlan(t *testing.T) { gormstoretest.InsertPlan(t, kitEnv()) }
+
 // An Upsert that inserts hands back the CreatedAt it was given, as Create
 // does and as adapters/postgres does, not the stored one (UTC, truncated
 // to milliseconds); a replaced row's kept CreatedAt still comes back

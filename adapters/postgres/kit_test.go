@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/gormstore"
 	"github.com/portkit/portkit/internal/gormstore/gormstoretest"
 	"github.com/portkit/portkit/ports/portstest"
 )
@@ -53,5 +54,7 @@ func kitEnv() gormstoretest.Env {
 		},
 		SleepSQL:   "SELECT pg_sleep(5)",
 		QuoteIdent: quoteIdent,
+		Core:       func(db gormstoretest.DB) *gormstore.DB { return db.(*DB).core },
+		InsertPlan: true,
 	}
 }

@@ -2,12 +2,16 @@ package postgres
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/portkit/portkit/internal/gormstore/gormstoretest"
 	"github.com/portkit/portkit/internal/testenv"
 	"github.com/portkit/portkit/ports"
+	"github.com/portkit/portkit/ports/portstest"
 )
 
 // order is the kit's model with a ports.Version field.
@@ -41,6 +45,8 @@ func TestDeleteWhere(t *testing.T) { gormstoretest.DeleteWhere(t, kitEnv()) }
 func TestStream(t *testing.T) { gormstoretest.Stream(t, kitEnv()) }
 
 func TestFindPage(t *testing.T) { gormstoretest.FindPage(t, kitEnv()) }
+
+func TestInsertPlan(t *testing.T) { gormstoretest.InsertPlan(t, kitEnv()) }
 
 // An Upsert that inserts leaves the entity's CreatedAt as Create does:
 // the value given, or the one stamped, not the column's rounding of it;
@@ -157,4 +163,34 @@ func TestUpsertReplaceWritesZerosNotDefaults(t *testing.T) {
 
 func TestPatchIncDeltaOutsideTheColumnRange(t *testing.T) {
 	gormstoretest.PatchIncDeltaOutsideTheColumnRange(t, kitEnv())
+}
+
+// CreateMany of a plain model runs the store's insert plan and skips
+// gorm's create callbacks; WithCreateCallbacks sends it through them, for
+// a plugin registered on DB().Callback().Create().
+func TestWithCreateCallbacks(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Config{})
+	var calls atomic.Int64
+	if err := db.DB().Callback().Create().After("gorm:create").Register("pk_test:count", func(g *gorm.DB) {
+		if !g.DryRun { // NewStore's dry runs build the plan
+			calls.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	planned := newTestStore[portstest.Item](t, db, "pk_cb")
+	viaGorm := newTestStore[portstest.Item](t, db, "pk_cb", WithCreateCallbacks())
+	if !planned.s.InsertPlanned() || viaGorm.s.InsertPlanned() {
+		t.Fatalf("planned: %v and %v, want true and false", planned.s.InsertPlanned(), viaGorm.s.InsertPlanned())
+	}
+	for _, s := range []*Store[portstest.Item]{planned, viaGorm} {
+		items := []*portstest.Item{{SKU: "a"}, {SKU: "b"}}
+		if err := s.CreateMany(ctx, items); err != nil || items[1].ID == 0 {
+			t.Fatalf("CreateMany: %v, key %d", err, items[1].ID)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the create callback ran %d times, want once (the store with WithCreateCallbacks)", n)
+	}
 }

@@ -35,6 +35,15 @@ const DefaultBatchSize = gormstore.DefaultBatchSize
 // gorm's setter or their Scan method. Get runs a statement gorm built
 // once and skips gorm's query callbacks (see WithQueryCallbacks); Find,
 // Stream and FindPage go through gorm's row callbacks.
+//
+// CreateMany of a plain model (no hooks, associations or serializers,
+// no database default but the generated key, fields whose values gorm
+// sends as they are) builds its INSERT … RETURNING once per batch size,
+// checked at NewStore to be the statement gorm's Create builds, gives
+// each row the defaults and time stamps gorm gives it, and runs on pgx's
+// own connection, skipping gorm's create callbacks (see
+// WithCreateCallbacks; NewStore's two dry runs of gorm's Create, with
+// DryRun set, do reach them). Other models go through gorm's Create.
 type Store[T any] struct {
 	s *gormstore.Store[T]
 }
@@ -70,6 +79,15 @@ func WithBatchSize(n int) StoreOption {
 // callbacks, which saves some µs per call.
 func WithQueryCallbacks() StoreOption {
 	return func(o *gormstore.Options) { o.QueryCallbacks = true }
+}
+
+// WithCreateCallbacks sends every batch of CreateMany through gorm's
+// create callbacks, for plugins registered on DB().Callback().Create().
+// By default CreateMany of a plain model runs a statement built once per
+// batch size on pgx's own connection (see Store), which takes about a
+// third off the client's time of a 1000-row insert.
+func WithCreateCallbacks() StoreOption {
+	return func(o *gormstore.Options) { o.CreateCallbacks = true }
 }
 
 // NewStore returns the store of T in db. It returns an error wrapping

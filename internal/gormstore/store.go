@@ -40,6 +40,10 @@ type Options struct {
 	// QueryCallbacks sends Get through gorm's query callbacks instead of
 	// the store's prepared plan.
 	QueryCallbacks bool
+	// CreateCallbacks sends every batch of CreateMany through gorm's
+	// create callbacks instead of the store's insert plan (see
+	// insertPlan).
+	CreateCallbacks bool
 }
 
 // Store is the ports.SQLStore of entity type T over one table, for any
@@ -65,7 +69,8 @@ type Store[T any] struct {
 	byteFields []*schema.Field   // string and []byte columns, for batch sizes
 
 	read      *rowPlan
-	get       *getPlan // nil: Get goes through gorm
+	get       *getPlan    // nil: Get goes through gorm
+	insert    *insertPlan // nil: CreateMany goes through gorm
 	afterFind bool
 	batch     int
 
@@ -189,6 +194,9 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 	s.read = newRowPlan(gs.ModelType, readable)
 	if !o.QueryCallbacks {
 		s.get = s.newGetPlan()
+	}
+	if !o.CreateCallbacks {
+		s.insert = s.newInsertPlan()
 	}
 	s.op = ops{
 		create: "create " + table, createMany: "create many " + table, get: "get " + table,
@@ -356,6 +364,12 @@ func (s *Store[T]) doCreateMany(ctx context.Context, es []*T) error {
 	insert := func(ctx context.Context) error {
 		conn := s.conn(ctx)
 		for _, b := range batches {
+			if pool := s.db.pool(ctx); pool != nil && s.takes(ctx, b) {
+				if err := s.insertDirect(ctx, pool, b); err != nil {
+					return s.db.Wrap(ctx, op, err)
+				}
+				continue
+			}
 			if err := conn.Create(b).Error; err != nil {
 				return s.db.Wrap(ctx, op, err)
 			}
@@ -390,7 +404,7 @@ func (s *Store[T]) batches(ctx context.Context, es []*T) [][]*T {
 	)
 	for i, e := range es {
 		rv := reflect.ValueOf(e).Elem()
-		_, zeroKey := s.pk.ValueOf(ctx, rv)
+		zeroKey := s.pk.ReflectValueOf(ctx, rv).IsZero() // as ValueOf's flag, unboxed
 		n := 16 * s.insertCols
 		for _, f := range s.byteFields {
 			if v := f.ReflectValueOf(ctx, rv); v.Kind() != reflect.Pointer || !v.IsNil() {

@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/portkit/portkit/internal/faults"
+	"github.com/portkit/portkit/internal/gormstore"
 	"github.com/portkit/portkit/ports"
 	"github.com/portkit/portkit/ports/portstest"
 )
@@ -97,4 +98,9 @@ type Env struct {
 	SleepSQL string
 	// QuoteIdent quotes a table or column name for the dialect.
 	QuoteIdent func(name string) string
+	// Core returns the shared store machinery under db.
+	Core func(db DB) *gormstore.DB
+	// InsertPlan is whether CreateMany of a plain model goes through the
+	// store's insert plan on this dialect (one with RETURNING).
+	InsertPlan bool
 }
