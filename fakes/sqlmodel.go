@@ -106,6 +106,8 @@ type sqlModel struct {
 	version *sqlCol
 	softDel *sqlCol
 	uniq    []uniqueIndex
+	// the portable rules of what a Create and an Update write
+	createCheck, updateCheck *sqlrules.Checker
 }
 
 // newSQLModel parses typ with gorm (schemas cached in cache).
@@ -174,6 +176,8 @@ func newSQLModel(typ reflect.Type, d Dialect, cache *sync.Map) (*sqlModel, error
 	if m.uniq, err = m.uniqueIndexes(); err != nil {
 		return nil, fmt.Errorf("model %v: %w", typ, err)
 	}
+	m.createCheck = sqlrules.NewChecker(gs, d, creatable)
+	m.updateCheck = sqlrules.NewChecker(gs, d, updatable)
 	return m, nil
 }
 

@@ -209,9 +209,9 @@ func (s *SQLStore[T]) visible(r sqlRow) bool {
 }
 
 // checkEntity applies the portable value rules of internal/sqlrules to
-// the columns of e that write selects.
-func (s *SQLStore[T]) checkEntity(op string, e reflect.Value, write func(*schema.Field) bool) error {
-	if err := sqlrules.Check(s.m.gs, e, s.m.dialect, write); err != nil {
+// the columns of e that c checks (m.createCheck, m.updateCheck).
+func (s *SQLStore[T]) checkEntity(op string, e reflect.Value, c *sqlrules.Checker) error {
+	if err := c.Check(e); err != nil {
 		return s.invalid(op, err)
 	}
 	return nil
@@ -278,7 +278,7 @@ func (s *SQLStore[T]) prepareInsert(ctx context.Context, op string, e *T, now ti
 			}
 		}
 	}
-	if err := s.checkEntity(op, p.cp, creatable); err != nil {
+	if err := s.checkEntity(op, p.cp, s.m.createCheck); err != nil {
 		return nil, err
 	}
 	for _, c := range m.cols {
@@ -1013,7 +1013,7 @@ func (s *SQLStore[T]) prepareUpdate(ctx context.Context, op string, e *T, now ti
 			p.sets = append(p.sets, f)
 		}
 	}
-	if err := s.checkEntity(op, p.cp, updatable); err != nil {
+	if err := s.checkEntity(op, p.cp, s.m.updateCheck); err != nil {
 		return nil, nil, err
 	}
 	vals := make(sqlRow, len(m.cols))

@@ -68,11 +68,13 @@ type Store[T any] struct {
 	returning  *clause.Returning // the upsert's RETURNING (UpsertReturner), or nil
 	byteFields []*schema.Field   // string and []byte columns, for batch sizes
 
-	read      *rowPlan
-	get       *getPlan    // nil: Get goes through gorm
-	insert    *insertPlan // nil: CreateMany goes through gorm
-	afterFind bool
-	batch     int
+	read   *rowPlan
+	get    *getPlan    // nil: Get goes through gorm
+	insert *insertPlan // nil: CreateMany goes through gorm
+
+	createCheck, updateCheck *sqlrules.Checker // the portable rules of what Create and Update send
+	afterFind                bool
+	batch                    int
 
 	op ops
 	in *obs.Instr // the store's spans and metrics
@@ -198,6 +200,11 @@ func NewStore[T any](db *DB, o Options) (*Store[T], error) {
 	if !o.CreateCallbacks {
 		s.insert = s.newInsertPlan()
 	}
+	s.createCheck = sqlrules.NewChecker(gs, db.dialect.Rules(), func(f *schema.Field) bool { return f.DBName != "" && f.Creatable })
+	// An update stamps the autoUpdateTime fields (gorm's Updates): what
+	// e holds there is never sent, so it is not checked (the fake does
+	// not check it either; found by the differential checker).
+	s.updateCheck = sqlrules.NewChecker(gs, db.dialect.Rules(), func(f *schema.Field) bool { return s.updates(f) && f.AutoUpdateTime == 0 })
 	s.op = ops{
 		create: "create " + table, createMany: "create many " + table, get: "get " + table,
 		find: "find " + table, stream: "stream " + table, page: "find page " + table,
@@ -255,14 +262,11 @@ func (s *Store[T]) checkID(op string, id any) error {
 // checkEntity applies the portable value rules to the columns of e that
 // a create (or an update) writes.
 func (s *Store[T]) checkEntity(op string, e *T, create bool) error {
-	// An update stamps the autoUpdateTime fields (gorm's Updates): what
-	// e holds there is never sent, so it is not checked (the fake does
-	// not check it either; found by the differential checker).
-	write := func(f *schema.Field) bool { return s.updates(f) && f.AutoUpdateTime == 0 }
+	c := s.updateCheck
 	if create {
-		write = func(f *schema.Field) bool { return f.DBName != "" && f.Creatable }
+		c = s.createCheck
 	}
-	if err := sqlrules.Check(s.gs, reflect.ValueOf(e).Elem(), s.db.dialect.Rules(), write); err != nil {
+	if err := c.Check(reflect.ValueOf(e).Elem()); err != nil {
 		return s.db.Invalid(op, err)
 	}
 	return nil

@@ -42,32 +42,6 @@ func pgIntRange(f *schema.Field) (lo, hi int64, ok bool) {
 	return math.MinInt64, math.MaxInt64, true
 }
 
-// checkPostgres applies the Postgres dialect's own rules to v (not a
-// pointer) of field f.
-func checkPostgres(f *schema.Field, v reflect.Value) error {
-	name := f.Name
-	switch v.Kind() {
-	case reflect.String:
-		if strings.IndexByte(v.String(), 0) >= 0 {
-			return fmt.Errorf("%s: PostgreSQL text cannot hold a NUL character", name)
-		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if lo, hi, ok := pgIntRange(f); ok {
-			if x := v.Int(); x < lo || x > hi {
-				return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, lo, hi)
-			}
-		}
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		if _, hi, ok := pgIntRange(f); ok && v.Uint() > uint64(hi) {
-			if hi == math.MaxInt64 {
-				return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", name, int64(math.MaxInt64))
-			}
-			return fmt.Errorf("%s: integer out of the range of its column (0..%d)", name, hi)
-		}
-	}
-	return nil
-}
-
 // CheckQueryValue applies the dialect's rules to a Query condition's value
 // (an In condition's slice included): on Postgres a string holding a NUL
 // character is refused, as the server refuses it (SQLSTATE 22021). The

@@ -27,6 +27,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -175,30 +176,7 @@ func CheckDelta(f *schema.Field, v any, d Dialect) error {
 // database name that gorm creates or updates). The error names the field
 // and never quotes the value; callers wrap it as ErrInvalid.
 func Check(s *schema.Schema, rv reflect.Value, d Dialect, write func(*schema.Field) bool) error {
-	for rv.Kind() == reflect.Pointer {
-		rv = rv.Elem()
-	}
-	total := 0
-	for _, f := range s.Fields {
-		if f.DBName == "" {
-			continue
-		}
-		if write != nil && !write(f) {
-			continue
-		}
-		if write == nil && !f.Creatable && !f.Updatable {
-			continue
-		}
-		v := fieldValue(f, rv)
-		if err := checkValue(f, v, d); err != nil {
-			return err
-		}
-		total += byteLen(v)
-	}
-	if total > MaxStatementBytes {
-		return fmt.Errorf("%s: %d bytes of strings and bytes in one row, over the limit of %d", s.Name, total, MaxStatementBytes)
-	}
-	return nil
+	return NewChecker(s, d, write).Check(rv)
 }
 
 // fieldValue returns the value of f in rv, as reflect.ValueOf of gorm's
@@ -240,26 +218,11 @@ func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
 	if f.Serializer != nil {
 		return nil // the serializer's output is the value; checked by the server
 	}
-	if d == Postgres {
-		if err := checkPostgres(f, v); err != nil {
-			return err
-		}
-	}
 	name := f.Name
 	switch v.Kind() {
 	case reflect.String:
-		s := v.String()
-		if !utf8.ValidString(s) {
-			return fmt.Errorf("%s: string is not valid UTF-8", name)
-		}
-		switch chars, bytes := d.StringLimit(f); {
-		case chars > 0 && len(s) > chars:
-			if n := utf8.RuneCountInString(s); n > chars {
-				return fmt.Errorf("%s: %d characters, over the column's size of %d", name, n, chars)
-			}
-		case bytes > 0 && len(s) > bytes:
-			return fmt.Errorf("%s: %d bytes, over the column's limit of %d", name, len(s), bytes)
-		}
+		chars, bytes := d.StringLimit(f)
+		return checkString(name, v.String(), d, chars, bytes)
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
 			if f.Size > 0 && v.Len() > f.Size {
@@ -272,18 +235,9 @@ func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
 	case reflect.Float32, reflect.Float64:
 		return portable.CheckFloat(name, v.Float())
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if lo, hi, ok := d.intRange(f); ok {
-			if x := v.Int(); x < lo || (x > 0 && uint64(x) > hi) {
-				return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, lo, hi)
-			}
-		}
+		return newIntRanges(f, d).checkInt(name, v.Int(), d)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		if lo, hi, ok := d.intRange(f); ok && v.Uint() > hi {
-			return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, lo, hi)
-		}
-		if d == Postgres && v.Uint() > math.MaxInt64 {
-			return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", name, int64(math.MaxInt64))
-		}
+		return newIntRanges(f, d).checkUint(name, v.Uint(), d)
 	case reflect.Struct:
 		if v.Type() != reflect.TypeFor[time.Time]() {
 			return nil
@@ -292,6 +246,76 @@ func checkValue(f *schema.Field, v reflect.Value, d Dialect) error {
 			return portable.CheckTime(name, *v.Addr().Interface().(*time.Time)) // not boxed
 		}
 		return portable.CheckTime(name, v.Interface().(time.Time))
+	}
+	return nil
+}
+
+// checkString applies the rules to string s of a column that holds at
+// most chars characters or bytes bytes (see StringLimit): on Postgres no
+// NUL character, then valid UTF-8, then the limit.
+func checkString(name, s string, d Dialect, chars, bytes int) error {
+	if d == Postgres && strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s: PostgreSQL text cannot hold a NUL character", name)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s: string is not valid UTF-8", name)
+	}
+	switch {
+	case chars > 0 && len(s) > chars:
+		if n := utf8.RuneCountInString(s); n > chars {
+			return fmt.Errorf("%s: %d characters, over the column's size of %d", name, n, chars)
+		}
+	case bytes > 0 && len(s) > bytes:
+		return fmt.Errorf("%s: %d bytes, over the column's limit of %d", name, len(s), bytes)
+	}
+	return nil
+}
+
+// intRanges is the range of an integer column on each dialect (pg, my:
+// the dialect checks it).
+type intRanges struct {
+	pgLo, pgHi int64
+	pg         bool
+	myLo       int64
+	myHi       uint64
+	my         bool
+}
+
+// newIntRanges returns the ranges of f's column on d.
+func newIntRanges(f *schema.Field, d Dialect) intRanges {
+	var r intRanges
+	if d == Postgres {
+		r.pgLo, r.pgHi, r.pg = pgIntRange(f)
+	}
+	r.myLo, r.myHi, r.my = d.intRange(f)
+	return r
+}
+
+// checkInt applies the rules to a signed integer x: PostgreSQL's range,
+// then MySQL's.
+func (r intRanges) checkInt(name string, x int64, d Dialect) error {
+	if r.pg && (x < r.pgLo || x > r.pgHi) {
+		return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, r.pgLo, r.pgHi)
+	}
+	if r.my && (x < r.myLo || (x > 0 && uint64(x) > r.myHi)) {
+		return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, r.myLo, r.myHi)
+	}
+	return nil
+}
+
+// checkUint applies the rules to an unsigned integer x.
+func (r intRanges) checkUint(name string, x uint64, d Dialect) error {
+	if r.pg && x > uint64(r.pgHi) {
+		if r.pgHi == math.MaxInt64 {
+			return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", name, int64(math.MaxInt64))
+		}
+		return fmt.Errorf("%s: integer out of the range of its column (0..%d)", name, r.pgHi)
+	}
+	if r.my && x > r.myHi {
+		return fmt.Errorf("%s: integer out of the range of its column (%d..%d)", name, r.myLo, r.myHi)
+	}
+	if d == Postgres && x > math.MaxInt64 {
+		return fmt.Errorf("%s: unsigned value over %d, which PostgreSQL's bigint cannot hold", name, int64(math.MaxInt64))
 	}
 	return nil
 }

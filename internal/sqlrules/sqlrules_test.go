@@ -1,6 +1,7 @@
 package sqlrules
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -84,7 +85,7 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestCheckReadsFieldsInPlace: Check reads an entity's own fields in
+// TestCheckReadsFieldsInPlace: a Checker reads an entity's own fields in
 // place, without boxing them (gorm's Field.ValueOf allocates for strings,
 // floats, times: a third of CreateMany's allocations), with the verdicts
 // of the boxed values.
@@ -118,8 +119,9 @@ func TestCheckReadsFieldsInPlace(t *testing.T) {
 		if err := Check(s, rv, d, nil); err != nil {
 			t.Fatalf("%v: %v", d, err)
 		}
-		if n := testing.AllocsPerRun(20, func() { _ = Check(s, rv, d, nil) }); n != 0 {
-			t.Errorf("%v: Check allocates %v times per row, want 0", d, n)
+		c := NewChecker(s, d, nil)
+		if n := testing.AllocsPerRun(20, func() { _ = c.Check(rv) }); n != 0 {
+			t.Errorf("%v: Checker.Check allocates %v times per row, want 0", d, n)
 		}
 	}
 	bad := r
@@ -137,5 +139,73 @@ func TestCheckReadsFieldsInPlace(t *testing.T) {
 	bad.F = math.Inf(1)
 	if err := Check(s, reflect.ValueOf(&bad).Elem(), Postgres, nil); err == nil {
 		t.Error("an infinite float passed")
+	}
+}
+
+// A Checker reads the fields of an addressable entity in place and those
+// of an entity it cannot address through reflection: both give the same
+// verdict, error text included, on every dialect, for rows within and
+// past every limit (pointer fields, embedded structs, named types).
+func TestCheckerInPlaceMatchesReflection(t *testing.T) {
+	type code string
+	type inner struct {
+		Level int16
+		Tag   code `gorm:"size:3"`
+	}
+	type wide struct {
+		ID    int64
+		Name  string `gorm:"size:4"`
+		Key   string `gorm:"index"`
+		Typed string `gorm:"type:varchar(3)"`
+		Text  string
+		Blob  []byte `gorm:"size:2"`
+		Small int8
+		Tiny  int `gorm:"size:8"`
+		U16   uint16
+		U32   uint32
+		U64   uint64
+		F32   float32
+		F     float64
+		At    time.Time
+		AtP   *time.Time
+		Note  *string `gorm:"size:2"`
+		Code  code    `gorm:"size:2"`
+		Inner inner   `gorm:"embedded"`
+	}
+	s, err := schema.Parse(&wide{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, nul := "long", "a\x00"
+	past := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := []wide{
+		{},
+		{Name: "éééé", Key: strings.Repeat("k", 191), Typed: "abc", Small: -128, Tiny: 127, U16: math.MaxUint16,
+			U32: math.MaxUint32, U64: math.MaxUint64, F32: -1, F: math.Copysign(0, -1), At: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC),
+			Code: "ab", Inner: inner{Level: math.MinInt16, Tag: "abc"}},
+		{Name: "ééééé"}, {Key: strings.Repeat("k", 192)}, {Typed: "abcd"}, {Text: "\xff"}, {Text: nul},
+		{Blob: []byte("abc")}, {Tiny: 128}, {Tiny: -129}, {U16: math.MaxInt16 + 1}, {U32: math.MaxInt32 + 1},
+		{U64: math.MaxInt64 + 1}, {F32: float32(math.Inf(1))}, {F: math.NaN()}, {At: past}, {AtP: &past},
+		{Note: &long}, {Note: &nul}, {Code: "abc"}, {Inner: inner{Tag: "abcd"}}, {Inner: inner{Tag: "\xff"}},
+		{Text: strings.Repeat("t", MaxStatementBytes/2+1), Name: "ab", Key: strings.Repeat("k", MaxStatementBytes/2)},
+	}
+	for _, d := range []Dialect{MySQL, Postgres} {
+		for _, write := range []func(*schema.Field) bool{nil, func(f *schema.Field) bool { return f.Name != "Name" }} {
+			c := NewChecker(s, d, write)
+			failed := 0
+			for i := range rows {
+				inPlace := c.Check(reflect.ValueOf(&rows[i]))
+				viaReflection := c.Check(reflect.ValueOf(rows[i])) // not addressable
+				if fmt.Sprint(inPlace) != fmt.Sprint(viaReflection) {
+					t.Errorf("%v row %d: in place %v, through reflection %v", d, i, inPlace, viaReflection)
+				}
+				if inPlace != nil {
+					failed++
+				}
+			}
+			if failed < 14 { // the rows past a limit of both dialects
+				t.Errorf("%v: %d rows failed, want at least 14", d, failed)
+			}
+		}
 	}
 }
