@@ -17,6 +17,8 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 	"gorm.io/gorm/schema"
+
+	"github.com/portkit/portkit/internal/sqlrules"
 )
 
 // insertPlan is CreateMany's multi-row INSERT for a model whose rows gorm
@@ -414,17 +416,8 @@ type valueReader struct {
 
 // newValueReader returns the reader of f, a field of model.
 func newValueReader(model reflect.Type, f *schema.Field) valueReader {
-	var off uintptr
-	st := model
-	for _, i := range f.StructField.Index {
-		if i < 0 || st.Kind() != reflect.Struct {
-			return valueReader{}
-		}
-		sf := st.Field(i)
-		off += sf.Offset
-		st = sf.Type
-	}
-	if st != f.FieldType {
+	off, fixed := sqlrules.FieldOffset(model, f)
+	if !fixed || f.StructField.Type != f.FieldType {
 		return valueReader{}
 	}
 	return valueReader{off: off, get: readerFor(f.FieldType)}

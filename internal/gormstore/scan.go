@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"gorm.io/gorm/schema"
+
+	"github.com/portkit/portkit/internal/sqlrules"
 )
 
 // ScanError is the error of a column value that does not fit its field
@@ -517,19 +519,8 @@ func newRowPlan(model reflect.Type, fields []*schema.Field) *rowPlan {
 	p := &rowPlan{model: model, direct: true}
 	for _, f := range fields {
 		c := column{field: f}
-		fixed := true
 		t := f.StructField.Type
-		var off uintptr
-		st := model
-		for _, i := range f.StructField.Index {
-			if i < 0 || st.Kind() != reflect.Struct {
-				fixed = false
-				break
-			}
-			sf := st.Field(i)
-			off += sf.Offset
-			st = sf.Type
-		}
+		off, fixed := sqlrules.FieldOffset(model, f)
 		c.offset, c.fixed = off, fixed
 		if f.Serializer == nil {
 			c.dec = decoderFor(t)

@@ -59,15 +59,11 @@ func fastField(model reflect.Type, f *schema.Field) (off uintptr, kind reflect.K
 	if f.Serializer != nil {
 		return 0, 0, false, false, false
 	}
-	st := model
-	for _, i := range f.StructField.Index {
-		if i < 0 || st.Kind() != reflect.Struct {
-			return 0, 0, false, false, false
-		}
-		sf := st.Field(i)
-		off += sf.Offset
-		st = sf.Type
+	off, fixed := FieldOffset(model, f)
+	if !fixed {
+		return 0, 0, false, false, false
 	}
+	st := f.StructField.Type
 	if st.Kind() == reflect.Pointer {
 		st, ptr = st.Elem(), true
 	}
@@ -82,6 +78,23 @@ func fastField(model reflect.Type, f *schema.Field) (off uintptr, kind reflect.K
 		}
 	}
 	return 0, 0, false, false, false
+}
+
+// FieldOffset returns the offset of f's field in a value of model, and
+// false when the path to it goes through a pointer (an embedded *struct)
+// or model is not the struct the path was parsed from.
+func FieldOffset(model reflect.Type, f *schema.Field) (uintptr, bool) {
+	var off uintptr
+	st := model
+	for _, i := range f.StructField.Index {
+		if i < 0 || st.Kind() != reflect.Struct || i >= st.NumField() {
+			return 0, false
+		}
+		sf := st.Field(i)
+		off += sf.Offset
+		st = sf.Type
+	}
+	return off, st == f.StructField.Type
 }
 
 // Check applies the rules to entity rv (a struct value of the model, or
