@@ -107,7 +107,11 @@ func encodeEncoded(_ bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect
 	if err != nil {
 		return err
 	}
-	ew, err := dw.WriteDocumentElement(string(elems[1 : 1+keyLen]))
+	key := "_id" // the first key of every stored document but an empty ID's
+	if k := elems[1 : 1+keyLen]; string(k) != key {
+		key = string(k)
+	}
+	ew, err := dw.WriteDocumentElement(key)
 	if err != nil {
 		return err
 	}
