@@ -386,7 +386,9 @@ func BenchmarkMongoStream200k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			count += d.Rank & 0
+			if d.Rank < 0 { // read a field, as a consumer would
+				b.Fatal(d.Rank)
+			}
 			count++
 		}
 		if count != n {

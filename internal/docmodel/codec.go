@@ -82,13 +82,23 @@ func encodeDocRef(_ bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect.
 // every document it is given, even one that is already BSON.
 type Encoded bson.Raw
 
+// valueBytesWriter is a value writer that writes a value given as its
+// BSON bytes, as the v1 driver's BSON writer does (bsonrw.BytesWriter,
+// deprecated: Driver 2.0 does not export it).
+type valueBytesWriter interface {
+	WriteValueBytes(t bsontype.Type, b []byte) error
+}
+
+// rawType is bson.Raw, whose encoder copies a document element by element.
+var rawType = reflect.TypeFor[bson.Raw]()
+
 // encodeEncoded writes an Encoded document. Into a writer of BSON bytes
-// (bsonrw.BytesWriter, as the driver's is) it writes the document's first
+// (valueBytesWriter, as the driver's is) it writes the document's first
 // key, then the first value and every element after it in one
 // WriteValueBytes: a document's element list is its elements end to end,
 // so the bytes written are exactly the document's. Into any other writer,
-// and for a document with no elements, it copies element by element.
-func encodeEncoded(_ bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect.Value) error {
+// and for a document with no elements, it writes it as a bson.Raw.
+func encodeEncoded(ec bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect.Value) error {
 	if val.Type() != encodedType {
 		return bsoncodec.ValueEncoderError{Name: "EncodedEncodeValue", Types: []reflect.Type{encodedType}, Received: val}
 	}
@@ -100,8 +110,12 @@ func encodeEncoded(_ bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect
 	}
 	elems := doc[4 : len(doc)-1]
 	keyLen := bytes.IndexByte(elems[min(1, len(elems)):], 0)
-	if _, ok := vw.(bsonrw.BytesWriter); !ok || len(elems) == 0 || keyLen < 0 {
-		return bsonrw.Copier{}.CopyDocumentFromBytes(vw, doc)
+	if _, ok := vw.(valueBytesWriter); !ok || len(elems) == 0 || keyLen < 0 {
+		enc, err := ec.LookupEncoder(rawType)
+		if err != nil {
+			return err
+		}
+		return enc.EncodeValue(ec, vw, reflect.ValueOf(bson.Raw(doc)))
 	}
 	dw, err := vw.WriteDocument()
 	if err != nil {
@@ -115,7 +129,7 @@ func encodeEncoded(_ bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect
 	if err != nil {
 		return err
 	}
-	bw, ok := ew.(bsonrw.BytesWriter)
+	bw, ok := ew.(valueBytesWriter)
 	if !ok {
 		return fmt.Errorf("encoded document: the element writer %T does not write bytes", ew)
 	}
