@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsoncodec"
 	"go.mongodb.org/mongo-driver/bson/bsonrw"
+	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/portkit/portkit/ports"
 )
@@ -31,8 +34,9 @@ import (
 // modelDecoder only renames the timestamp keys back, when they are renamed.
 
 var (
-	docRefType = reflect.TypeFor[ports.DocRef]()
-	timeType   = reflect.TypeFor[time.Time]()
+	docRefType  = reflect.TypeFor[ports.DocRef]()
+	timeType    = reflect.TypeFor[time.Time]()
+	encodedType = reflect.TypeFor[Encoded]()
 )
 
 // newRegistry returns the default registry with the model codecs for t.
@@ -46,6 +50,7 @@ func newRegistry(t reflect.Type, enc, dec map[string]string) *bsoncodec.Registry
 		reg.RegisterTypeDecoder(t, modelDecoder{structDec: baseDec, rename: dec})
 	}
 	reg.RegisterTypeEncoder(docRefType, bsoncodec.ValueEncoderFunc(encodeDocRef))
+	reg.RegisterTypeEncoder(encodedType, bsoncodec.ValueEncoderFunc(encodeEncoded))
 	registerCanonical(reg)
 	return reg
 }
@@ -68,6 +73,70 @@ func encodeDocRef(_ bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect.
 		return fmt.Errorf("DocRef: %w", errNotObjectID)
 	}
 	return vw.WriteObjectID(oid)
+}
+
+// Encoded is a document that Model.Encode has encoded and checked, to hand
+// to the driver (an insert) as it is. The model's registry writes it into
+// the driver's buffer in one copy of its bytes, where a bson.Raw is copied
+// element by element, each key read into a new string: the driver encodes
+// every document it is given, even one that is already BSON.
+type Encoded bson.Raw
+
+// valueBytesWriter is a value writer that writes a value given as its
+// BSON bytes, as the v1 driver's BSON writer does (bsonrw.BytesWriter,
+// deprecated: Driver 2.0 does not export it).
+type valueBytesWriter interface {
+	WriteValueBytes(t bsontype.Type, b []byte) error
+}
+
+// rawType is bson.Raw, whose encoder copies a document element by element.
+var rawType = reflect.TypeFor[bson.Raw]()
+
+// encodeEncoded writes an Encoded document. Into a writer of BSON bytes
+// (valueBytesWriter, as the driver's is) it writes the document's first
+// key, then the first value and every element after it in one
+// WriteValueBytes: a document's element list is its elements end to end,
+// so the bytes written are exactly the document's. Into any other writer,
+// and for a document with no elements, it writes it as a bson.Raw.
+func encodeEncoded(ec bsoncodec.EncodeContext, vw bsonrw.ValueWriter, val reflect.Value) error {
+	if val.Type() != encodedType {
+		return bsoncodec.ValueEncoderError{Name: "EncodedEncodeValue", Types: []reflect.Type{encodedType}, Received: val}
+	}
+	doc := bsoncore.Document(val.Bytes())
+	// A document: its length (4 bytes), its elements, NUL; an element: its
+	// type (1 byte), key (a cstring), value. Encode has checked the rest.
+	if n, _, ok := bsoncore.ReadLength(doc); !ok || int(n) != len(doc) || len(doc) < 5 || doc[len(doc)-1] != 0 {
+		return errors.New("encoded document: malformed BSON")
+	}
+	elems := doc[4 : len(doc)-1]
+	keyLen := bytes.IndexByte(elems[min(1, len(elems)):], 0)
+	if _, ok := vw.(valueBytesWriter); !ok || len(elems) == 0 || keyLen < 0 {
+		enc, err := ec.LookupEncoder(rawType)
+		if err != nil {
+			return err
+		}
+		return enc.EncodeValue(ec, vw, reflect.ValueOf(bson.Raw(doc)))
+	}
+	dw, err := vw.WriteDocument()
+	if err != nil {
+		return err
+	}
+	key := "_id" // the first key of every stored document but an empty ID's
+	if k := elems[1 : 1+keyLen]; string(k) != key {
+		key = string(k)
+	}
+	ew, err := dw.WriteDocumentElement(key)
+	if err != nil {
+		return err
+	}
+	bw, ok := ew.(valueBytesWriter)
+	if !ok {
+		return fmt.Errorf("encoded document: the element writer %T does not write bytes", ew)
+	}
+	if err := bw.WriteValueBytes(bsontype.Type(elems[0]), elems[2+keyLen:]); err != nil {
+		return err
+	}
+	return dw.WriteDocumentEnd()
 }
 
 // modelEncoder encodes a model struct with its "_id" as an ObjectID.
@@ -170,13 +239,8 @@ func (r renameDocReader) ReadElement() (string, bsonrw.ValueReader, error) {
 // marshal encodes v with reg, the driver's way that Driver 2.0 keeps
 // (an Encoder with the registry set).
 func marshal(reg *bsoncodec.Registry, v any) (bson.Raw, error) {
-	return marshalSized(reg, v, 0)
-}
-
-// marshalSized is marshal into a buffer of capacity size.
-func marshalSized(reg *bsoncodec.Registry, v any, size int) (bson.Raw, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	vw, err := bsonrw.NewBSONValueWriter(buf)
+	var buf bytes.Buffer
+	vw, err := bsonrw.NewBSONValueWriter(&buf)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +255,62 @@ func marshalSized(reg *bsoncodec.Registry, v any, size int) (bson.Raw, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// encoders is marshal with encoders kept for reuse: an Encoder (as marshal
+// makes it) writes one document after another, its value writer keeping
+// its buffer, so that a document costs only the allocations of its own
+// encoding and of its result.
+type encoders struct {
+	reg  *bsoncodec.Registry
+	pool sync.Pool // of *reusedEncoder
+}
+
+// reusedEncoder is an Encoder whose value writer writes into out.
+type reusedEncoder struct {
+	enc *bson.Encoder
+	out copyWriter
+}
+
+// copyWriter collects what it is written into a new slice.
+type copyWriter struct{ b []byte }
+
+// Write implements io.Writer.
+func (w *copyWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// maxReusedBytes is the largest document after which an encoder is kept,
+// so that the pool does not hold on to the buffer of a huge document.
+const maxReusedBytes = 64 << 10
+
+// marshal encodes v as marshal does.
+func (p *encoders) marshal(v any) (bson.Raw, error) {
+	e, _ := p.pool.Get().(*reusedEncoder)
+	if e == nil {
+		e = new(reusedEncoder)
+		vw, err := bsonrw.NewBSONValueWriter(&e.out)
+		if err != nil {
+			return nil, err
+		}
+		if e.enc, err = bson.NewEncoder(vw); err != nil {
+			return nil, err
+		}
+		if err := e.enc.SetRegistry(p.reg); err != nil {
+			return nil, err
+		}
+	}
+	e.out.b = nil
+	if err := e.enc.Encode(v); err != nil {
+		return nil, err // the writer may be left inside the document: not reused
+	}
+	raw := e.out.b
+	e.out.b = nil
+	if len(raw) <= maxReusedBytes {
+		p.pool.Put(e)
+	}
+	return raw, nil
 }
 
 // marshalValue encodes one value with reg, as the element of a document.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -46,7 +45,7 @@ type Model struct {
 	keys       map[string]string // Go path -> BSON key, for the schema's fields
 	omitEmpty  map[string]bool   // Go path -> the leaf is omitempty
 	indexes    []ResolvedIndex
-	sizeHint   atomic.Int64 // the size of the last document encoded, to size the next buffer
+	encoders   *encoders // Encode's, with reg
 }
 
 // node is one level of the declared key tree: the keys the model's
@@ -151,6 +150,7 @@ func New(t reflect.Type, o Options) (*Model, error) {
 	}
 
 	m.reg = newRegistry(t, enc, dec)
+	m.encoders = &encoders{reg: m.reg}
 	m.root, m.inlineMaps = buildTree(t, m.reg, 0)
 	if err := m.root.checkKeys(""); err != nil {
 		return nil, fmt.Errorf("%v: %w", t, err)
@@ -379,11 +379,10 @@ func (m *Model) IndexKey(path string) (string, reflect.Type, error) {
 // result against the portable document rules (see Check). The error names
 // the field at fault and never quotes a value.
 func (m *Model) Encode(doc any) (bson.Raw, error) {
-	raw, err := marshalSized(m.reg, doc, int(m.sizeHint.Load())+64)
+	raw, err := m.encoders.marshal(doc)
 	if err != nil {
 		return nil, describeEncodeError(doc, err)
 	}
-	m.sizeHint.Store(int64(min(len(raw), 1<<20)))
 	if err := Check(raw); err != nil {
 		return nil, err
 	}

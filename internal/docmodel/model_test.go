@@ -1,6 +1,7 @@
 package docmodel
 
 import (
+	"bytes"
 	"math"
 	"reflect"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/bsonrw"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"github.com/portkit/portkit/ports"
@@ -357,5 +359,107 @@ func TestCanonicalEncoding(t *testing.T) {
 				t.Fatalf("%s keys encoded in the order %v, want sorted", k, got)
 			}
 		}
+	}
+}
+
+// An Encoded document encodes, with the model's registry, to exactly its
+// own bytes: into BSON (the driver's way, one copy), into Extended JSON
+// (element by element) as the same document would, and on its own or as a
+// value in a document. Malformed bytes are refused.
+func TestEncoded(t *testing.T) {
+	t.Parallel()
+	m := newModel(t, Options{})
+	in := model{Title: "t", Count: 3, Tags: []string{"a", "b"}, Ref: ports.DocRef(primitive.NewObjectID().Hex())}
+	in.ID, in.CreatedAt = primitive.NewObjectID().Hex(), time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	in.Meta.Source = "src"
+	full, err := m.Encode(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneKey, err := bson.Marshal(bson.D{{Key: "k", Value: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := bson.Marshal(bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []bson.Raw{full, oneKey, empty} {
+		got, err := marshal(m.Registry(), Encoded(raw))
+		if err != nil || !slices.Equal(got, raw) {
+			t.Errorf("BSON of Encoded(%v) = %v, %v; want its bytes", raw, bson.Raw(got), err)
+		}
+		nested, err := marshal(m.Registry(), bson.D{{Key: "doc", Value: Encoded(raw)}, {Key: "after", Value: true}})
+		if err != nil || !slices.Equal(bson.Raw(nested).Lookup("doc").Value, raw) || !bson.Raw(nested).Lookup("after").Boolean() {
+			t.Errorf("BSON of a document holding Encoded(%v) = %v, %v", raw, bson.Raw(nested), err)
+		}
+		var gotJSON bytes.Buffer
+		jw, err := bsonrw.NewExtJSONValueWriter(&gotJSON, true, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := bson.NewEncoder(jw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.SetRegistry(m.Registry()); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.Encode(Encoded(raw)); err != nil {
+			t.Fatal(err)
+		}
+		wantJSON, err := bson.MarshalExtJSON(raw, true, false)
+		if err != nil || strings.TrimSpace(gotJSON.String()) != string(wantJSON) { // the writer ends a top-level document with a newline
+			t.Errorf("Extended JSON of Encoded(%v) = %s, want %s (%v)", raw, gotJSON.String(), wantJSON, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {1, 2}, full[:len(full)-1], append(slices.Clone(full[:len(full)-1]), 1)} {
+		if _, err := marshal(m.Registry(), Encoded(bad)); err == nil {
+			t.Errorf("Encoded(%v) encoded, want an error", bad)
+		}
+	}
+}
+
+// Encode reuses its encoders: one document after another, also after a
+// failed one (left mid-document) and from goroutines at once, each
+// encodes as a fresh encoder encodes it.
+func TestEncodeReuse(t *testing.T) {
+	t.Parallel()
+	m := newModel(t, Options{})
+	doc := func(i int) *model {
+		d := &model{Title: strings.Repeat("t", i%7), Count: i, Tags: make([]string, i%3)}
+		d.ID = primitive.NewObjectID().Hex()
+		return d
+	}
+	check := func(d *model) {
+		got, err := m.Encode(d)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		want, err := marshal(m.Registry(), d)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("Encode(%+v) = %v, want %v (%v)", d, got, bson.Raw(want), err)
+		}
+	}
+	for i := range 20 {
+		check(doc(i))
+		bad := doc(i)
+		bad.Ref = "not a ref"
+		if _, err := m.Encode(bad); err == nil {
+			t.Fatal("a bad DocRef encoded")
+		}
+	}
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 50 {
+				check(doc(g*50 + i))
+			}
+		}()
+	}
+	for range 4 {
+		<-done
 	}
 }

@@ -101,7 +101,7 @@ func checkDoc(d bsoncore.Document, depth int, array bool) error {
 		v := e.Value()
 		switch v.Type {
 		case bson.TypeString:
-			if str, _, ok := bsoncore.ReadString(v.Data); ok && !utf8.ValidString(str) {
+			if str, ok := bsonStringBytes(v.Data); ok && !utf8.Valid(str) {
 				return &ruleError{keys: []string{string(k)}, msg: "string is not valid UTF-8"}
 			}
 		case bson.TypeDouble:
@@ -115,6 +115,17 @@ func checkDoc(d bsoncore.Document, depth int, array bool) error {
 		}
 	}
 	return nil
+}
+
+// bsonStringBytes returns the bytes of the BSON string value v, without its
+// length and final NUL, or false when v is malformed (bsoncore.ReadString
+// without making a string of them).
+func bsonStringBytes(v []byte) ([]byte, bool) {
+	n, rem, ok := bsoncore.ReadLength(v)
+	if !ok || n < 1 || int(n) > len(rem) {
+		return nil, false
+	}
+	return rem[:n-1], true
 }
 
 // keyProblem is portable.CheckDocKey on bytes, without allocating.

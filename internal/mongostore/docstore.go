@@ -187,7 +187,7 @@ func (d *DocStore[T, PT]) doInsert(ctx context.Context, doc *T) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.coll.InsertOne(ctx, raw); err != nil {
+	if _, err := d.coll.InsertOne(ctx, docmodel.Encoded(raw)); err != nil {
 		return d.writeErr(op, err)
 	}
 	*doc = *cp
@@ -230,7 +230,7 @@ func (d *DocStore[T, PT]) doInsertMany(ctx context.Context, docs []*T) error {
 			break
 		}
 		cps = append(cps, cp)
-		batch = append(batch, raw)
+		batch = append(batch, docmodel.Encoded(raw))
 	}
 	stored := len(cps)
 	if len(batch) > 0 {
