@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,51 +92,11 @@ func mongoBench(b *testing.B) *mongo.Store {
 // "client-cpu-ns/op". The server runs in its own process, so this is the
 // client-side cost, which a busy machine disturbs much less than ns/op.
 func mongoCPU(b *testing.B) func() {
-	start := mongoRusage()
+	start := processCPU()
 	return func() {
 		if b.N > 0 {
-			b.ReportMetric(float64(mongoRusage()-start)/float64(b.N), "client-cpu-ns/op")
+			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "client-cpu-ns/op")
 		}
-	}
-}
-
-func mongoRusage() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// mongoPaired is paired (both variants in every iteration, in turns) that
-// also reports the ratio of the medians of the client CPU time of each
-// call ("port/driver-client-cpu"): the server's share of the wall time
-// varies with the machine's load, the client's own work much less.
-func mongoPaired(b *testing.B, port, driver func(b *testing.B)) {
-	var wp, wd, cp, cd []time.Duration
-	timed := func(f func(b *testing.B), wall, cpu *[]time.Duration) {
-		t, c := time.Now(), mongoRusage()
-		f(b)
-		*wall = append(*wall, time.Since(t))
-		*cpu = append(*cpu, mongoRusage()-c)
-	}
-	for i := 0; b.Loop(); i++ {
-		if i%2 == 0 {
-			timed(port, &wp, &cp)
-			timed(driver, &wd, &cd)
-		} else {
-			timed(driver, &wd, &cd)
-			timed(port, &wp, &cp)
-		}
-	}
-	mp, md := median(wp), median(wd)
-	b.ReportMetric(float64(mp.Nanoseconds()), "port-ns/op")
-	b.ReportMetric(float64(md.Nanoseconds()), "driver-ns/op")
-	if md > 0 {
-		b.ReportMetric(float64(mp)/float64(md), "port/driver")
-	}
-	if c := median(cd); c > 0 {
-		b.ReportMetric(float64(median(cp))/float64(c), "port/driver-client-cpu")
 	}
 }
 
@@ -262,7 +221,7 @@ func BenchmarkMongoInsert1000(b *testing.B) {
 	})
 	// Both in every iteration, in turns: the ratios of the medians
 	// (port/driver, goal ≤ 1.10).
-	b.Run("paired", func(b *testing.B) { mongoPaired(b, portInsert, driverInsert) })
+	b.Run("paired", func(b *testing.B) { paired(b, "port", "driver", portInsert, driverInsert) })
 }
 
 // mongoSeed inserts n port documents into coll (through the driver, in
@@ -445,7 +404,7 @@ func BenchmarkMongoStream200k(b *testing.B) {
 	// Both in every iteration, in turns: the ratios of the medians of the
 	// times (port/driver; the throughput ratio is its inverse, goal ≥ 0.9,
 	// so port/driver ≤ 1.11).
-	b.Run("paired", func(b *testing.B) { mongoPaired(b, portStream, driverCursor) })
+	b.Run("paired", func(b *testing.B) { paired(b, "port", "driver", portStream, driverCursor) })
 }
 
 // cdkDoc is mongoPortDoc as Go CDK's docstore encodes it.

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -306,19 +307,34 @@ func (env *mysqlBench) fill(b *testing.B, n int) {
 // their ratio (a/b): side by side in time, so that the load of a shared
 // machine falls on both alike.
 func paired(b *testing.B, nameA, nameB string, a, c func(b *testing.B)) {
-	var da, dc []time.Duration
-	timed := func(f func(b *testing.B)) time.Duration {
-		t := time.Now()
+	pairedSetup(b, nameA, nameB, nil, a, c)
+}
+
+// pairedSetup is paired with setup run before each pair, outside the
+// timings (the rows an insert takes, say). Besides the wall times it
+// reports the ratio of the medians of this process's CPU time per call
+// (nameA/nameB-cpu): the client's own work, the servers' apart, which a
+// loaded machine disturbs much less than the wall time.
+func pairedSetup(b *testing.B, nameA, nameB string, setup func(), a, c func(b *testing.B)) {
+	var da, dc, ca, cc []time.Duration
+	timed := func(f func(b *testing.B), wall, cpu *[]time.Duration) {
+		t, u := time.Now(), processCPU()
 		f(b)
-		return time.Since(t)
+		*wall = append(*wall, time.Since(t))
+		*cpu = append(*cpu, processCPU()-u)
 	}
 	for i := 0; b.Loop(); i++ {
+		if setup != nil {
+			b.StopTimer()
+			setup()
+			b.StartTimer()
+		}
 		if i%2 == 0 {
-			da = append(da, timed(a))
-			dc = append(dc, timed(c))
+			timed(a, &da, &ca)
+			timed(c, &dc, &cc)
 		} else {
-			dc = append(dc, timed(c))
-			da = append(da, timed(a))
+			timed(c, &dc, &cc)
+			timed(a, &da, &ca)
 		}
 	}
 	ma, mc := median(da), median(dc)
@@ -327,6 +343,19 @@ func paired(b *testing.B, nameA, nameB string, a, c func(b *testing.B)) {
 	if mc > 0 {
 		b.ReportMetric(float64(ma)/float64(mc), nameA+"/"+nameB)
 	}
+	if u := median(cc); u > 0 {
+		b.ReportMetric(float64(median(ca))/float64(u), nameA+"/"+nameB+"-cpu")
+	}
+}
+
+// processCPU returns the CPU time this process has used (user and
+// system, all goroutines).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -195,39 +194,10 @@ func BenchmarkPostgresCreateMany(b *testing.B) {
 		}
 	})
 	// Both in every iteration, in turns, the items made outside the
-	// timings: the ratio of the medians (as paired does), and of the
-	// client's CPU time per insert (this process's, the server's apart),
-	// which a loaded machine disturbs much less.
+	// timings (see pairedSetup).
 	b.Run("paired", func(b *testing.B) {
-		var dp, dx, cp, cx []time.Duration
-		timed := func(f func(b *testing.B), cpu *[]time.Duration) time.Duration {
-			c := mongoRusage()
-			t := time.Now()
-			f(b)
-			d := time.Since(t)
-			*cpu = append(*cpu, mongoRusage()-c)
-			return d
-		}
-		for i := 0; b.Loop(); i++ {
-			b.StopTimer()
-			pi, xi := benchItems(n), benchItems(n)
-			b.StartTimer()
-			if i%2 == 0 {
-				dp = append(dp, timed(portInsert(pi), &cp))
-				dx = append(dx, timed(pgxInsert(xi), &cx))
-			} else {
-				dx = append(dx, timed(pgxInsert(xi), &cx))
-				dp = append(dp, timed(portInsert(pi), &cp))
-			}
-		}
-		mp, mx := median(dp), median(dx)
-		b.ReportMetric(float64(mp.Nanoseconds()), "port-ns/op")
-		b.ReportMetric(float64(mx.Nanoseconds()), "pgx-ns/op")
-		if mx > 0 {
-			b.ReportMetric(float64(mp)/float64(mx), "port/pgx")
-		}
-		if c := median(cx); c > 0 {
-			b.ReportMetric(float64(median(cp))/float64(c), "port/pgx-cpu")
-		}
+		var pi, xi []*portstest.Item
+		pairedSetup(b, "port", "pgx", func() { pi, xi = benchItems(n), benchItems(n) },
+			func(b *testing.B) { portInsert(pi)(b) }, func(b *testing.B) { pgxInsert(xi)(b) })
 	})
 }
