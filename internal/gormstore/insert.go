@@ -108,13 +108,15 @@ func (s *Store[T]) newInsertPlan() *insertPlan {
 		return nil
 	}
 	p.head = got[:i+len(" VALUES ")]
-	for _, dollar := range []bool{true, false} {
-		p.dollar = dollar
+	found := false
+	for _, p.dollar = range []bool{true, false} {
 		if rows := string(p.appendRows(nil, 2)); strings.HasPrefix(got[len(p.head):], rows) {
-			p.tail = got[len(p.head)+len(rows):]
+			p.tail, found = got[len(p.head)+len(rows):], true
 			break
 		}
-		p.tail = "\x00" // neither placeholder style
+	}
+	if !found {
+		return nil // neither placeholder style
 	}
 	if p.tail != "" {
 		var q strings.Builder
@@ -127,10 +129,9 @@ func (s *Store[T]) newInsertPlan() *insertPlan {
 	} else if len(gs.FieldsWithDefaultDBValue) != 0 {
 		return nil // the key would come back by LastInsertId: gorm's business
 	}
-	if p.sql(2) != got {
-		return nil
-	}
-	if d3 := dry(3); d3.Error != nil || p.sql(3) != d3.Statement.SQL.String() || len(d3.Statement.Vars) != 3*len(p.cols) {
+	// head, two rows and tail are gorm's 2-row statement by construction;
+	// three rows must come out as gorm's too.
+	if d3 := dry(3); d3.Error != nil || p.build(3) != d3.Statement.SQL.String() || len(d3.Statement.Vars) != 3*len(p.cols) {
 		return nil
 	}
 	return p
@@ -199,7 +200,8 @@ func (p *insertPlan) appendRows(b []byte, n int) []byte {
 	return b
 }
 
-// sql returns the statement text of n rows.
+// sql returns the statement text of n rows, kept for the next call of
+// the same size (up to maxInsertSQLs sizes).
 func (p *insertPlan) sql(n int) string {
 	p.mu.Lock()
 	q, ok := p.sqls[n]
@@ -207,17 +209,22 @@ func (p *insertPlan) sql(n int) string {
 	if ok {
 		return q
 	}
-	b := make([]byte, 0, len(p.head)+len(p.tail)+n*len(p.cols)*7)
-	b = append(b, p.head...)
-	b = p.appendRows(b, n)
-	b = append(b, p.tail...)
-	q = string(b)
+	q = p.build(n)
 	p.mu.Lock()
 	if len(p.sqls) < maxInsertSQLs {
 		p.sqls[n] = q
 	}
 	p.mu.Unlock()
 	return q
+}
+
+// build returns the statement text of n rows.
+func (p *insertPlan) build(n int) string {
+	b := make([]byte, 0, len(p.head)+len(p.tail)+n*len(p.cols)*7)
+	b = append(b, p.head...)
+	b = p.appendRows(b, n)
+	b = append(b, p.tail...)
+	return string(b)
 }
 
 // takes reports whether the plan can insert rows: with a returned key,
