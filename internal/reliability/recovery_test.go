@@ -25,18 +25,18 @@ import (
 
 // The recovery scenario.
 const (
-	workers       = 4
-	warmup        = 500 * time.Millisecond // calls before the fault; all must succeed
-	outage        = 2 * time.Second        // how long the fault lasts
-	afterRestore  = 3 * time.Second        // calls after the restore
+	workers      = 4
+	warmup       = 500 * time.Millisecond // calls before the fault; all must succeed
+	outage       = 2 * time.Second        // how long the fault lasts
+	afterRestore = 3 * time.Second        // calls after the restore
 	// recoveryBound: every call started later than this after the
 	// restore succeeds. 1 s held on this 2-core machine until it ran at
 	// half its former speed (2026-12-01): a MariaDB reconnect through the
 	// proxy, under -race beside the other scenarios, then took up to
 	// 2.3 s in 1 run of 4 on an idle machine.
 	recoveryBound = 2 * time.Second
-	callLimit     = time.Second            // each call's context deadline
-	pace          = 20 * time.Millisecond  // pause between two calls of a worker
+	callLimit     = time.Second           // each call's context deadline
+	pace          = 20 * time.Millisecond // pause between two calls of a worker
 	// hangSlack is how long after its deadline a call may return without
 	// counting as a hang. The no-hang matrix (TestNoHang) allows 10%, one
 	// call per method against a blackhole; here 6 scenarios of 4 workers
