@@ -311,11 +311,15 @@ func paired(b *testing.B, nameA, nameB string, a, c func(b *testing.B)) {
 }
 
 // pairedSetup is paired with setup run before each pair, outside the
-// timings (the rows an insert takes, say). Besides the wall times it
+// timings (the rows an insert takes, say), told whether nameA runs first
+// in the pair: what both sides insert into one table is made in the order
+// they run, so that neither inserts below the keys the other has just
+// added (a unique index grows at its right edge for the side that runs
+// second only if its keys are the larger ones). Besides the wall times it
 // reports the ratio of the medians of this process's CPU time per call
 // (nameA/nameB-cpu): the client's own work, the servers' apart, which a
 // loaded machine disturbs much less than the wall time.
-func pairedSetup(b *testing.B, nameA, nameB string, setup func(), a, c func(b *testing.B)) {
+func pairedSetup(b *testing.B, nameA, nameB string, setup func(aFirst bool), a, c func(b *testing.B)) {
 	var da, dc, ca, cc []time.Duration
 	timed := func(f func(b *testing.B), wall, cpu *[]time.Duration) {
 		t, u := time.Now(), processCPU()
@@ -326,7 +330,7 @@ func pairedSetup(b *testing.B, nameA, nameB string, setup func(), a, c func(b *t
 	for i := 0; b.Loop(); i++ {
 		if setup != nil {
 			b.StopTimer()
-			setup()
+			setup(i%2 == 0)
 			b.StartTimer()
 		}
 		if i%2 == 0 {

@@ -197,7 +197,12 @@ func BenchmarkPostgresCreateMany(b *testing.B) {
 	// timings (see pairedSetup).
 	b.Run("paired", func(b *testing.B) {
 		var pi, xi []*portstest.Item
-		pairedSetup(b, "port", "pgx", func() { pi, xi = benchItems(n), benchItems(n) },
+		pairedSetup(b, "port", "pgx", func(portFirst bool) {
+			first, second := benchItems(n), benchItems(n)
+			if pi, xi = first, second; !portFirst {
+				pi, xi = second, first
+			}
+		},
 			func(b *testing.B) { portInsert(pi)(b) }, func(b *testing.B) { pgxInsert(xi)(b) })
 	})
 }

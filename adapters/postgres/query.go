@@ -3,13 +3,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	gpostgres "gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -40,6 +39,7 @@ const maxParams = 65535
 // parameters).
 type dialect struct {
 	logParams bool
+	params    *sync.Pool // *paramBuf: QueryKeys's encoded parameters
 }
 
 var (
@@ -48,42 +48,6 @@ var (
 	_ gormstore.CommitChecker  = dialect{}
 	_ gormstore.DriverQuerier  = dialect{}
 )
-
-// QueryKeys runs CreateMany's INSERT … RETURNING on pgx's own connection
-// (see gormstore.DriverQuerier): pgx encodes the parameters as they are,
-// as it does behind database/sql, and the keys are read without
-// database/sql's conversion of each value. Like the stdlib driver, it
-// answers driver.ErrBadConn for a closed connection and for a failure
-// pgx reports safe to retry (nothing was sent).
-func (dialect) QueryKeys(ctx context.Context, dc any, q string, args []any, key func(int64) error) (bool, error) {
-	c, ok := dc.(*stdlib.Conn)
-	if !ok {
-		return false, nil
-	}
-	conn := c.Conn()
-	if conn.IsClosed() {
-		return true, driver.ErrBadConn
-	}
-	rows, err := conn.Query(ctx, q, args...)
-	if err != nil {
-		if pgconn.SafeToRetry(err) {
-			return true, driver.ErrBadConn
-		}
-		return true, err
-	}
-	defer rows.Close()
-	var id int64
-	dest := []any{&id}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return true, err
-		}
-		if err := key(id); err != nil {
-			return true, err
-		}
-	}
-	return true, rows.Err()
-}
 
 func (dialect) Classifier() *errclass.Classifier { return &classifier }
 func (dialect) Rules() sqlrules.Dialect          { return sqlrules.Postgres }

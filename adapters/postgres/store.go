@@ -41,7 +41,10 @@ const DefaultBatchSize = gormstore.DefaultBatchSize
 // sends as they are) builds its INSERT … RETURNING once per batch size,
 // checked at NewStore to be the statement gorm's Create builds, gives
 // each row the defaults and time stamps gorm gives it, and runs on pgx's
-// own connection, skipping gorm's create callbacks (see
+// own connection (prepared there once for each of its first 8 batch
+// sizes, the parameters encoded by pgx into a buffer kept between calls;
+// other sizes, and an exec mode other than pgx's default, through pgx's
+// Conn.Query and its statement cache), skipping gorm's create callbacks (see
 // WithCreateCallbacks; NewStore's two dry runs of gorm's Create, with
 // DryRun set, do reach them). Other models go through gorm's Create.
 type Store[T any] struct {

@@ -201,21 +201,21 @@ func (p *insertPlan) appendRows(b []byte, n int) []byte {
 }
 
 // sql returns the statement text of n rows, kept for the next call of
-// the same size (up to maxInsertSQLs sizes).
-func (p *insertPlan) sql(n int) string {
+// the same size (up to maxInsertSQLs sizes), and whether it is kept.
+func (p *insertPlan) sql(n int) (string, bool) {
 	p.mu.Lock()
 	q, ok := p.sqls[n]
 	p.mu.Unlock()
 	if ok {
-		return q
+		return q, true
 	}
 	q = p.build(n)
 	p.mu.Lock()
-	if len(p.sqls) < maxInsertSQLs {
+	if ok = len(p.sqls) < maxInsertSQLs; ok {
 		p.sqls[n] = q
 	}
 	p.mu.Unlock()
-	return q
+	return q, ok
 }
 
 // build returns the statement text of n rows.
@@ -251,11 +251,14 @@ func (s *Store[T]) takes(ctx context.Context, rows []*T) bool {
 type DriverQuerier interface {
 	// QueryKeys runs q with args on the driver connection dc and calls
 	// key with the first column of each returned row, as an int64, in
-	// order. It returns ok false, having done nothing, when dc is not
-	// the driver's; and driver.ErrBadConn when q was not sent and may
-	// run on another connection. Other errors are the driver's, as
-	// database/sql would have returned them.
-	QueryKeys(ctx context.Context, dc any, q string, args []any, key func(int64) error) (ok bool, err error)
+	// order. kept tells that q is one of the few statements the caller
+	// sends again and again (a QueryKeys may keep those prepared on the
+	// connection; the others, of a batch size seen once, belong in the
+	// driver's bounded statement cache). It returns ok false, having
+	// done nothing, when dc is not the driver's; and driver.ErrBadConn
+	// when q was not sent and may run on another connection. Other
+	// errors are the driver's, as database/sql would have returned them.
+	QueryKeys(ctx context.Context, dc any, q string, kept bool, args []any, key func(int64) error) (ok bool, err error)
 }
 
 // errKeyCount is a RETURNING that did not hand back one key per row.
@@ -293,10 +296,10 @@ func (s *Store[T]) insertDirect(ctx context.Context, pool gorm.ConnPool, rows []
 			args = append(args, v)
 		}
 	}
-	q := p.sql(len(rows))
+	q, kept := p.sql(len(rows))
 	begin := time.Now()
 	var affected int64
-	err := s.runInsert(ctx, pool, q, args, rows, &affected)
+	err := s.runInsert(ctx, pool, q, kept, args, rows, &affected)
 	s.db.g.Logger.Trace(ctx, begin, func() (string, int64) {
 		vars := args
 		if f, ok := s.db.g.Logger.(gorm.ParamsFilter); ok {
@@ -309,7 +312,7 @@ func (s *Store[T]) insertDirect(ctx context.Context, pool gorm.ConnPool, rows []
 
 // runInsert sends the statement and, for a plan with RETURNING, sets
 // each row's key from the returned ones, in order.
-func (s *Store[T]) runInsert(ctx context.Context, pool gorm.ConnPool, q string, args []any, rows []*T, affected *int64) error {
+func (s *Store[T]) runInsert(ctx context.Context, pool gorm.ConnPool, q string, kept bool, args []any, rows []*T, affected *int64) error {
 	if !s.insert.returning {
 		res, err := pool.ExecContext(ctx, q, args...)
 		if err != nil {
@@ -340,7 +343,7 @@ func (s *Store[T]) runInsert(ctx context.Context, pool gorm.ConnPool, q string, 
 	if dq, ok := s.db.dialect.(DriverQuerier); ok {
 		handled, err := s.db.onDriverConn(ctx, func(dc any) (bool, error) {
 			*affected = 0
-			return dq.QueryKeys(ctx, dc, q, args, setKey)
+			return dq.QueryKeys(ctx, dc, q, kept, args, setKey)
 		})
 		if handled {
 			if err == nil && int(*affected) != len(rows) {
