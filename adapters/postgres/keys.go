@@ -32,9 +32,10 @@ import (
 // Like the stdlib driver, it answers driver.ErrBadConn for a closed
 // connection and for a failure pgx reports safe to retry (nothing was
 // sent). A prepared statement the server no longer accepts ("cached plan
-// must not change result type", after the key column's type changed) is
-// deallocated and, outside a transaction (which the failure has aborted),
-// prepared and run again, once, as pgx's statement cache does.
+// must not change result type", after the key column's type changed) or
+// no longer has (DEALLOCATE ALL) is forgotten and, outside a transaction
+// (which the failure has aborted), prepared and run again, once; pgx's
+// statement cache forgets a statement that failed likewise.
 func (d dialect) QueryKeys(ctx context.Context, dc any, q string, kept bool, args []any, key func(int64) error) (bool, error) {
 	c, ok := dc.(*stdlib.Conn)
 	if !ok {
@@ -49,8 +50,11 @@ func (d dialect) QueryKeys(ctx context.Context, dc any, q string, kept bool, arg
 		err = queryKeys(ctx, conn, q, args, key)
 	} else {
 		err = d.execKeys(ctx, conn, q, args, key)
-		if isStalePlan(err) && conn.PgConn().TxStatus() == 'I' {
-			if err = conn.Deallocate(ctx, q); err == nil {
+		if isStalePlan(err) {
+			// Forget the statement in any case (a transaction's next call
+			// prepares it again); run it again only where the failure
+			// did not abort a transaction.
+			if derr := conn.Deallocate(ctx, q); derr == nil && conn.PgConn().TxStatus() == 'I' {
 				err = d.execKeys(ctx, conn, q, args, key)
 			}
 		}
@@ -119,10 +123,14 @@ func (d dialect) execKeys(ctx context.Context, conn *pgx.Conn, q string, args []
 }
 
 // isStalePlan reports whether err is PostgreSQL refusing a prepared
-// statement whose result type has changed since it was prepared.
+// statement: its result type has changed since it was prepared, or it is
+// gone (DEALLOCATE ALL, DISCARD ALL run on the connection).
 func isStalePlan(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "0A000" && pe.Message == "cached plan must not change result type"
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == "26000" || pe.Code == "0A000" && pe.Message == "cached plan must not change result type"
 }
 
 // paramBuf is one statement's encoded parameters, as pgx's

@@ -128,9 +128,10 @@ func TestCreateManyEmptyStringFirst(t *testing.T) {
 	}
 }
 
-// A statement prepared before the key column changed type is prepared
-// again, outside a transaction; inside one the server's error is
-// returned, as it is.
+// A statement prepared before the key column changed type, or dropped
+// from the connection, is prepared again, outside a transaction; inside
+// one the server's error is returned, as it is, and the next call
+// prepares it again.
 func TestCreateManyAfterKeyTypeChange(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Config{MaxOpenConns: 1}) // one connection: the one that prepared
@@ -151,6 +152,14 @@ func TestCreateManyAfterKeyTypeChange(t *testing.T) {
 	if err := s.CreateMany(ctx, items); err != nil {
 		t.Fatalf("CreateMany after the type change: %v", err)
 	}
+	more := []*portstest.Item{{SKU: "g"}, {SKU: "h"}}
+	if err := db.DB().Exec("DEALLOCATE ALL").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateMany(ctx, more); err != nil {
+		t.Fatalf("CreateMany after DEALLOCATE ALL: %v", err)
+	}
+	items = append(items, more...)
 	for _, it := range items {
 		got, err := s.Get(ctx, it.ID)
 		if err != nil || got.SKU != it.SKU {
