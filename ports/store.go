@@ -23,7 +23,9 @@ import (
 //   - NULL (a nil pointer) matches Eq nil; Ne nil matches every non-NULL
 //     value; Ne with a value also matches NULL (as in Go and MongoDB); Lt,
 //     Lte, Gt, Gte and In never match NULL. In sort order NULL comes first
-//     ascending and last descending, on every backend.
+//     ascending and last descending, on every backend. Only a nil pointer
+//     is NULL: the zero value of any other field (0, "", false) is stored
+//     as that value, which Eq matches and a unique index holds.
 //   - Results come in the Query's order, then primary key order.
 //   - Times are stored in UTC at the column's precision (MySQL
 //     datetime(3): milliseconds, truncated; PostgreSQL: microseconds) and

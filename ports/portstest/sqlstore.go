@@ -351,6 +351,24 @@ func sqlBaseCases() []testCase[*sqlEnv] {
 				wantErr(t, "CreateMany with a SKU twice in the batch", e.Store.CreateMany(ctx, []*Item{ptr(newItem("u")), ptr(newItem("u"))}), ports.ErrConflict)
 			}
 		}},
+		{"CreateManyZeroValues", func(t *testing.T, e *sqlEnv) {
+			// Only a nil pointer is NULL: an empty string first in a
+			// batch (the first parameter of the statement) is stored as
+			// itself, matches Eq "" and collides in the unique index.
+			ctx := caseCtx(t)
+			wantNoErr(t, "CreateMany of zero values", e.Store.CreateMany(ctx, []*Item{{CreatedAt: sqlT0}, ptr(newItem("b"))}))
+			for _, field := range []string{"SKU", "Name"} {
+				if n := e.count(t, ctx, "Count", ports.Where(field, ports.Eq, "")); n != 1 {
+					t.Errorf("Count(%s = \"\") after CreateMany of an item with an empty %s = %d, want 1", field, field, n)
+				}
+			}
+			if n := e.count(t, ctx, "Count", ports.Where("Qty", ports.Eq, 0).And("Active", ports.Eq, false)); n != 1 {
+				t.Errorf("Count(Qty = 0 AND Active = false) after CreateMany of zero values = %d, want 1", n)
+			}
+			if e.Caps.UniqueIndexes {
+				wantErr(t, "CreateMany with an empty SKU already stored", e.Store.CreateMany(ctx, []*Item{{CreatedAt: sqlT0}, ptr(newItem("c"))}), ports.ErrConflict)
+			}
+		}},
 		{"GetNotFound", func(t *testing.T, e *sqlEnv) {
 			ctx := caseCtx(t)
 			e.wantNoItem(t, ctx, "Get from an empty table", 1)
