@@ -143,7 +143,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 	host, port := serverAddress(cc)
 	d.core = gormstore.NewDB(gormstore.Config{
 		Gorm: g, DDL: ddl, Primary: d.pool,
-		Dialect:   dialect{logParams: cfg.LogParams, params: newParamPool()},
+		Dialect:   newDialect(cfg.LogParams, cc.DefaultQueryExecMode),
 		Telemetry: o.tel, ServerAddress: host, ServerPort: port,
 	})
 	d.conn = d.core.Instr(obs.PortConnector, "")

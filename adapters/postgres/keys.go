@@ -46,7 +46,7 @@ func (d dialect) QueryKeys(ctx context.Context, dc any, q string, kept bool, arg
 		return true, driver.ErrBadConn
 	}
 	var err error
-	if !kept || conn.Config().DefaultQueryExecMode != pgx.QueryExecModeCacheStatement || d.params == nil {
+	if !kept || d.params == nil {
 		err = queryKeys(ctx, conn, q, args, key)
 	} else {
 		err = d.execKeys(ctx, conn, q, args, key)
@@ -151,8 +151,9 @@ func newParamPool() *sync.Pool {
 	return &sync.Pool{New: func() any { return new(paramBuf) }}
 }
 
-// release clears b (its values point into the caller's rows no more
-// than into b.bytes) and puts it back into pool, unless it grew too big.
+// release puts b back into pool, unless it grew too big, its values
+// cleared (those encoded before b.bytes last grew still hold the arrays
+// it outgrew).
 func (b *paramBuf) release(pool *sync.Pool) {
 	if cap(b.bytes) > maxParamBuf {
 		return

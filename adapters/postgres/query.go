@@ -39,7 +39,19 @@ const maxParams = 65535
 // parameters).
 type dialect struct {
 	logParams bool
-	params    *sync.Pool // *paramBuf: QueryKeys's encoded parameters
+	// params holds QueryKeys's encoded parameters (*paramBuf); nil when
+	// the DB's connections run another exec mode than pgx's default,
+	// and QueryKeys goes through pgx's Conn.Query.
+	params *sync.Pool
+}
+
+// newDialect returns the dialect of a DB whose connections run mode.
+func newDialect(logParams bool, mode pgx.QueryExecMode) dialect {
+	d := dialect{logParams: logParams}
+	if mode == pgx.QueryExecModeCacheStatement {
+		d.params = newParamPool()
+	}
+	return d
 }
 
 var (
