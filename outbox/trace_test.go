@@ -101,11 +101,19 @@ func TestOneTraceFromRequestToHandler(t *testing.T) {
 
 	reqTrace := root.SpanContext().TraceID()
 	var spans []sdktrace.ReadOnlySpan
-	for _, sp := range sdk.Ended() {
-		if sp.SpanContext().TraceID() == reqTrace {
-			spans = append(spans, sp)
+	// The handler's span ends after the handler has handed the message
+	// over (once it has returned and the message is acked).
+	eventually(t, "the handler's span to end", wait, func() bool {
+		spans = spans[:0]
+		processed := false
+		for _, sp := range sdk.Ended() {
+			if sp.SpanContext().TraceID() == reqTrace {
+				spans = append(spans, sp)
+				processed = processed || sp.Name() == "process billing"
+			}
 		}
-	}
+		return processed
+	})
 	t.Logf("the request's trace:\n%s", obstest.Tree(spans, "messaging.system"))
 	byName := func(name, system string) sdktrace.ReadOnlySpan {
 		t.Helper()
